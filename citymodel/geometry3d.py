@@ -84,8 +84,10 @@ class Solid:
     def volume_m3(self) -> float:
         """Signed volume by the divergence theorem; positive for an outward-oriented closed shell."""
         vol = 0.0
+        origin = self.vertices_array().mean(axis=0)  # precision at UTM coordinates
         for s in self.surfaces:
             for ring in s.rings:
+                ring = np.asarray(ring, dtype=float) - origin
                 # sum over a fan of triangles from the ring's first vertex (exact for planar rings)
                 a = ring[0]
                 b = ring[1:-1]
@@ -152,7 +154,7 @@ def prism(footprint_xy: np.ndarray, z_bottom: float, z_top: float,
 def _ccw(ring_xy: np.ndarray) -> np.ndarray:
     """Ring in counter-clockwise order (positive signed area), unclosed."""
     r = ring_xy
-    if len(r) > 1 and np.allclose(r[0], r[-1]):
+    if len(r) > 1 and np.allclose(r[0], r[-1], rtol=0.0, atol=1e-9):
         r = r[:-1]
     x, y = r[:, 0], r[:, 1]
     signed = 0.5 * np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y)

@@ -18,3 +18,28 @@ def shared_data() -> Path:
         pytest.skip(f"real test data not found at {SHARED_DATA} (the ../shared/data folder beside the "
                     f"project; set CITYMODEL_SHARED_DATA to point elsewhere)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def sample_city_session(tmp_path_factory):
+    """The generated sample city, once per test session (read-only: copy it before changing it)."""
+    from citymodel.samplecity import generate
+
+    return generate(tmp_path_factory.mktemp("sample_city"), verbose=False)
+
+
+def write_config(tmp_dir: Path, catalog_url: str, output_dir: Path, **overrides) -> Path:
+    """A deployment file: the bundled sample city's, with another catalog and output folder."""
+    import yaml
+
+    from citymodel.config import DEFAULT_CONFIG
+
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    raw["catalog"]["url"] = catalog_url
+    raw["catalog"]["backoff_s"] = 0.05
+    raw["output_dir"] = str(output_dir)
+    for k, v in overrides.items():
+        raw[k] = v
+    path = Path(tmp_dir) / "citymodel.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return path

@@ -1,0 +1,45 @@
+# Two commands set everything up on a fresh machine (Debian 12/13, Python 3.11):
+#   make run    install into .venv, generate the sample city, run the whole pipeline headless
+#   make test   install into .venv, run the test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export DAGSTER_HOME ?= $(CURDIR)/outputs/dagster_home
+PYTEST_ARGS ?=
+
+.PHONY: install run test test-slow test-all ui bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"' 
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: on Debian run 'apt-get install python3-venv' (or set PYTHON=/path/to/python3.11)"; exit 1; }
+	$(PY) -m pip install --quiet --disable-pip-version-check uv
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[dev]'
+	@touch $(STAMP)
+
+run: install
+	$(VENV)/bin/citymodel samplecity
+	$(VENV)/bin/citymodel run
+
+test: install
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-slow: install
+	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+test-all: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+ui: install
+	$(VENV)/bin/citymodel prepare-home
+	$(VENV)/bin/dagster dev -w workspace.yaml
+
+bench: install
+	$(PY) -m benchmarks.bench_lidar
+	$(PY) -m benchmarks.bench_refresh
+
+clean:
+	rm -rf outputs/* $(VENV)

@@ -1,0 +1,326 @@
+"""The quality report: ``report.json`` and a self-contained ``report.html`` (no dagster).
+
+:func:`write_report` writes both files into ``out_dir`` (in a release: ``<release>/quality/``),
+each atomically (temporary file in the same folder, then rename).
+
+Input: one result dict per dataset or tile
+------------------------------------------
+::
+
+    {
+      "dataset": "jena-sample-baumkataster",   # dataset identifier (or the tile id); required
+      "role": "trees",                          # role, or "lidar" for LiDAR tile statistics
+      "tile": None,                             # tile id for tile-shaped results, else None
+      "suite": SuiteResult | dict | None,       # quality.suites.run_suite(...) or its .to_dict()
+      "checks": [                               # further checks outside great-expectations
+        {"name": "quarantine_share", "passed": True, "severity": "ERROR" | "WARN",
+         "description": "...", "metadata": {...}},
+      ],
+      "counts": {"records": 1200, "valid": 1187, "quarantined": 13},   # any ints, free keys
+    }
+
+An entry's status is ``fail`` when a blocking expectation (severity ``ERROR``) or an ``ERROR``
+check failed, ``warn`` when only ``WARN`` ones failed, ``pass`` otherwise; the report's status is
+the worst of its entries.
+
+``quarantine`` is the concatenation of the quarantine tables of
+:func:`citymodel.vector.validate_records` (columns ``dataset``, ``role``, ``record_id``, ``reason``,
+``geometry_wkt``, ``values_json``, ``reason_codes``); it may be empty or None.
+
+Output: ``report.json``
+-----------------------
+::
+
+    {
+      "report_version": 1,
+      "generated_at": "2025-06-21T02:00:00+00:00",
+      "status": "pass" | "warn" | "fail",
+      "summary": {"entries": 6, "pass": 4, "warn": 1, "fail": 1, "quarantined": 13,
+                  "blocking_failures": ["trees/geometry_valid", ...]},
+      "entries": [
+        {"dataset", "role", "tile", "status", "counts",
+         "suite": {"role", "success", "blocking", "row_count", "expectations": [
+                     {"name", "success", "severity", "blocking", "observed", "kwargs",
+                      "expectation", "description"}]} | None,
+         "checks": [...],
+         "quarantine": {"total": 13, "by_reason": {"duplicate_id": 2, ...}}}
+      ],
+      "quarantine": {"total": 13, "by_dataset": {...}, "by_reason": {...},
+                     "records": [{"dataset", "role", "record_id", "reason", "reason_codes",
+                                  "geometry_wkt", "values_json"}]}
+    }
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import tempfile
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+REPORT_VERSION = 1
+_STATUS_ORDER = {"pass": 0, "warn": 1, "fail": 2}
+
+
+def write_report(results: list[dict], quarantine: pd.DataFrame | None, out_dir: str | os.PathLike, *,
+                 title: str = "Quality report", generated_at: datetime | None = None,
+                 max_html_records: int = 2000) -> tuple[Path, Path]:
+    """Write ``report.json`` and ``report.html`` into ``out_dir``.
+
+    Parameters
+    ----------
+    results : list of dict
+        One dict per dataset or tile (shape in the module docstring).
+    quarantine : pandas.DataFrame or None
+        Quarantined records of all datasets.
+    out_dir : path
+        Folder to write into (created if missing), e.g. ``<release>/quality``.
+    title : str
+        Title of the HTML page.
+    generated_at : datetime, optional
+        Run time; now (UTC) by default.
+    max_html_records : int
+        Quarantined records listed in the HTML (all of them are in the JSON).
+
+    Returns
+    -------
+    (Path, Path)
+        Paths of ``report.json`` and ``report.html``.
+    """
+    report = build_report(results, quarantine, generated_at=generated_at)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / "report.json"
+    html_path = out / "report.html"
+    _atomic_write(json_path, json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False))
+    _atomic_write(html_path, render_html(report, title=title, max_records=max_html_records))
+    return json_path, html_path
+
+
+def build_report(results: list[dict], quarantine: pd.DataFrame | None, *,
+                 generated_at: datetime | None = None) -> dict:
+    """The report as a JSON-safe dict (what ``report.json`` holds)."""
+    when = (generated_at or datetime.now(timezone.utc)).isoformat(timespec="seconds")
+    q = _quarantine_frame(quarantine)
+    entries = []
+    blocking_failures = []
+    for i, res in enumerate(results):
+        if "dataset" not in res:
+            raise ValueError(f"quality result #{i} has no 'dataset' key (keys: {sorted(res)}). "
+                             f"Fix: give every result a 'dataset' (identifier or tile id)")
+        suite = res.get("suite")
+        if suite is not None and not isinstance(suite, dict):
+            suite = suite.to_dict()
+        suite = _json_safe(suite)
+        checks = [_json_safe(dict(c)) for c in res.get("checks", []) or []]
+        status = _entry_status(suite, checks)
+        label = "/".join(str(x) for x in (res["dataset"], res.get("tile")) if x)
+        for e in (suite or {}).get("expectations", []):
+            if not e.get("success") and e.get("blocking"):
+                blocking_failures.append(f"{label}/{e['name']}")
+        for c in checks:
+            if not c.get("passed") and c.get("severity", "ERROR") == "ERROR":
+                blocking_failures.append(f"{label}/{c.get('name')}")
+        mine = q[q["dataset"] == res["dataset"]] if len(q) else q
+        if res.get("role") and len(mine):
+            mine = mine[mine["role"].isna() | (mine["role"] == res["role"])]
+        entries.append({
+            "dataset": res["dataset"], "role": res.get("role"), "tile": res.get("tile"), "status": status,
+            "counts": _json_safe(dict(res.get("counts") or {})), "suite": suite, "checks": checks,
+            "quarantine": {"total": int(len(mine)), "by_reason": _by_reason(mine)},
+        })
+    counts = Counter(e["status"] for e in entries)
+    overall = max((e["status"] for e in entries), key=_STATUS_ORDER.__getitem__, default="pass")
+    records = [_json_safe(r) for r in q.to_dict(orient="records")]
+    return {
+        "report_version": REPORT_VERSION,
+        "generated_at": when,
+        "status": overall,
+        "summary": {"entries": len(entries), "pass": counts.get("pass", 0), "warn": counts.get("warn", 0),
+                    "fail": counts.get("fail", 0), "quarantined": int(len(q)),
+                    "blocking_failures": blocking_failures},
+        "entries": entries,
+        "quarantine": {"total": int(len(q)),
+                       "by_dataset": {str(k): int(v) for k, v in q["dataset"].value_counts().items()}
+                       if len(q) else {},
+                       "by_reason": _by_reason(q), "records": records},
+    }
+
+
+def _quarantine_frame(quarantine) -> pd.DataFrame:
+    cols = ["dataset", "role", "record_id", "reason", "reason_codes", "geometry_wkt", "values_json"]
+    if quarantine is None or len(quarantine) == 0:
+        return pd.DataFrame(columns=cols)
+    q = pd.DataFrame(quarantine).reset_index(drop=True)
+    for c in cols:
+        if c not in q.columns:
+            q[c] = None
+    return q[cols + [c for c in q.columns if c not in cols]]
+
+
+def _by_reason(q: pd.DataFrame) -> dict[str, int]:
+    counter: Counter = Counter()
+    for codes, reason in zip(q.get("reason_codes", []), q.get("reason", [])):
+        if isinstance(codes, str) and codes:
+            counter.update(codes.split(","))
+        elif isinstance(reason, str):
+            counter.update(part.strip() for part in reason.split(";"))
+    return dict(counter.most_common())
+
+
+def _entry_status(suite: dict | None, checks: list[dict]) -> str:
+    status = "pass"
+    for e in (suite or {}).get("expectations", []):
+        if not e.get("success"):
+            status = "fail" if e.get("blocking") else max(status, "warn", key=_STATUS_ORDER.__getitem__)
+    for c in checks:
+        if not c.get("passed"):
+            status = ("fail" if c.get("severity", "ERROR") == "ERROR"
+                      else max(status, "warn", key=_STATUS_ORDER.__getitem__))
+    return status
+
+
+def _json_safe(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {str(k): _json_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple, set)):
+        return [_json_safe(x) for x in v]
+    if v is None or isinstance(v, (bool, str)):
+        return v
+    if hasattr(v, "item") and not isinstance(v, (list, dict)):
+        try:
+            v = v.item()
+        except (AttributeError, ValueError, TypeError):
+            return str(v)
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float):
+        return None if math.isnan(v) or math.isinf(v) else v
+    try:
+        if pd.isna(v):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return str(v)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+# ------------------------------------------------------------------------------------------------
+# HTML
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;color:#1d2733;max-width:80rem}
+h1{margin-bottom:.2rem} h2{margin-top:2rem;border-bottom:1px solid #ccd3db;padding-bottom:.2rem}
+h3{margin-bottom:.3rem} .meta{color:#5a6673}
+table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.92rem;width:100%}
+th,td{border:1px solid #d5dbe1;padding:.3rem .5rem;text-align:left;vertical-align:top}
+th{background:#eef2f5} tr:nth-child(even) td{background:#fafbfc}
+.badge{display:inline-block;padding:.05rem .5rem;border-radius:.6rem;font-weight:600;font-size:.85rem}
+.pass{background:#d7f2dc;color:#185c26} .warn{background:#fdf0c8;color:#7a5800}
+.fail{background:#f9d3d0;color:#8a1c12} code{font-size:.85rem;word-break:break-all}
+details{margin:.2rem 0}
+"""
+
+
+def _badge(status: str) -> str:
+    return f'<span class="badge {status}">{html.escape(status.upper())}</span>'
+
+
+def _short_json(v: Any, n: int = 300) -> str:
+    s = json.dumps(v, ensure_ascii=False, default=str)
+    return s if len(s) <= n else s[: n - 3] + "..."
+
+
+def render_html(report: dict, *, title: str = "Quality report", max_records: int = 2000) -> str:
+    """A self-contained HTML page (inline CSS, no scripts) of a report dict."""
+    esc = html.escape
+    s = report["summary"]
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+           '<meta name="viewport" content="width=device-width, initial-scale=1">',
+           f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
+           f"<h1>{esc(title)} {_badge(report['status'])}</h1>",
+           f'<p class="meta">Generated {esc(report["generated_at"])} · {s["entries"]} datasets/tiles: '
+           f'{s["pass"]} pass, {s["warn"]} warn, {s["fail"]} fail · {s["quarantined"]} quarantined records</p>']
+    if s["blocking_failures"]:
+        out.append("<p><strong>Blocking failures:</strong> "
+                   + ", ".join(f"<code>{esc(x)}</code>" for x in s["blocking_failures"]) + "</p>")
+
+    out.append("<h2>Summary</h2><table><tr><th>Dataset</th><th>Role</th><th>Tile</th><th>Status</th>"
+               "<th>Counts</th><th>Quarantined</th><th>Failed expectations and checks</th></tr>")
+    for e in report["entries"]:
+        failed = [x["name"] for x in (e["suite"] or {}).get("expectations", []) if not x.get("success")]
+        failed += [c.get("name", "?") for c in e["checks"] if not c.get("passed")]
+        counts = ", ".join(f"{esc(str(k))}: {esc(str(v))}" for k, v in e["counts"].items())
+        out.append(f"<tr><td>{esc(str(e['dataset']))}</td><td>{esc(str(e['role'] or ''))}</td>"
+                   f"<td>{esc(str(e['tile'] or ''))}</td><td>{_badge(e['status'])}</td><td>{counts}</td>"
+                   f"<td>{e['quarantine']['total']}</td>"
+                   f"<td>{', '.join(f'<code>{esc(n)}</code>' for n in failed)}</td></tr>")
+    out.append("</table>")
+
+    out.append("<h2>Expectations per dataset</h2>")
+    for e in report["entries"]:
+        head = " · ".join(esc(str(x)) for x in (e["dataset"], e["role"], e["tile"]) if x)
+        out.append(f"<h3>{head} {_badge(e['status'])}</h3>")
+        rows = list((e["suite"] or {}).get("expectations", []))
+        rows += [{"name": c.get("name"), "success": c.get("passed"), "severity": c.get("severity", "ERROR"),
+                  "description": c.get("description", ""), "observed": c.get("metadata", {})}
+                 for c in e["checks"]]
+        if not rows:
+            out.append("<p class='meta'>No expectations ran.</p>")
+            continue
+        out.append("<table><tr><th>Expectation</th><th>Severity</th><th>Result</th><th>Description</th>"
+                   "<th>Observed</th></tr>")
+        for x in rows:
+            ok = bool(x.get("success"))
+            res = "pass" if ok else ("fail" if x.get("severity") == "ERROR" else "warn")
+            out.append(f"<tr><td><code>{esc(str(x.get('name')))}</code></td><td>{esc(str(x.get('severity')))}</td>"
+                       f"<td>{_badge(res)}</td><td>{esc(str(x.get('description', '')))}</td>"
+                       f"<td><code>{esc(_short_json(x.get('observed')))}</code></td></tr>")
+        out.append("</table>")
+        if e["quarantine"]["total"]:
+            reasons = ", ".join(f"{esc(k)}: {v}" for k, v in e["quarantine"]["by_reason"].items())
+            out.append(f"<p>Quarantined: {e['quarantine']['total']} ({reasons})</p>")
+
+    q = report["quarantine"]
+    out.append(f"<h2>Quarantined records ({q['total']})</h2>")
+    if q["total"]:
+        out.append("<p>By reason: " + ", ".join(f"{esc(k)}: {v}" for k, v in q["by_reason"].items()) + "</p>")
+        out.append("<table><tr><th>Dataset</th><th>Role</th><th>Record</th><th>Reason</th><th>Values</th></tr>")
+        for r in q["records"][:max_records]:
+            values = r.get("values_json") or ""
+            out.append(f"<tr><td>{esc(str(r.get('dataset')))}</td><td>{esc(str(r.get('role') or ''))}</td>"
+                       f"<td>{esc(str(r.get('record_id') if r.get('record_id') is not None else '(no id)'))}</td>"
+                       f"<td>{esc(str(r.get('reason')))}</td>"
+                       f"<td><details><summary>attributes</summary><code>{esc(str(values))}</code>"
+                       f"</details></td></tr>")
+        out.append("</table>")
+        if q["total"] > max_records:
+            out.append(f"<p class='meta'>{q['total'] - max_records} more records are listed in report.json.</p>")
+    else:
+        out.append("<p class='meta'>No record was quarantined.</p>")
+    out.append("</body></html>")
+    return "\n".join(out)
