@@ -1,0 +1,49 @@
+"""Stage ``quality``: the run's quality report (``quality/report.json`` and ``.html``)."""
+
+
+import dagster as dg
+from dagster import AssetExecutionContext
+
+from resources.settings import SettingsResource
+from resources.warehouse import WarehouseResource
+
+from .common import read_json
+from .staging import DTM_KEY, POINT_CLOUD_KEY, VECTOR_ROLES
+
+REPORT_KEY = dg.AssetKey(["quality", "report"])
+
+
+@dg.asset(
+    key=REPORT_KEY,
+    deps=[dg.AssetKey(["staging", r]) for r in VECTOR_ROLES]
+    + [dg.AssetKey(["staging", "lod2_reference"]), POINT_CLOUD_KEY, DTM_KEY],
+    group_name="quality",
+    code_version="1",
+    automation_condition=dg.AutomationCondition.eager(),
+    kinds={"html", "json"},
+    description="Quality report of the staged sources: suites, checks, quarantined records.",
+)
+def quality_report(context: AssetExecutionContext, settings: SettingsResource,
+                   warehouse: WarehouseResource) -> dg.MaterializeResult:
+    from quality.report import write_report
+
+    s = settings.load()
+    results_dir = s.quality_dir / "results"
+    tiles = set(s.tile_ids)
+    results = []
+    for p in sorted(results_dir.glob("*.json")) if results_dir.exists() else []:
+        r = read_json(p)
+        if r.get("tile") and r["tile"] not in tiles:
+            continue  # a tile that left the configured extent
+        r.pop("quarantine", None)
+        results.append(r)
+    quarantine = None
+    if "quarantine" in warehouse.tables():
+        quarantine = warehouse.query("SELECT * FROM quarantine")
+    json_path, html_path = write_report(results, quarantine, s.quality_dir, title=f"Quality report: {s.title or s.name}")
+    report = read_json(json_path)
+    summary = report["summary"]
+    return dg.MaterializeResult(metadata={
+        "status": report["status"], "entries": summary.get("entries"), "quarantined": summary.get("quarantined"),
+        "blocking_failures": dg.MetadataValue.json(summary.get("blocking_failures", [])),
+        "report_json": dg.MetadataValue.path(str(json_path)), "report_html": dg.MetadataValue.path(str(html_path))})

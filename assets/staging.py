@@ -1,0 +1,313 @@
+"""Stage ``staging``: every role read, reprojected to the processing CRS, validated and stored.
+
+Vector roles become GeoParquet (``staging/<role>.parquet``) and a warehouse table; records that
+cannot be used go to the ``quarantine`` table with their reason. LiDAR tiles become a staged LAZ
+with height above ground, a DTM GeoTIFF and statistics. Every asset runs its great-expectations
+suite and reports one asset check per expectation (blocking where publishing must stop).
+"""
+
+
+import json
+from pathlib import Path
+
+import dagster as dg
+from dagster import AssetExecutionContext
+import pandas as pd
+
+from citymodel.config import Settings
+from citymodel.errors import SourceDataError, dataset_error
+from pipelines.partitions import TILES
+from resources.settings import SettingsResource
+from resources.warehouse import WarehouseResource
+
+from .common import bbox_metadata, new_figure, png_markdown, read_json, timer, write_json_atomic
+from .sources import manifest_path
+
+STAGING_CODE_VERSION = "1"
+VECTOR_ROLES = ("buildings", "trees", "roads", "flood_zones", "viewpoints")
+OPTIONAL_ROLES = ("lod2_reference", "viewpoints")
+
+
+def results_path(settings: Settings, name: str) -> Path:
+    """Where a staging asset leaves its quality result for the report."""
+    return settings.quality_dir / "results" / f"{name}.json"
+
+
+def _manifest(settings: Settings, role: str, tile: str | None = None) -> dict:
+    p = manifest_path(settings.raw_dir, role, tile)
+    if not p.exists():
+        raise dataset_error(SourceDataError, role, f"no download manifest at {p}",
+                            f"materialize sources/{role} first")
+    return read_json(p)
+
+
+def _data_files(manifest: dict, suffixes: tuple[str, ...]) -> list[Path]:
+    out = []
+    for f in manifest["files"]:
+        members = f.get("members")
+        cands = [Path(m) for m in members] if members else [Path(f["path"])]
+        out += [p for p in cands if p.name.lower().endswith(suffixes)]
+    return out
+
+
+def _to_warehouse_frame(gdf) -> pd.DataFrame:
+    df = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+    df["geometry_wkb"] = gdf.geometry.to_wkb()
+    return df
+
+
+QUARANTINE_COLUMNS = ["dataset", "role", "record_id", "reason", "geometry_wkt", "values_json", "reason_codes"]
+
+
+def _quarantine_rows(q: pd.DataFrame) -> pd.DataFrame:
+    """The quarantine table's rows as text columns (nulls stay null)."""
+    out = pd.DataFrame({c: (q[c] if c in q else pd.Series([None] * len(q), index=q.index, dtype=object))
+                        for c in QUARANTINE_COLUMNS})
+    return out.astype(object).where(out.notna(), None).astype("string")
+
+
+def _write_geoparquet(gdf, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    gdf.to_parquet(tmp, index=False)
+    tmp.replace(path)
+    return path
+
+
+def _check_results(asset_key, results: list[dict]) -> list[dg.AssetCheckResult]:
+    return [dg.AssetCheckResult(asset_key=asset_key, check_name=c["name"], passed=c["passed"],
+                                severity=dg.AssetCheckSeverity(c["severity"]),
+                                metadata={"description": c["description"],
+                                          "details": dg.MetadataValue.json(c["metadata"])})
+            for c in results]
+
+
+def _map_plot(gdf, title: str):
+    fig, ax = new_figure(4, 4)
+    if len(gdf):
+        gdf.plot(ax=ax, linewidth=0.5, markersize=2)
+    ax.set_title(title, fontsize=9)
+    ax.set_aspect("equal")
+    ax.tick_params(labelsize=6)
+    return png_markdown(fig)
+
+
+def _vector_check_specs(role: str, settings: Settings | None, key) -> list[dg.AssetCheckSpec]:
+    from quality.suites import check_specs
+
+    if settings is None:
+        return []
+    return [dg.AssetCheckSpec(name=c["name"], asset=key, blocking=c["blocking"], description=c["description"])
+            for c in check_specs(role, settings, include_quarantine=True)]
+
+
+def _build_vector_asset(role: str, settings_at_load: Settings | None) -> dg.AssetsDefinition:
+    key = dg.AssetKey(["staging", role])
+
+    @dg.asset(
+        key=key,
+        deps=[dg.AssetKey(["sources", role])],
+        group_name="staging",
+        code_version=STAGING_CODE_VERSION,
+        check_specs=_vector_check_specs(role, settings_at_load, key),
+        kinds={"geoparquet", "duckdb"},
+        description=f"'{role}' in the canonical schema and the processing CRS; invalid records quarantined.",
+    )
+    def _stage(context: AssetExecutionContext, settings: SettingsResource,
+               warehouse: WarehouseResource) -> dg.MaterializeResult:
+        from citymodel.vector import empty_quarantine, frame_summary, read_role, validate_records
+        from quality.suites import quarantine_check, run_suite, suite_frame
+
+        s = settings.load()
+        src = s.source(role)
+        manifest = _manifest(s, role)
+        if src is None or not manifest.get("configured"):
+            if role not in OPTIONAL_ROLES and (src is None or src.required):
+                raise dg.Failure(f"role '{role}' is not configured. Fix: add sources.{role} to the deployment file")
+            return dg.MaterializeResult(metadata={"configured": False}, check_results=[
+                dg.AssetCheckResult(asset_key=key, check_name=c.name, passed=True,
+                                    metadata={"skipped": "role not configured"})
+                for c in _vector_check_specs(role, s, key)])
+        with timer() as t:
+            files = _data_files(manifest, (".gpkg", ".geojson", ".json", ".csv", ".zip", ".shp"))
+            if not files:
+                raise dg.Failure(f"dataset '{src.dataset}' ({role}): no readable file in the download "
+                                 f"({[f['path'] for f in manifest['files']]}). Fix: publish GeoPackage, "
+                                 f"GeoJSON, CSV or zipped Shapefile")
+            frames = [read_role(role, f, src, s.processing_crs, src.dataset) for f in files]
+            import geopandas as gpd
+
+            gdf = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs)
+            valid, quarantine = validate_records(role, gdf, s.quality, src.dataset)
+            if quarantine is None:
+                quarantine = empty_quarantine()
+            out = _write_geoparquet(valid, s.staging_dir / f"{role}.parquet")
+            warehouse.replace_table(role, _to_warehouse_frame(valid))
+            warehouse.replace_rows("quarantine", _quarantine_rows(quarantine), {"role": role})
+            suite = run_suite(role, suite_frame(valid), s)
+            checks = suite.check_results() + [quarantine_check(len(gdf), len(quarantine), s.quality)]
+        write_json_atomic(results_path(s, role), {
+            "dataset": src.dataset, "role": role, "tile": None, "suite": suite.to_dict(), "checks": checks[-1:],
+            "counts": {"records": len(gdf), "valid": len(valid), "quarantined": len(quarantine)},
+            "quarantine": json.loads(quarantine.to_json(orient="records")) if len(quarantine) else []})
+        summary = frame_summary(valid)
+        meta = {"records": len(gdf), "valid": len(valid), "quarantined": len(quarantine),
+                "crs": s.processing_crs, "path": str(out), "seconds": t["seconds"],
+                "geometry_types": dg.MetadataValue.json(summary.get("geometry_types")),
+                "map": _map_plot(valid, f"{role} ({len(valid)})")}
+        if len(valid):
+            meta["bbox"] = bbox_metadata(valid.total_bounds)
+        if len(quarantine):
+            meta["quarantine_reasons"] = dg.MetadataValue.json(
+                quarantine["reason"].value_counts().head(20).to_dict())
+        return dg.MaterializeResult(metadata=meta, check_results=_check_results(key, checks))
+
+    return _stage
+
+
+def _lod2_check_specs(key) -> list[dg.AssetCheckSpec]:
+    return [dg.AssetCheckSpec("geometry_present", asset=key, blocking=False,
+                              description="every official LoD2 building has a solid"),
+            dg.AssetCheckSpec("crs_known", asset=key, blocking=True,
+                              description="every file names a CRS that matches or can be transformed")]
+
+
+LOD2_KEY = dg.AssetKey(["staging", "lod2_reference"])
+
+
+@dg.asset(key=LOD2_KEY, deps=[dg.AssetKey(["sources", "lod2_reference"])], group_name="staging",
+          code_version=STAGING_CODE_VERSION, check_specs=_lod2_check_specs(LOD2_KEY),
+          kinds={"citygml", "geoparquet"},
+          description="Official LoD2 buildings (CityGML 2.0, AdV) as footprints with heights and surfaces.")
+def lod2_reference(context: AssetExecutionContext, settings: SettingsResource,
+                   warehouse: WarehouseResource) -> dg.MaterializeResult:
+    from citymodel.citygml import citygml_to_frame, iter_citygml
+
+    s = settings.load()
+    src = s.source("lod2_reference")
+    manifest = _manifest(s, "lod2_reference")
+    if src is None or not manifest.get("configured"):
+        return dg.MaterializeResult(metadata={"configured": False}, check_results=[
+            dg.AssetCheckResult(asset_key=LOD2_KEY, check_name=n, passed=True, metadata={"skipped": "not configured"})
+            for n in ("geometry_present", "crs_known")])
+    with timer() as t:
+        files = _data_files(manifest, (".gml", ".xml", ".zip"))
+        buildings = [b for f in files for b in iter_citygml(f, src.dataset, src.crs,
+                                                            config_key="sources.lod2_reference.crs")]
+        frame = citygml_to_frame(buildings, s.processing_crs)
+        missing = frame[frame["reason"].notna()] if "reason" in frame else frame.iloc[0:0]
+        valid = frame.drop(index=missing.index)
+        out = _write_geoparquet(valid, s.staging_dir / "lod2_reference.parquet")
+        warehouse.replace_table("lod2_reference", _to_warehouse_frame(valid.drop(columns=["surfaces_json"])))
+        q = pd.DataFrame({"dataset": src.dataset, "role": "lod2_reference",
+                          "record_id": missing["building_id"].astype(str), "reason": missing["reason"].astype(str),
+                          "geometry_wkt": "", "values_json": "", "reason_codes": "no_geometry"})
+        warehouse.replace_rows("quarantine", _quarantine_rows(q), {"role": "lod2_reference"})
+    checks = [{"name": "geometry_present", "passed": len(missing) == 0, "severity": "WARN",
+               "description": "every official LoD2 building has a solid",
+               "metadata": {"without_geometry": len(missing)}},
+              {"name": "crs_known", "passed": True, "severity": "ERROR",
+               "description": "every file names a CRS", "metadata": {"files": len(files)}}]
+    write_json_atomic(results_path(s, "lod2_reference"), {
+        "dataset": src.dataset, "role": "lod2_reference", "tile": None, "suite": None, "checks": checks,
+        "counts": {"records": len(frame), "valid": len(valid), "quarantined": len(missing)},
+        "quarantine": json.loads(q.to_json(orient="records")) if len(q) else []})
+    meta = {"buildings": len(frame), "with_geometry": len(valid), "files": len(files), "crs": s.processing_crs,
+            "path": str(out), "seconds": t["seconds"], "map": _map_plot(valid, f"official LoD2 ({len(valid)})"),
+            "roof_types": dg.MetadataValue.json(valid["roof_type"].value_counts().to_dict() if len(valid) else {})}
+    if len(valid):
+        meta["bbox"] = bbox_metadata(valid.total_bounds)
+    return dg.MaterializeResult(metadata=meta, check_results=_check_results(LOD2_KEY, checks))
+
+
+# ---------------------------------------------------------------------------------------------
+# LiDAR tiles
+
+POINT_CLOUD_KEY = dg.AssetKey(["staging", "point_cloud"])
+DTM_KEY = dg.AssetKey(["staging", "dtm"])
+
+
+def point_cloud_paths(settings: Settings, tile_id: str) -> tuple[Path, Path, Path]:
+    d = settings.staging_dir / "lidar"
+    return d / f"{tile_id}.laz", d / f"dtm_{tile_id}.tif", d / f"{tile_id}.stats.json"
+
+
+def _lidar_check_specs(settings: Settings | None) -> list[dg.AssetCheckSpec]:
+    from quality.suites import check_specs
+
+    if settings is None:
+        return []
+    return [dg.AssetCheckSpec(name=c["name"], asset=POINT_CLOUD_KEY, blocking=c["blocking"],
+                              description=c["description"])
+            for c in check_specs("lidar", settings) if c["name"] not in ("tile_id_unique",)]
+
+
+def build_lidar_asset(settings_at_load: Settings | None) -> dg.AssetsDefinition:
+    @dg.multi_asset(
+        specs=[dg.AssetSpec(POINT_CLOUD_KEY, deps=[dg.AssetKey(["sources", "lidar"])], group_name="staging",
+                            code_version=STAGING_CODE_VERSION, partitions_def=TILES, kinds={"laz"},
+                            description="Points of tile + halo (LAZ) with HeightAboveGround; tile statistics."),
+                 dg.AssetSpec(DTM_KEY, deps=[dg.AssetKey(["sources", "lidar"])], group_name="staging",
+                              code_version=STAGING_CODE_VERSION, partitions_def=TILES, kinds={"geotiff"},
+                              description="Terrain model (GeoTIFF) from the ground points of tile + halo.")],
+        check_specs=_lidar_check_specs(settings_at_load),
+        partitions_def=TILES,
+        can_subset=False,
+    )
+    def lidar_tile(context: AssetExecutionContext, settings: SettingsResource,
+                   warehouse: WarehouseResource):
+        from citymodel.lidar import stage_tile
+        from quality.suites import run_suite
+
+        s = settings.load()
+        tile = s.tile(context.partition_key)
+        src = s.source("lidar")
+        manifest = _manifest(s, "lidar", tile.id)
+        files = _data_files(manifest, (".laz", ".las"))
+        out_laz, out_dtm, out_stats = point_cloud_paths(s, tile.id)
+        with timer() as t:
+            stats = stage_tile(files, tile, src.dataset, out_laz, out_dtm, s.processing_crs,
+                               crs_override=src.crs, halo_m=s.lidar.halo_m,
+                               dtm_resolution_m=s.lidar.dtm_resolution_m, chunk_points=s.lidar.chunk_points)
+        st = stats.to_dict()
+        write_json_atomic(out_stats, st)
+        row = {"tile_id": tile.id, "point_count": int(st["point_count"]), "density_m2": float(st["density_m2"]),
+               "z_min_m": st["z_min_m"], "z_max_m": st["z_max_m"]}
+        for c in s.lidar.required_classes:
+            row[f"class_{c}_count"] = int(st["class_counts"].get(str(c), 0))
+        frame = pd.DataFrame([row])
+        frame["z_min_m"] = frame["z_min_m"].astype(float)
+        frame["z_max_m"] = frame["z_max_m"].astype(float)
+        suite = run_suite("lidar", frame, s)
+        checks = [c for c in suite.check_results() if c["name"] != "tile_id_unique"]
+        wh = pd.DataFrame([{**row, "ground_density_m2": st["ground_density_m2"],
+                            "covered_area_m2": st["covered_area_m2"],
+                            "outliers_high": st["outliers_high_count"], "outliers_low": st["outliers_low_count"],
+                            "class_counts": json.dumps(st["class_counts"]), "laz_path": str(out_laz),
+                            "dtm_path": str(out_dtm)}])
+        warehouse.replace_rows("lidar_tiles", wh, {"tile_id": tile.id})
+        write_json_atomic(results_path(s, f"lidar__{tile.id}"), {
+            "dataset": src.dataset, "role": "lidar", "tile": tile.id, "suite": suite.to_dict(), "checks": [],
+            "counts": {"points": int(st["point_count"])}})
+        fig, ax = new_figure(4, 2.5)
+        cc = {k: v for k, v in sorted(st["class_counts"].items(), key=lambda kv: int(kv[0]))}
+        ax.bar([str(k) for k in cc], list(cc.values()))
+        ax.set_xlabel("ASPRS class")
+        ax.set_ylabel("points")
+        ax.set_title(f"tile {tile.id}", fontsize=9)
+        yield dg.MaterializeResult(asset_key=POINT_CLOUD_KEY, metadata={
+            "points": int(st["point_count"]), "staged_points": int(st["staged_point_count"]),
+            "density_m2": round(float(st["density_m2"]), 2), "empty": bool(st["empty"]),
+            "class_counts": dg.MetadataValue.json(st["class_counts"]),
+            "z_range_m": dg.MetadataValue.json([st["z_min_m"], st["z_max_m"]]),
+            "outliers": int(st["outliers_high_count"]) + int(st["outliers_low_count"]),
+            "bbox": bbox_metadata(st["bounds"]) if st["bounds"] else "empty",
+            "crs": s.processing_crs, "path": str(out_laz), "seconds": t["seconds"],
+            "classes": png_markdown(fig)})
+        yield dg.MaterializeResult(asset_key=DTM_KEY, metadata={
+            "path": str(out_dtm), "resolution_m": s.lidar.dtm_resolution_m, "crs": s.processing_crs,
+            "fill": dg.MetadataValue.json(st.get("dtm_info", {}))})
+        for r in _check_results(POINT_CLOUD_KEY, checks):
+            yield r
+
+    return lidar_tile

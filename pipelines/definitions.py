@@ -1,0 +1,51 @@
+"""The one Dagster code location of the pipeline.
+
+Loaded by ``workspace.yaml`` (``python_module: pipelines.definitions``). The definitions are built
+lazily by the ``@dg.definitions`` function when the code location loads, from the deployment file
+(``CITYMODEL_CONFIG``): that fixes the schedule's cron/time zone and the names of the per-role
+checks. Everything else (paths, catalog, thresholds, tiles) is read at run time.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assets.quality_report import quality_report
+from assets.sources import source_assets
+from assets.staging import VECTOR_ROLES, _build_vector_asset, build_lidar_asset, lod2_reference
+from citymodel.config import Settings, load_config
+from citymodel.errors import ConfigError
+from resources.settings import SettingsResource
+from resources.warehouse import WarehouseResource
+
+from .jobs import city_refresh_job
+from .schedules import build_nightly_schedule
+from .sensors import tile_registry
+
+
+def build_definitions(config_path: str | None = None, output_dir: str | None = None,
+                      settings: Settings | None = None) -> dg.Definitions:
+    """All assets, checks, jobs, schedules, sensors and resources of the code location."""
+    if settings is None:
+        try:
+            settings = load_config(config_path)
+        except ConfigError:
+            settings = None  # the UI still loads; runs fail with the configuration error
+    settings_res = SettingsResource(config_path=config_path, output_dir=output_dir)
+    assets = [*source_assets, *[_build_vector_asset(r, settings) for r in VECTOR_ROLES], lod2_reference,
+              build_lidar_asset(settings), quality_report]
+    schedule = build_nightly_schedule(settings)
+    return dg.Definitions(
+        assets=assets,
+        jobs=[city_refresh_job],
+        schedules=[schedule],
+        sensors=[tile_registry],
+        resources={"settings": settings_res,
+                   "warehouse": WarehouseResource(settings=settings_res)},
+        executor=dg.in_process_executor,
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions()

@@ -1,0 +1,141 @@
+"""Which assets (and tiles) must be rebuilt: the logic behind the nightly schedule and `citymodel run`.
+
+An asset partition is rebuilt when
+- its source changed: the catalog's fingerprint of the dataset (per tile for LiDAR: of the
+  distributions that feed the tile) differs from the data version recorded at its last download;
+- it was never materialized (new asset, new tile);
+- its code version differs from the one of its last materialization (a changed algorithm);
+- or anything upstream of it is rebuilt in the same refresh.
+Nothing else runs, so a night without source changes costs one catalog read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import dagster as dg
+
+SOURCE_PREFIX = "sources"
+
+
+@dataclass
+class RunSpec:
+    """One run of the refresh: asset keys and the tile (None for unpartitioned assets)."""
+
+    asset_keys: list[dg.AssetKey]
+    partition_key: str | None = None
+    reason: str = ""
+
+    @property
+    def label(self) -> str:
+        keys = ", ".join(k.to_user_string() for k in self.asset_keys)
+        return f"[{self.partition_key or '-'}] {keys}"
+
+
+@dataclass
+class RefreshPlan:
+    runs: list[RunSpec] = field(default_factory=list)
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not self.runs
+
+    def summary(self) -> str:
+        if self.empty:
+            return "nothing changed: no run needed"
+        return "\n".join(r.label for r in self.runs)
+
+
+def _latest_tags(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None) -> dict | None:
+    flt = dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None)
+    result = instance.fetch_materializations(flt, limit=1)
+    if not result.records:
+        return None
+    mat = result.records[0].asset_materialization
+    return dict(mat.tags or {}) if mat is not None else {}
+
+
+def plan_refresh(instance: dg.DagsterInstance, asset_graph, tile_ids: Iterable[str],
+                 source_fingerprints: Callable[[dg.AssetKey, str | None], str | None],
+                 force: bool = False) -> RefreshPlan:
+    """Plan the runs of one refresh.
+
+    Parameters
+    ----------
+    asset_graph
+        ``Definitions.resolve_asset_graph()``.
+    source_fingerprints
+        ``(source asset key, tile or None) -> fingerprint`` from the catalog (None: not configured,
+        treated as a constant).
+    force
+        Rebuild everything.
+    """
+    tile_ids = list(tile_ids)
+    keys = sorted(asset_graph.materializable_asset_keys, key=lambda k: k.to_user_string())
+    partitioned = {k for k in keys if asset_graph.get(k).partitions_def is not None}
+    plan = RefreshPlan()
+
+    # 1. dirty (asset, partition) pairs on their own account
+    dirty: set[tuple[dg.AssetKey, str | None]] = set()
+    for key in keys:
+        node = asset_graph.get(key)
+        parts: list[str | None] = list(tile_ids) if key in partitioned else [None]
+        for part in parts:
+            tags = None if force else _latest_tags(instance, key, part)
+            why = None
+            if force:
+                why = "forced"
+            elif tags is None:
+                why = "never materialized"
+            elif node.code_version is not None and tags.get("dagster/code_version") != node.code_version:
+                why = f"code version {tags.get('dagster/code_version')} -> {node.code_version}"
+            elif key.path[0] == SOURCE_PREFIX:
+                fp = source_fingerprints(key, part)
+                if fp is not None and tags.get("dagster/data_version") != fp:
+                    why = "source changed"
+            if why:
+                dirty.add((key, part))
+                plan.reasons[f"{key.to_user_string()}[{part or '-'}]"] = why
+
+    # 2. propagate downstream (a tile feeds the same tile; unpartitioned feeds every tile)
+    frontier = list(dirty)
+    while frontier:
+        key, part = frontier.pop()
+        for child in asset_graph.get(key).child_keys:
+            if child not in asset_graph.materializable_asset_keys:
+                continue
+            if child in partitioned:
+                targets = [part] if part is not None else list(tile_ids)
+            else:
+                targets = [None]
+            for t in targets:
+                if (child, t) not in dirty:
+                    dirty.add((child, t))
+                    plan.reasons.setdefault(f"{child.to_user_string()}[{t or '-'}]",
+                                            f"upstream {key.to_user_string()} rebuilt")
+                    frontier.append((child, t))
+
+    # 3. order: unpartitioned assets upstream of every partitioned one, then per tile, then the rest
+    down_of_partitioned: set[dg.AssetKey] = set()
+    stack = list(partitioned)
+    while stack:
+        k = stack.pop()
+        for c in asset_graph.get(k).child_keys:
+            if c not in down_of_partitioned and c not in partitioned:
+                down_of_partitioned.add(c)
+                stack.append(c)
+    first = sorted({k for k, p in dirty if p is None and k not in down_of_partitioned},
+                   key=lambda k: k.to_user_string())
+    last = sorted({k for k, p in dirty if p is None and k in down_of_partitioned},
+                  key=lambda k: k.to_user_string())
+    if first:
+        plan.runs.append(RunSpec(first, None, "unpartitioned sources and staging"))
+    for t in tile_ids:
+        tile_keys = sorted({k for k, p in dirty if p == t}, key=lambda k: k.to_user_string())
+        if tile_keys:
+            plan.runs.append(RunSpec(tile_keys, t, f"tile {t}"))
+    if last:
+        plan.runs.append(RunSpec(last, None, "city-wide results"))
+    return plan

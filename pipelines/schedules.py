@@ -1,0 +1,35 @@
+"""The nightly refresh: observe the catalog, re-materialize only what changed."""
+
+
+import dagster as dg
+
+from citymodel.config import ScheduleSettings, Settings
+from resources.settings import SettingsResource
+
+from .jobs import city_refresh_job
+
+
+def build_nightly_schedule(settings: Settings | None) -> dg.ScheduleDefinition:
+    sched = settings.schedule if settings is not None else ScheduleSettings()
+
+    @dg.schedule(
+        name="nightly_refresh",
+        job=city_refresh_job,
+        cron_schedule=sched.cron,
+        execution_timezone=sched.timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Reads the catalog and requests runs only for sources, tiles and code that changed.",
+    )
+    def nightly_refresh(context: dg.ScheduleEvaluationContext, settings: SettingsResource):
+        from .refresh_runner import plan_for
+
+        s = settings.load()
+        plan = plan_for(context.instance, s, context.repository_def.asset_graph)
+        if plan.empty:
+            return dg.SkipReason("no source, tile or code version changed since the last refresh")
+        stamp = context.scheduled_execution_time.strftime("%Y%m%dT%H%M") if context.scheduled_execution_time else "now"
+        return [dg.RunRequest(run_key=f"{stamp}-{i}", asset_selection=r.asset_keys, partition_key=r.partition_key,
+                              tags={"citymodel/refresh": stamp, "citymodel/reason": r.reason})
+                for i, r in enumerate(plan.runs)]
+
+    return nightly_refresh
