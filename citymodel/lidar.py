@@ -1,0 +1,1000 @@
+"""LiDAR staging: LAS/LAZ reading, CRS handling, tile statistics, DTM and height above ground.
+
+PDAL is not available on the target machines; this module uses laspy + lazrs, numpy and scipy.
+
+LAZ backend
+-----------
+Every LAZ file is read and written with ``laspy.LazBackend.Lazrs``, the **single-threaded** lazrs
+backend (:data:`LAZ_BACKEND`). The parallel backend starts a rayon thread pool in the process that
+stays alive; a process that later forks (py3dtiles' converter, multiprocessing with ``fork``)
+then deadlocks in the child (see TOOLCHAIN.md). Single-threaded decoding costs about half the
+throughput of the parallel one on an idle 2-core machine, but it is safe in every executor, and
+a city's tiles are staged in parallel one per process anyway, so the cores are busy either way.
+To use a second core within one tile, :func:`stage_tile` decodes the next chunk (pass 1) and
+compresses the previous one (pass 2) in one Python helper thread (lazrs releases the GIL); that
+thread is joined before the call returns, also on errors, so no thread outlives it.
+
+CRS rules (:func:`resolve_las_crs`)
+-----------------------------------
+* A CRS record in the file that parses wins. A configured override that differs from it is an
+  error (:class:`~citymodel.errors.CRSError` naming both), not a warning.
+* No CRS record: the configured override (``sources.lidar.crs``); without one, ``CRSError``.
+* A CRS record that is present but cannot be understood (broken WKT, GeoTIFF keys of a
+  user-defined projection): ``CRSError`` unless an override is configured; then the override is
+  used and the resolution says so (``source='override'`` and a ``note``).
+* Only the horizontal part is compared and transformed. Heights stay as they are, converted to
+  metres where the file's CRS is in feet (the vertical axis unit if the CRS has one, else the
+  horizontal unit, which is how US state-plane LiDAR stores heights).
+* A geographic CRS (EPSG:4326) is accepted and always transformed to the processing CRS, which must
+  be projected and in metres; a geographic file whose coordinates are not valid longitudes and
+  latitudes is rejected.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import laspy
+import numpy as np
+import pyproj
+from laspy.vlrs.known import GeoKeyDirectoryVlr, WktCoordinateSystemVlr
+from scipy import ndimage
+
+from .errors import ConfigError, CRSError, SourceDataError, dataset_error
+from .raster import write_geotiff
+from .tiles import Tile
+
+log = logging.getLogger(__name__)
+
+LAZ_BACKEND = laspy.LazBackend.Lazrs
+"""The lazrs backend used for every read and write: single-threaded (fork-safe), see module doc."""
+
+CRS_CONFIG_KEY = "sources.lidar.crs"
+HAG_DIMENSION = "HeightAboveGround"
+DTM_NODATA = -9999.0
+COVERAGE_CELL_M = 2.0
+OUTLIER_HAG_HIGH_M = 60.0
+OUTLIER_HAG_LOW_M = -2.0
+GROUND_CLASS = 2
+
+POINT_DTYPE = np.dtype([
+    ("x", "f8"), ("y", "f8"), ("z", "f8"), ("classification", "u1"), ("intensity", "u2"),
+    ("return_number", "u1"), ("number_of_returns", "u1"),
+])
+"""dtype of the chunks yielded by :func:`iter_points` (x, y in the processing CRS, z in metres)."""
+
+Bounds = tuple[float, float, float, float]
+
+# errors that laspy / lazrs / numpy raise on corrupt or truncated input
+_READ_ERRORS: tuple[type[BaseException], ...] = (laspy.errors.LaspyException, RuntimeError, ValueError,
+                                                  OSError, EOFError, IndexError, KeyError)
+
+
+# ---------------------------------------------------------------------------------------------
+# CRS
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CrsResolution:
+    """The CRS that applies to one LAS/LAZ file and where it came from.
+
+    Attributes
+    ----------
+    crs : pyproj.CRS
+    source : str
+        ``'file-wkt'``, ``'file-geotiff'`` (the file's own record) or ``'override'`` (configuration).
+    note : str
+        Human-readable remark (e.g. why the override was used); empty when there is nothing to say.
+    """
+
+    crs: pyproj.CRS
+    source: str
+    note: str = ""
+
+
+def _horizontal(crs: pyproj.CRS) -> pyproj.CRS:
+    if crs.is_compound:
+        for sub in crs.sub_crs_list:
+            if not sub.is_vertical:
+                return sub
+    return crs
+
+
+def same_horizontal_crs(a: pyproj.CRS, b: pyproj.CRS) -> bool:
+    """True when the horizontal parts of ``a`` and ``b`` are the same CRS.
+
+    Equivalence as PROJ judges it (names ignored, axis order of geographic CRSs ignored), or the
+    same EPSG code identified with at least 70 % confidence (ESRI-flavoured WKT from LAS files).
+    """
+    ha, hb = _horizontal(a), _horizontal(b)
+    if ha.equals(hb, ignore_axis_order=True):
+        return True
+    ea, eb = ha.to_epsg(min_confidence=70), hb.to_epsg(min_confidence=70)
+    return ea is not None and ea == eb
+
+
+def _crs_label(crs: pyproj.CRS) -> str:
+    code = crs.to_epsg(min_confidence=70)
+    return f"EPSG:{code} ({crs.name})" if code else f"'{crs.name}'"
+
+
+def _parse_override(crs_override: str | pyproj.CRS | None, dataset: str) -> pyproj.CRS | None:
+    if crs_override is None or isinstance(crs_override, pyproj.CRS):
+        return crs_override
+    try:
+        return pyproj.CRS.from_user_input(crs_override)
+    except pyproj.exceptions.CRSError as exc:
+        raise dataset_error(ConfigError, dataset, f"the configured CRS '{crs_override}' is not a CRS ({exc})",
+                            f"set {CRS_CONFIG_KEY} to an EPSG code such as 'EPSG:25832'") from exc
+
+
+def _processing_crs(processing_crs: str | pyproj.CRS, dataset: str) -> pyproj.CRS:
+    try:
+        crs = pyproj.CRS.from_user_input(processing_crs)
+    except pyproj.exceptions.CRSError as exc:
+        raise dataset_error(ConfigError, dataset, f"processing CRS '{processing_crs}' is not a CRS ({exc})",
+                            "set processing_crs to a projected CRS in metres, e.g. EPSG:25832") from exc
+    h = _horizontal(crs)
+    if not h.is_projected or abs(h.axis_info[0].unit_conversion_factor - 1.0) > 1e-12:
+        raise dataset_error(CRSError, dataset, f"processing CRS {_crs_label(crs)} is not a projected CRS in "
+                            "metres (geographic coordinates are only accepted as a source, with reprojection)",
+                            "set processing_crs to a projected CRS in metres, e.g. EPSG:25832")
+    return crs
+
+
+def _file_crs_records(header: laspy.LasHeader) -> list[tuple[str, pyproj.CRS | None, str]]:
+    """(kind, parsed CRS or None, problem) for every CRS record of the header, WKT first."""
+    records = list(header.vlrs.get_by_id("LASF_Projection"))
+    if header.evlrs is not None:
+        records.extend(header.evlrs.get_by_id("LASF_Projection"))
+    out: list[tuple[str, pyproj.CRS | None, str]] = []
+    for rec in records:
+        if isinstance(rec, WktCoordinateSystemVlr):
+            kind = "file-wkt"
+        elif isinstance(rec, GeoKeyDirectoryVlr):
+            kind = "file-geotiff"
+        else:
+            continue
+        try:
+            crs = rec.parse_crs()
+            problem = "" if crs is not None else "record present but not understood"
+        except Exception as exc:  # pyproj.CRSError, laspy errors on malformed keys
+            crs, problem = None, f"record present but unparsable ({type(exc).__name__}: {exc})"
+        out.append((kind, crs, problem))
+    out.sort(key=lambda r: 0 if r[0] == "file-wkt" else 1)
+    return out
+
+
+def resolve_las_crs(path: str | os.PathLike, dataset: str, crs_override: str | pyproj.CRS | None = None,
+                    header: laspy.LasHeader | None = None) -> CrsResolution:
+    """Decide the CRS of one LAS/LAZ file (rules in the module docstring).
+
+    Parameters
+    ----------
+    path : path-like
+        The LAS/LAZ file (only its header is read; pass ``header`` to skip even that).
+    dataset : str
+        Dataset name for error messages (the lidar role's dataset id).
+    crs_override : str or pyproj.CRS, optional
+        The configured ``sources.lidar.crs``.
+
+    Raises
+    ------
+    CRSError
+        No usable CRS and no override, or the file's CRS differs from the override.
+    SourceDataError
+        The file is not LAS/LAZ or cannot be opened.
+    """
+    path = Path(path)
+    override = _parse_override(crs_override, dataset)
+    if header is None:
+        header = _open_header(path, dataset)
+    records = _file_crs_records(header)
+    parsed = [(kind, crs) for kind, crs, _ in records if crs is not None]
+    problems = [f"{kind}: {p}" for kind, crs, p in records if crs is None]
+    if parsed:
+        kind, crs = parsed[0]
+        if override is not None and not same_horizontal_crs(crs, override):
+            raise dataset_error(
+                CRSError, dataset,
+                f"the file's CRS record says {_crs_label(crs)} but the configuration says {_crs_label(override)}",
+                f"remove or correct {CRS_CONFIG_KEY} (it only applies to files without a CRS record), "
+                "or repair the file's CRS record", record=str(path))
+        note = f"ignored unusable record(s): {'; '.join(problems)}" if problems else ""
+        return CrsResolution(crs, kind, note)
+    if override is not None:
+        if problems:
+            note = (f"CRS record(s) could not be used ({'; '.join(problems)}); "
+                    f"used configured {CRS_CONFIG_KEY} = {_crs_label(override)}")
+            log.warning("dataset '%s', file '%s': %s", dataset, path, note)
+        else:
+            note = f"file has no CRS record; used configured {CRS_CONFIG_KEY} = {_crs_label(override)}"
+        return CrsResolution(override, "override", note)
+    if problems:
+        raise dataset_error(CRSError, dataset, f"the file's CRS record cannot be used ({'; '.join(problems)})",
+                            f"set {CRS_CONFIG_KEY} in the deployment file to the file's CRS "
+                            "(e.g. 'EPSG:25832'), or repair the file's CRS record", record=str(path))
+    raise dataset_error(CRSError, dataset, "the file has no CRS record and no CRS is configured for it",
+                        f"set {CRS_CONFIG_KEY} in the deployment file to the CRS of the files "
+                        "(e.g. 'EPSG:25832' for Thuringia, 'EPSG:28992' for AHN)", record=str(path))
+
+
+def read_las_crs(path: str | os.PathLike, dataset: str,
+                 crs_override: str | pyproj.CRS | None = None) -> pyproj.CRS:
+    """The CRS of a LAS/LAZ file, following the project's CRS rules (see :func:`resolve_las_crs`)."""
+    return resolve_las_crs(path, dataset, crs_override).crs
+
+
+def _z_factor_to_m(crs: pyproj.CRS) -> float:
+    """Factor that turns the file's heights into metres."""
+    if crs.is_compound:
+        for sub in crs.sub_crs_list:
+            if sub.is_vertical:
+                return float(sub.axis_info[0].unit_conversion_factor)
+    h = _horizontal(crs)
+    if h.is_projected and h.axis_info:
+        return float(h.axis_info[0].unit_conversion_factor)
+    return 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# header scan
+# ---------------------------------------------------------------------------------------------
+def _open_header(path: Path, dataset: str) -> laspy.LasHeader:
+    if not path.is_file():
+        raise dataset_error(SourceDataError, dataset, f"file '{path}' does not exist",
+                            "re-run the download of the lidar source (raw stage)", record=str(path))
+    try:
+        with laspy.open(path, laz_backend=LAZ_BACKEND) as reader:
+            return reader.header
+    except _READ_ERRORS as exc:
+        raise _corrupt(path, dataset, exc) from exc
+
+
+def _corrupt(path: Path, dataset: str, exc: BaseException) -> SourceDataError:
+    return dataset_error(SourceDataError, dataset,
+                         f"'{path.name}' is not a readable LAS/LAZ file ({type(exc).__name__}: {exc})",
+                         "the file is corrupt or truncated: delete it and re-download it from the catalog",
+                         record=str(path))
+
+
+@dataclass(frozen=True)
+class LasInfo:
+    """What the header of one LAS/LAZ file says (no points read).
+
+    ``bounds`` are in the file's own CRS: (minx, miny, minz, maxx, maxy, maxz).
+    """
+
+    path: Path
+    version: str
+    point_format: int
+    point_count: int
+    bounds: tuple[float, float, float, float, float, float]
+    scales: tuple[float, float, float]
+    offsets: tuple[float, float, float]
+    crs: pyproj.CRS
+    crs_source: str
+    crs_note: str
+    extra_dims: tuple[str, ...]
+    compressed: bool
+
+    @property
+    def has_extra_dims(self) -> bool:
+        return bool(self.extra_dims)
+
+    def bounds_in(self, crs: str | pyproj.CRS) -> Bounds:
+        """2D bounds (minx, miny, maxx, maxy) transformed to ``crs`` (densified edges)."""
+        target = pyproj.CRS.from_user_input(crs)
+        minx, miny, _, maxx, maxy, _ = self.bounds
+        if same_horizontal_crs(self.crs, target):
+            return (minx, miny, maxx, maxy)
+        tr = pyproj.Transformer.from_crs(_horizontal(self.crs), _horizontal(target), always_xy=True)
+        return tuple(float(v) for v in tr.transform_bounds(minx, miny, maxx, maxy, densify_pts=21))  # type: ignore[return-value]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["path"] = str(self.path)
+        d["crs"] = _crs_label(self.crs)
+        return d
+
+
+def scan_las(path: str | os.PathLike, dataset: str = "lidar",
+             crs_override: str | pyproj.CRS | None = None) -> LasInfo:
+    """Read the header of a LAS/LAZ file: version, point format, count, bounds, scales, CRS.
+
+    Cheap (no points are decoded); used to pick the files that touch a tile and its halo.
+
+    Raises
+    ------
+    SourceDataError
+        Not a LAS/LAZ file, unreadable header.
+    CRSError
+        See :func:`resolve_las_crs`.
+    """
+    path = Path(path)
+    header = _open_header(path, dataset)
+    res = resolve_las_crs(path, dataset, crs_override, header=header)
+    return LasInfo(
+        path=path,
+        version=str(header.version),
+        point_format=int(header.point_format.id),
+        point_count=int(header.point_count),
+        bounds=tuple(float(v) for v in (*header.mins, *header.maxs)),  # type: ignore[arg-type]
+        scales=tuple(float(v) for v in header.scales),  # type: ignore[arg-type]
+        offsets=tuple(float(v) for v in header.offsets),  # type: ignore[arg-type]
+        crs=res.crs, crs_source=res.source, crs_note=res.note,
+        extra_dims=tuple(header.point_format.extra_dimension_names),
+        compressed=bool(header.are_points_compressed),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# streaming
+# ---------------------------------------------------------------------------------------------
+class _FileStream:
+    """Chunked reader of one file with reprojection to the processing CRS and clipping."""
+
+    def __init__(self, info: LasInfo, dataset: str, processing_crs: pyproj.CRS):
+        self.info = info
+        self.dataset = dataset
+        self.reprojected = not same_horizontal_crs(info.crs, processing_crs)
+        self.z_factor = _z_factor_to_m(info.crs)
+        self.transformer = None
+        if self.reprojected:
+            if _horizontal(info.crs).is_geographic:
+                minx, miny, _, maxx, maxy, _ = info.bounds
+                if not (-180.0 <= minx and maxx <= 360.0 and -90.0 <= miny and maxy <= 90.0):
+                    raise dataset_error(
+                        CRSError, dataset,
+                        f"the file's CRS is geographic ({_crs_label(info.crs)}) but its coordinates "
+                        f"x {minx:g}..{maxx:g}, y {miny:g}..{maxy:g} are not valid longitudes/latitudes",
+                        "the CRS record of the file is wrong: repair it (or exclude the file)",
+                        record=str(info.path))
+            self.transformer = pyproj.Transformer.from_crs(_horizontal(info.crs), _horizontal(processing_crs),
+                                                           always_xy=True)
+        self.points_read = 0
+
+    def chunks(self, bounds: Bounds | None, chunk_points: int
+               ) -> Iterator[tuple[laspy.ScaleAwarePointRecord, np.ndarray, np.ndarray, np.ndarray]]:
+        """Yield (record, x, y, z) of the points inside ``bounds`` (half-open), x/y/z float64."""
+        path = self.info.path
+        try:
+            with laspy.open(path, laz_backend=LAZ_BACKEND) as reader:
+                for rec in reader.chunk_iterator(chunk_points):
+                    n = len(rec)
+                    if n == 0:
+                        continue
+                    self.points_read += n
+                    x = np.asarray(rec.x, dtype=np.float64)
+                    y = np.asarray(rec.y, dtype=np.float64)
+                    z = np.asarray(rec.z, dtype=np.float64)
+                    if self.z_factor != 1.0:
+                        z = z * self.z_factor
+                    if self.transformer is not None:
+                        x, y = self.transformer.transform(x, y)
+                        bad = ~(np.isfinite(x) & np.isfinite(y))
+                        if bad.any():
+                            i = int(np.flatnonzero(bad)[0])
+                            raise dataset_error(
+                                SourceDataError, self.dataset,
+                                f"{int(bad.sum())} point(s) cannot be transformed from {_crs_label(self.info.crs)} "
+                                f"to the processing CRS (first: x={rec.x[i]!r}, y={rec.y[i]!r})",
+                                "check the file's CRS record (or the configured sources.lidar.crs): the "
+                                "coordinates do not fit it", record=str(path))
+                    if bounds is not None:
+                        m = (x >= bounds[0]) & (x < bounds[2]) & (y >= bounds[1]) & (y < bounds[3])
+                        if not m.all():
+                            if not m.any():
+                                continue
+                            rec, x, y, z = rec[m], x[m], y[m], z[m]
+                    yield rec, x, y, z
+        except (SourceDataError, ConfigError):
+            raise
+        except _READ_ERRORS as exc:
+            raise _corrupt(path, self.dataset, exc) from exc
+        if self.points_read != self.info.point_count:
+            raise dataset_error(SourceDataError, self.dataset,
+                                f"'{path.name}' holds {self.points_read} points but its header says "
+                                f"{self.info.point_count}",
+                                "the file is truncated: delete it and re-download it from the catalog",
+                                record=str(path))
+
+
+def _as_point_chunk(rec: laspy.ScaleAwarePointRecord, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+    out = np.empty(len(x), dtype=POINT_DTYPE)
+    out["x"], out["y"], out["z"] = x, y, z
+    out["classification"] = np.asarray(rec.classification, dtype=np.uint8)
+    out["intensity"] = np.asarray(rec.intensity, dtype=np.uint16)
+    out["return_number"] = np.asarray(rec.return_number, dtype=np.uint8)
+    out["number_of_returns"] = np.asarray(rec.number_of_returns, dtype=np.uint8)
+    return out
+
+
+def iter_points(paths: Iterable[str | os.PathLike], dataset: str, crs_override: str | pyproj.CRS | None,
+                processing_crs: str | pyproj.CRS, bounds: Bounds | None = None,
+                chunk_points: int = 1_000_000) -> Iterator[np.ndarray]:
+    """Stream the points of LAS/LAZ files in chunks, in the processing CRS.
+
+    Parameters
+    ----------
+    paths : iterable of path-like
+        LAS/LAZ files; files whose header bounds miss ``bounds`` are not decoded.
+    dataset : str
+        Dataset name for error messages.
+    crs_override : str or pyproj.CRS or None
+        ``sources.lidar.crs`` (applies to files without a usable CRS record).
+    processing_crs : str or pyproj.CRS
+        Projected CRS in metres; x/y are transformed to it (``always_xy=True``) where the file's
+        CRS differs.
+    bounds : (minx, miny, maxx, maxy), optional
+        Clip box in the processing CRS, half-open (``minx <= x < maxx``).
+    chunk_points : int
+        Points decoded per step; memory is bounded by it, not by the file size.
+
+    Yields
+    ------
+    numpy.ndarray
+        Structured arrays of :data:`POINT_DTYPE` (x, y, z in metres; z unchanged except feet -> m).
+
+    Raises
+    ------
+    SourceDataError
+        Corrupt or truncated file, coordinates that do not fit the CRS.
+    CRSError
+        See :func:`resolve_las_crs`.
+    """
+    proc = _processing_crs(processing_crs, dataset)
+    for p in paths:
+        info = scan_las(p, dataset, crs_override)
+        stream = _FileStream(info, dataset, proc)
+        if bounds is not None and not _intersects(info.bounds_in(proc), bounds):
+            continue
+        for rec, x, y, z in stream.chunks(bounds, chunk_points):
+            yield _as_point_chunk(rec, x, y, z)
+
+
+def _intersects(a: Bounds, b: Bounds) -> bool:
+    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
+
+
+# ---------------------------------------------------------------------------------------------
+# DTM
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Grid:
+    """A north-up raster grid: ``origin`` is the upper-left corner (minx, maxy)."""
+
+    minx: float
+    maxy: float
+    resolution_m: float
+    rows: int
+    cols: int
+
+    @classmethod
+    def from_bounds(cls, bounds: Bounds, resolution_m: float) -> Grid:
+        cols = int(math.ceil(round((bounds[2] - bounds[0]) / resolution_m, 9)))
+        rows = int(math.ceil(round((bounds[3] - bounds[1]) / resolution_m, 9)))
+        return cls(bounds[0], bounds[3], resolution_m, rows, cols)
+
+    @property
+    def bounds(self) -> Bounds:
+        r = self.resolution_m
+        return (self.minx, self.maxy - self.rows * r, self.minx + self.cols * r, self.maxy)
+
+    def cell_index(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, col, inside) of the cells that hold the points."""
+        col = np.floor((x - self.minx) / self.resolution_m).astype(np.int64)
+        row = np.floor((self.maxy - y) / self.resolution_m).astype(np.int64)
+        inside = (row >= 0) & (row < self.rows) & (col >= 0) & (col < self.cols)
+        return row, col, inside
+
+    def cell_centres(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        r = self.resolution_m
+        return self.minx + (cols + 0.5) * r, self.maxy - (rows + 0.5) * r
+
+
+def complete_dtm(ground_z: np.ndarray, covered: np.ndarray) -> tuple[np.ndarray, dict[str, int | str]]:
+    """Fill the cells of a ground grid that have no ground points.
+
+    Gaps inside the covered area (under buildings, on water, between sparse ground points) are
+    filled by **harmonic interpolation**: the discrete Laplace equation is solved over the gap cells
+    with the ground cells around them as fixed values (one sparse system for all gaps of the tile,
+    scipy SuperLU). It reproduces a plane exactly, is smooth, meets the measured ground at the
+    gap's rim and costs about 1-2 s for a 1 M cell grid with 300-400 k gap cells. (A Delaunay TIN
+    of the gap rims was measured first: 20 s just to triangulate 680 k rim cells, because grid
+    points are degenerate for qhull, and minutes to locate the query cells.)
+    Gaps that touch no ground cell at all take the value of the nearest ground cell. Cells outside
+    ``covered`` stay NaN.
+
+    Parameters
+    ----------
+    ground_z : (rows, cols) float array
+        Ground height per cell, NaN where the cell has no ground point.
+    covered : (rows, cols) bool array
+        Cells the DTM must cover.
+
+    Returns
+    -------
+    dtm : (rows, cols) float64 array, NaN outside ``covered``.
+    info : dict with ``known_cells``, ``filled_harmonic_cells``, ``filled_nearest_cells``, ``method``.
+    """
+    from scipy import sparse
+    from scipy.sparse.linalg import spsolve
+
+    known = np.isfinite(ground_z)
+    dtm = np.where(known, ground_z, np.nan)
+    todo = covered & ~known
+    info: dict[str, int | str] = {"known_cells": int(known.sum()), "filled_harmonic_cells": 0,
+                                  "filled_nearest_cells": 0, "method": "none needed"}
+    if not known.any():
+        info["method"] = "no ground points"
+        return np.full(ground_z.shape, np.nan), info
+    if not todo.any():
+        return dtm, info
+    rows, cols = ground_z.shape
+    # gaps (4-connected) without any ground neighbour cannot be solved: nearest value instead
+    labels, nlab = ndimage.label(todo)
+    touches = ndimage.binary_dilation(known) & todo
+    solvable = np.zeros(nlab + 1, bool)
+    solvable[np.unique(labels[touches])] = True
+    solvable[0] = False
+    near = todo & ~solvable[labels]
+    todo = todo & solvable[labels]
+
+    tr, tc = np.nonzero(todo)
+    n = len(tr)
+    if n:
+        index = np.full(ground_z.shape, -1, dtype=np.int64)
+        index[tr, tc] = np.arange(n)
+        diag = np.zeros(n)
+        rhs = np.zeros(n)
+        ii, jj = [], []
+        for dr, dc in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+            nr, nc = tr + dr, tc + dc
+            ok = (nr >= 0) & (nr < rows) & (nc >= 0) & (nc < cols)
+            nr, nc = np.where(ok, nr, 0), np.where(ok, nc, 0)
+            is_known = ok & known[nr, nc]
+            is_gap = ok & todo[nr, nc]
+            diag += is_known | is_gap          # neighbours outside the coverage: no flux (Neumann)
+            rhs[is_known] += ground_z[nr[is_known], nc[is_known]]
+            ii.append(np.flatnonzero(is_gap))
+            jj.append(index[nr[is_gap], nc[is_gap]])
+        i_off, j_off = np.concatenate(ii), np.concatenate(jj)
+        a = sparse.csc_matrix((np.concatenate([diag, -np.ones(len(i_off))]),
+                               (np.concatenate([np.arange(n), i_off]), np.concatenate([np.arange(n), j_off]))),
+                              shape=(n, n))
+        dtm[tr, tc] = spsolve(a, rhs)
+    if near.any():
+        _, (ir, ic) = ndimage.distance_transform_edt(~known, return_indices=True)
+        nr_, nc_ = np.nonzero(near)
+        dtm[nr_, nc_] = ground_z[ir[nr_, nc_], ic[nr_, nc_]]
+    info.update(filled_harmonic_cells=int(n), filled_nearest_cells=int(near.sum()),
+                method="harmonic (Laplace) interpolation of gaps; nearest ground cell for gaps without ground")
+    return dtm, info
+
+
+def bilinear(grid: Grid, values: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Bilinear interpolation of cell-centre ``values`` at points (beyond the outer centres: clamped).
+
+    NaN cells propagate NaN to the points that use them.
+    """
+    fc = (x - grid.minx) / grid.resolution_m - 0.5
+    fr = (grid.maxy - y) / grid.resolution_m - 0.5
+    rows, cols = values.shape
+    fc = np.clip(fc, 0.0, cols - 1.0)
+    fr = np.clip(fr, 0.0, rows - 1.0)
+    c0 = np.minimum(fc.astype(np.int64), max(cols - 2, 0))
+    r0 = np.minimum(fr.astype(np.int64), max(rows - 2, 0))
+    c1 = np.minimum(c0 + 1, cols - 1)
+    r1 = np.minimum(r0 + 1, rows - 1)
+    tc = fc - c0
+    tr = fr - r0
+    top = values[r0, c0] * (1 - tc) + values[r0, c1] * tc
+    bottom = values[r1, c0] * (1 - tc) + values[r1, c1] * tc
+    return top * (1 - tr) + bottom * tr
+
+
+# ---------------------------------------------------------------------------------------------
+# one helper thread: decode (or compress) the next chunk while numpy works on this one
+# ---------------------------------------------------------------------------------------------
+_DONE = object()
+
+
+def _read_ahead(iterator: Iterator[Any]) -> Iterator[Any]:
+    """Yield the items of ``iterator``, produced one item ahead in a helper thread.
+
+    lazrs releases the GIL while it decodes, so decoding overlaps with the statistics of the previous
+    chunk. The thread always ends (and is joined) before this generator finishes, also on errors
+    or when the consumer stops early: no thread outlives the call (fork safety).
+    """
+    q: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in iterator:
+                while not stop.is_set():
+                    try:
+                        q.put((True, item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((True, _DONE))
+        except BaseException as exc:  # re-raised in the consumer
+            q.put((False, exc))
+
+    t = threading.Thread(target=produce, name="citymodel-lidar-read", daemon=True)
+    t.start()
+    try:
+        while True:
+            ok, item = q.get()
+            if not ok:
+                raise item
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()
+        while t.is_alive():
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                pass
+            t.join(timeout=0.05)
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+
+
+class _WriteBehind:
+    """Call ``write(item)`` in a helper thread, one item behind the caller (lazrs compresses without
+    the GIL). ``close()`` waits for the queue to drain, joins the thread and re-raises its error."""
+
+    def __init__(self, write):
+        self._write = write
+        self._q: queue.Queue = queue.Queue(maxsize=1)
+        self._error: BaseException | None = None
+        self._t = threading.Thread(target=self._run, name="citymodel-lidar-write", daemon=True)
+        self._t.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._q.get()
+            if item is _DONE:
+                return
+            if self._error is None:
+                try:
+                    self._write(item)
+                except BaseException as exc:
+                    self._error = exc
+
+    def put(self, item: Any) -> None:
+        if self._error is not None:
+            raise self._error
+        self._q.put(item)
+
+    def close(self) -> None:
+        self._q.put(_DONE)
+        self._t.join()
+        if self._error is not None:
+            raise self._error
+
+
+# ---------------------------------------------------------------------------------------------
+# staging of one tile
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class TileStats:
+    """Result of :func:`stage_tile` (all figures for the tile proper unless named otherwise)."""
+
+    tile_id: str
+    dataset: str
+    processing_crs: str
+    empty: bool
+    point_count: int = 0
+    staged_point_count: int = 0
+    class_counts: dict[str, int] = field(default_factory=dict)
+    return_number_counts: dict[str, int] = field(default_factory=dict)
+    multi_return_share: float = 0.0
+    bounds: list[float] | None = None
+    z_min_m: float | None = None
+    z_max_m: float | None = None
+    covered_area_m2: float = 0.0
+    coverage_share: float = 0.0
+    density_m2: float = 0.0
+    ground_point_count: int = 0
+    ground_density_m2: float = 0.0
+    outliers_high_count: int = 0
+    outliers_low_count: int = 0
+    outlier_thresholds_m: list[float] = field(default_factory=lambda: [OUTLIER_HAG_LOW_M, OUTLIER_HAG_HIGH_M])
+    hag_missing_count: int = 0
+    dtm_resolution_m: float = 1.0
+    dtm_bounds: list[float] | None = None
+    dtm_info: dict[str, Any] = field(default_factory=dict)
+    files: list[dict[str, Any]] = field(default_factory=list)
+    files_skipped: list[str] = field(default_factory=list)
+    laz_path: str | None = None
+    dtm_path: str | None = None
+    point_format: int | None = None
+    laz_backend: str = LAZ_BACKEND.name
+    seconds: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (plain ints, floats, strings, lists)."""
+        return asdict(self)
+
+
+_LEGACY_TO_14 = {0: 6, 1: 6, 2: 7, 3: 7, 4: 6, 5: 7, 6: 6, 7: 7, 8: 8, 9: 6, 10: 7}
+_NO_WAVE = {4: 1, 5: 3, 9: 6, 10: 7}
+
+
+def _output_point_format(formats: Sequence[int]) -> int:
+    """One point format for the staged file: the sources' family, without waveform packets."""
+    fs = [_NO_WAVE.get(f, f) for f in formats]
+    if any(f >= 6 for f in fs):
+        fs = [_LEGACY_TO_14[f] for f in fs]
+    return max(fs)
+
+
+def _output_header(infos: Sequence[LasInfo], streams: Sequence[_FileStream], proc: pyproj.CRS,
+                   tile: Tile) -> laspy.LasHeader:
+    fmt = _output_point_format([i.point_format for i in infos])
+    header = laspy.LasHeader(point_format=fmt, version="1.4" if fmt >= 6 else "1.2")
+    any_reproj = any(s.reprojected for s in streams)
+    sx = min(i.scales[0] for i in infos)
+    sy = min(i.scales[1] for i in infos)
+    sz = min(i.scales[2] * s.z_factor for i, s in zip(infos, streams))
+    if any_reproj:
+        sx = sy = 0.001
+    header.scales = np.array([max(sx, 1e-4), max(sy, 1e-4), max(sz, 1e-4)])
+    minx, miny, _, _ = tile.bounds
+    header.offsets = np.array([math.floor(minx / 1000.0) * 1000.0, math.floor(miny / 1000.0) * 1000.0, 0.0])
+    header.add_extra_dims([laspy.ExtraBytesParams(name=HAG_DIMENSION, type=np.float32,
+                                                  description="height above DTM (m)")])
+    header.add_crs(proc)
+    return header
+
+
+def _convert_chunk(rec: laspy.ScaleAwarePointRecord, x: np.ndarray, y: np.ndarray, z: np.ndarray,
+                   header: laspy.LasHeader) -> np.ndarray:
+    """The raw output-format array of one chunk (HAG left at 0)."""
+    out = laspy.ScaleAwarePointRecord.zeros(len(x), header=header)
+    src_fmt, dst_fmt = rec.point_format.id, header.point_format.id
+    same_family = (src_fmt >= 6) == (dst_fmt >= 6)
+    if same_family:
+        src_names = set(rec.array.dtype.names)
+        for name in out.array.dtype.names:
+            if name in src_names and name not in ("X", "Y", "Z"):
+                out.array[name] = rec.array[name]
+    else:
+        src_dims = set(rec.point_format.dimension_names)
+        for name in header.point_format.standard_dimension_names:
+            if name in src_dims and name not in ("X", "Y", "Z"):
+                out[name] = rec[name]
+    sc, off = header.scales, header.offsets
+    out.array["X"] = np.round((x - off[0]) / sc[0]).astype(np.int32)
+    out.array["Y"] = np.round((y - off[1]) / sc[1]).astype(np.int32)
+    out.array["Z"] = np.round((z - off[2]) / sc[2]).astype(np.int32)
+    return out.array
+
+
+def _tmp_beside(path: Path, suffix: str) -> Path:
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}{suffix}")
+
+
+def stage_tile(paths: Iterable[str | os.PathLike], tile: Tile, dataset: str, out_laz: str | os.PathLike,
+               out_dtm_tif: str | os.PathLike, processing_crs: str | pyproj.CRS,
+               crs_override: str | pyproj.CRS | None = None, halo_m: float = 25.0,
+               dtm_resolution_m: float = 1.0, chunk_points: int = 1_000_000) -> TileStats:
+    """Stage the point cloud of one tile: statistics, DTM GeoTIFF and a LAZ with height above ground.
+
+    Pass 1 streams every source file that touches tile + halo: statistics of the tile proper
+    (count, class and return histograms, bounds, z range, density over the covered area, ground
+    density) and a ground grid (mean z of class 2 per cell) of tile + halo. The points of tile +
+    halo are spooled, in the output point format, to a temporary uncompressed file beside
+    ``out_laz`` (so the sources are decoded once). The DTM is completed where there is no ground
+    (:func:`complete_dtm`) and written for the **tile + halo** extent (nodata outside the covered
+    area). Pass 2 streams the spool, adds ``HeightAboveGround`` (float32, z - bilinear DTM) and
+    writes ``out_laz``. Both outputs are written under temporary names and renamed.
+
+    Parameters
+    ----------
+    paths : iterable of path-like
+        Candidate LAS/LAZ files (those whose header misses tile + halo are skipped).
+    tile : Tile
+        The tile; its bounds are in the processing CRS.
+    dataset : str
+        Dataset name for messages.
+    out_laz, out_dtm_tif : path-like
+        Outputs (folders are created).
+    processing_crs : str or pyproj.CRS
+        Projected CRS in metres; the staged LAZ carries it as its CRS record.
+    crs_override : str or pyproj.CRS, optional
+        ``sources.lidar.crs``.
+    halo_m : float
+        Width of the band around the tile that is staged too (edge buildings).
+    dtm_resolution_m : float
+        DTM cell size.
+    chunk_points : int
+        Points per decoded chunk (memory bound).
+
+    Returns
+    -------
+    TileStats
+        ``empty=True`` (and no files written) when no point lies in the tile proper.
+        Points with HAG above 60 m or below -2 m are kept but counted as outliers.
+    """
+    t0 = time.perf_counter()
+    proc = _processing_crs(processing_crs, dataset)
+    out_laz, out_dtm_tif = Path(out_laz), Path(out_dtm_tif)
+    tb = tile.bounds
+    hb = tile.bounds_with_halo(halo_m)
+    stats = TileStats(tile_id=tile.id, dataset=dataset, processing_crs=_crs_label(proc), empty=True,
+                      dtm_resolution_m=float(dtm_resolution_m))
+
+    infos: list[LasInfo] = []
+    streams: list[_FileStream] = []
+    for p in paths:
+        info = scan_las(p, dataset, crs_override)
+        stream = _FileStream(info, dataset, proc)      # checks the CRS against the coordinates
+        if info.point_count > 0 and _intersects(info.bounds_in(proc), hb):
+            infos.append(info)
+            streams.append(stream)
+        else:
+            stats.files_skipped.append(str(info.path))
+    for i in infos:
+        if i.crs_note:
+            stats.notes.append(f"{i.path.name}: {i.crs_note}")
+
+    grid = Grid.from_bounds(hb, dtm_resolution_m)
+    cov = Grid.from_bounds(tb, COVERAGE_CELL_M)
+    ncell = grid.rows * grid.cols
+    g_sum = np.zeros(ncell)
+    g_cnt = np.zeros(ncell, dtype=np.int64)
+    any_cnt = np.zeros(ncell, dtype=np.int64)
+    cov_cnt = np.zeros(cov.rows * cov.cols, dtype=np.int64)
+    cls_hist = np.zeros(256, dtype=np.int64)
+    ret_hist = np.zeros(16, dtype=np.int64)
+    multi = 0
+    n_tile = 0
+    n_staged = 0
+    bmin = np.array([np.inf, np.inf, np.inf])
+    bmax = -bmin
+
+    header = _output_header(infos, streams, proc, tile) if infos else None
+    spool = _tmp_beside(out_laz, ".spool")
+    out_laz.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(spool, "wb") as spool_f:
+            for info, stream in zip(infos, streams):
+                for rec, x, y, z in _read_ahead(stream.chunks(hb, chunk_points)):
+                    cls = np.asarray(rec.classification, dtype=np.uint8)
+                    row, col, inside = grid.cell_index(x, y)
+                    flat = (row * grid.cols + col)[inside]
+                    any_cnt += np.bincount(flat, minlength=ncell)
+                    g = (cls[inside] == GROUND_CLASS)
+                    g_sum += np.bincount(flat[g], weights=z[inside][g], minlength=ncell)
+                    g_cnt += np.bincount(flat[g], minlength=ncell)
+                    in_tile = (x >= tb[0]) & (x < tb[2]) & (y >= tb[1]) & (y < tb[3])
+                    if in_tile.any():
+                        xt, yt, zt = x[in_tile], y[in_tile], z[in_tile]
+                        n_tile += len(xt)
+                        cls_hist += np.bincount(cls[in_tile], minlength=256)
+                        rn = np.asarray(rec.return_number)[in_tile].astype(np.int64)
+                        nr = np.asarray(rec.number_of_returns)[in_tile].astype(np.int64)
+                        ret_hist += np.bincount(np.clip(rn, 0, 15), minlength=16)
+                        multi += int((nr > 1).sum())
+                        crow, ccol, cin = cov.cell_index(xt, yt)
+                        cov_cnt += np.bincount((crow * cov.cols + ccol)[cin], minlength=cov_cnt.size)
+                        bmin = np.minimum(bmin, [xt.min(), yt.min(), zt.min()])
+                        bmax = np.maximum(bmax, [xt.max(), yt.max(), zt.max()])
+                    _convert_chunk(rec, x, y, z, header).tofile(spool_f)
+                    n_staged += len(x)
+                stats.files.append({"path": str(info.path), "crs": _crs_label(info.crs),
+                                    "crs_source": info.crs_source, "crs_note": info.crs_note,
+                                    "point_format": info.point_format, "points_read": stream.points_read,
+                                    "reprojected": stream.reprojected, "z_factor_to_m": stream.z_factor})
+        t1 = time.perf_counter()
+        stats.seconds["pass1_read"] = round(t1 - t0, 3)
+
+        if n_tile == 0:
+            stats.notes.append("no point lies in the tile proper: empty tile, nothing written")
+            stats.seconds["total"] = round(time.perf_counter() - t0, 3)
+            return stats
+
+        stats.empty = False
+        stats.point_count = n_tile
+        stats.class_counts = {str(c): int(n) for c, n in enumerate(cls_hist) if n}
+        stats.return_number_counts = {str(r): int(n) for r, n in enumerate(ret_hist) if n}
+        stats.multi_return_share = multi / n_tile
+        stats.bounds = [float(bmin[0]), float(bmin[1]), float(bmax[0]), float(bmax[1])]
+        stats.z_min_m, stats.z_max_m = float(bmin[2]), float(bmax[2])
+        covered_cells = int((cov_cnt > 0).sum())
+        stats.covered_area_m2 = covered_cells * COVERAGE_CELL_M ** 2
+        stats.coverage_share = stats.covered_area_m2 / ((tb[2] - tb[0]) * (tb[3] - tb[1]))
+        stats.density_m2 = n_tile / stats.covered_area_m2
+        stats.ground_point_count = int(cls_hist[GROUND_CLASS])
+        stats.ground_density_m2 = stats.ground_point_count / stats.covered_area_m2
+
+        # DTM
+        shape = (grid.rows, grid.cols)
+        ground = np.full(ncell, np.nan)
+        has = g_cnt > 0
+        ground[has] = g_sum[has] / g_cnt[has]
+        ground = ground.reshape(shape)
+        covered = ndimage.binary_fill_holes(any_cnt.reshape(shape) > 0)
+        dtm, dinfo = complete_dtm(ground, covered)
+        t2 = time.perf_counter()
+        stats.seconds["dtm"] = round(t2 - t1, 3)
+        stats.dtm_info = {**dinfo, "covered_cells": int(covered.sum()),
+                          "nodata_cells": int((~np.isfinite(dtm)).sum()),
+                          "ground_cell_value": "mean z of class-2 points"}
+        stats.dtm_bounds = list(grid.bounds)
+        if not np.isfinite(dtm).any():
+            stats.notes.append("no ground (class 2) points: DTM is all nodata, HeightAboveGround is NaN")
+        write_geotiff(out_dtm_tif, np.where(np.isfinite(dtm), dtm, DTM_NODATA).astype(np.float32),
+                      bounds=grid.bounds, crs=proc, nodata=DTM_NODATA,
+                      tags={"tile": tile.id, "dataset": dataset, "extent": "tile + halo",
+                            "halo_m": halo_m, "resolution_m": dtm_resolution_m,
+                            "method": str(dinfo["method"]), "units": "m"})
+        stats.dtm_path = str(out_dtm_tif)
+
+        # the DTM for HAG: nodata cells take their nearest value so that bilinear is defined everywhere
+        hag_dtm = dtm
+        if np.isfinite(dtm).any() and not np.isfinite(dtm).all():
+            _, (ir, ic) = ndimage.distance_transform_edt(~np.isfinite(dtm), return_indices=True)
+            hag_dtm = dtm[ir, ic]
+        t3 = time.perf_counter()
+
+        # pass 2: spool -> LAZ with HAG
+        dtype = header.point_format.dtype()
+        mm = np.memmap(spool, dtype=dtype, mode="r") if n_staged else np.zeros(0, dtype)
+        tmp_laz = _tmp_beside(out_laz, ".laz")
+        hi = lo = missing = 0
+        sc, off = header.scales, header.offsets
+        try:
+            with laspy.open(tmp_laz, mode="w", header=header, laz_backend=LAZ_BACKEND, do_compress=True) as w:
+                behind = _WriteBehind(w.write_points)
+                try:
+                    for start in range(0, n_staged, chunk_points):
+                        arr = np.array(mm[start:start + chunk_points])
+                        x = arr["X"] * sc[0] + off[0]
+                        y = arr["Y"] * sc[1] + off[1]
+                        z = arr["Z"] * sc[2] + off[2]
+                        hag = (z - bilinear(grid, hag_dtm, x, y)).astype(np.float32)
+                        arr[HAG_DIMENSION] = hag
+                        in_tile = (x >= tb[0]) & (x < tb[2]) & (y >= tb[1]) & (y < tb[3])
+                        ht = hag[in_tile]
+                        hi += int((ht > OUTLIER_HAG_HIGH_M).sum())
+                        lo += int((ht < OUTLIER_HAG_LOW_M).sum())
+                        missing += int(np.isnan(ht).sum())
+                        behind.put(laspy.ScaleAwarePointRecord(arr, header.point_format, sc, off))
+                finally:
+                    behind.close()
+            del mm
+            os.replace(tmp_laz, out_laz)
+        finally:
+            if tmp_laz.exists():
+                tmp_laz.unlink()
+        stats.staged_point_count = n_staged
+        stats.outliers_high_count, stats.outliers_low_count, stats.hag_missing_count = hi, lo, missing
+        stats.laz_path = str(out_laz)
+        stats.point_format = int(header.point_format.id)
+        stats.seconds["pass2_write"] = round(time.perf_counter() - t3, 3)
+        stats.seconds["total"] = round(time.perf_counter() - t0, 3)
+        return stats
+    finally:
+        if spool.exists():
+            spool.unlink()

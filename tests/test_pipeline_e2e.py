@@ -1,0 +1,185 @@
+"""End to end on the sample city, served by a real local HTTP server: the whole asset graph, then
+a refresh with no source change (nothing runs, nothing is downloaded) and a refresh after one
+dataset changed (only what depends on it runs)."""
+
+import datetime as dt
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+
+from catalog_server import CatalogServer
+from conftest import write_config
+from citymodel.config import load_config
+from pipelines.definitions import build_definitions
+from pipelines.refresh_runner import execute_plan, plan_for
+from resources.settings import SettingsResource
+
+
+def _materializations(instance, key: str, partition: str | None = None) -> int:
+    flt = dg.AssetRecordsFilter(asset_key=dg.AssetKey(key.split("/")),
+                                asset_partitions=[partition] if partition else None)
+    return len(instance.fetch_materializations(flt, limit=1000).records)
+
+
+def _bump_distribution(catalog_path: Path, file_name: str, data_path: Path) -> None:
+    """Record a new version of ``file_name`` in the catalog (size, checksum, modified)."""
+    doc = json.loads(catalog_path.read_text(encoding="utf-8"))
+    digest = hashlib.sha256(data_path.read_bytes()).hexdigest()
+    found = 0
+
+    def url_of(node):
+        v = node.get("dcat:downloadURL")
+        return v.get("@id") if isinstance(v, dict) else v
+
+    def walk(node):
+        nonlocal found
+        if isinstance(node, dict):
+            url = url_of(node)
+            if isinstance(url, str) and url.endswith(file_name):
+                found += 1
+                node["dcat:byteSize"] = {"@value": str(data_path.stat().st_size), "@type": "xsd:decimal"}
+                node["spdx:checksum"]["spdx:checksumValue"] = digest
+                node["dct:modified"] = {"@value": "2026-11-20T06:00:00Z", "@type": "xsd:dateTime"}
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(doc)
+    assert found == 1, f"{file_name} not found in the catalog"
+    catalog_path.write_text(json.dumps(doc, indent=1), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory, sample_city_session):
+    root = tmp_path_factory.mktemp("e2e")
+    src = root / "city"
+    shutil.copytree(sample_city_session.out_dir, src)
+    server = CatalogServer(src).start()
+    cfg = write_config(root, server.url("catalog.jsonld"), root / "out")
+    settings = load_config(cfg)
+    defs = build_definitions(config_path=str(cfg))
+    with dg.instance_for_test() as instance:
+        plan = plan_for(instance, settings, defs.resolve_asset_graph())
+        outcome = execute_plan(defs, instance, plan, log=lambda *_: None)
+        yield SimpleNamespace(root=root, src=src, server=server, cfg=cfg, settings=settings, instance=instance,
+                              defs=defs, first_plan=plan, outcome=outcome, truth=sample_city_session)
+    server.stop()
+
+
+def test_first_refresh_builds_every_asset_and_tile(city):
+    assert city.outcome.ok, city.outcome.failed
+    s = city.settings
+    graph = city.defs.resolve_asset_graph()
+    for key in graph.materializable_asset_keys:
+        parts = s.tile_ids if graph.get(key).partitions_def else [None]
+        for p in parts:
+            assert _materializations(city.instance, key.to_user_string(), p) == 1, (key, p)
+    for role in ("buildings", "trees", "roads", "flood_zones", "viewpoints", "lod2_reference"):
+        assert (s.staging_dir / f"{role}.parquet").is_file()
+    for t in s.tile_ids:
+        assert (s.staging_dir / "lidar" / f"{t}.laz").is_file()
+        assert (s.staging_dir / "lidar" / f"dtm_{t}.tif").is_file()
+    report = json.loads((s.quality_dir / "report.json").read_text())
+    assert report["status"] == "pass"
+    assert (s.quality_dir / "report.html").is_file()
+
+
+def test_staged_buildings_match_the_source_and_bad_records_are_quarantined(city):
+    import duckdb
+    import geopandas as gpd
+
+    s = city.settings
+    truth = city.truth.ground_truth
+    staged = gpd.read_parquet(s.staging_dir / "buildings.parquet")
+    assert staged.crs.to_epsg() == 25832
+    raw = gpd.read_file(city.truth.buildings_path)
+    bad = set(_bad_ids(truth, "buildings"))
+    assert len(bad) == 2
+    assert len(staged) == len(raw) - len(bad)
+    assert bad.isdisjoint(set(staged["building_id"]))
+    con = duckdb.connect(str(s.warehouse_path), read_only=True)
+    q = con.execute("SELECT role, record_id, reason FROM quarantine").df()
+    con.close()
+    assert bad <= set(q.loc[q.role == "buildings", "record_id"])
+    assert set(_bad_ids(truth, "trees")) <= set(q.loc[q.role == "trees", "record_id"])
+    # reasons are stated, not just flags
+    assert q["reason"].str.len().min() > 5
+
+
+def _bad_ids(truth: dict, role: str) -> list[str]:
+    dataset = {"buildings": "jena-sample-alkis-gebaeude", "trees": "jena-sample-baumkataster"}[role]
+    return [str(b["record"]) for b in truth["bad_records"] if b["dataset"] == dataset]
+
+
+def test_dtm_matches_the_true_terrain(city):
+    from citymodel.raster import read_geotiff
+    from citymodel.samplecity import in_water, terrain_height
+
+    s = city.settings
+    errors = []
+    for t in s.tile_ids:
+        r = read_geotiff(s.staging_dir / "lidar" / f"dtm_{t}.tif")
+        z = r.masked
+        rows, cols = np.nonzero(np.isfinite(z))
+        xs, ys = r.transform * (cols + 0.5, rows + 0.5)
+        xs, ys = np.asarray(xs), np.asarray(ys)
+        dry = ~np.asarray(in_water(xs, ys), dtype=bool)
+        errors.append(np.abs(z[rows, cols][dry] - terrain_height(xs[dry], ys[dry])))
+    err = np.concatenate(errors)
+    assert len(err) > 100_000
+    assert np.median(err) < 0.10, np.median(err)
+    assert np.percentile(err, 95) < 0.5
+
+
+def test_second_refresh_downloads_and_rebuilds_nothing(city):
+    hits_before = dict(city.server.hits)
+    plan = plan_for(city.instance, city.settings, city.defs.resolve_asset_graph())
+    assert plan.empty, plan.summary()
+    # the nightly schedule says so too
+    sched = city.defs.resolve_schedule_def("nightly_refresh")
+    ctx = dg.build_schedule_context(instance=city.instance, repository_def=city.defs.get_repository_def(),
+                                    resources={"settings": SettingsResource(config_path=str(city.cfg))},
+                                    scheduled_execution_time=dt.datetime(2026, 11, 26, 2, 0))
+    result = sched.evaluate_tick(ctx)
+    assert not result.run_requests and result.skip_message
+    # only the catalog document was read again
+    new = {p: n - hits_before.get(p, 0) for p, n in city.server.hits.items() if n != hits_before.get(p, 0)}
+    assert set(new) <= {"catalog.jsonld"}, new
+
+
+def test_changed_dataset_rebuilds_only_what_depends_on_it(city):
+    s = city.settings
+    csv = city.src / "files" / "baumkataster.csv"
+    text = csv.read_text(encoding="utf-8")
+    second = text.splitlines()[2]  # a valid tree; its copy gets a new number
+    csv.write_text(text + "99999" + second[second.index(";"):] + "\n", encoding="utf-8")
+    _bump_distribution(city.src / "catalog.jsonld", "baumkataster.csv", csv)
+    before = {k.to_user_string(): _materializations(city.instance, k.to_user_string())
+              for k in city.defs.resolve_asset_graph().materializable_asset_keys
+              if not city.defs.resolve_asset_graph().get(k).partitions_def}
+    hits_before = dict(city.server.hits)
+    plan = plan_for(city.instance, s, city.defs.resolve_asset_graph())
+    planned = [(r.partition_key, sorted(k.to_user_string() for k in r.asset_keys)) for r in plan.runs]
+    assert planned == [(None, ["sources/trees", "staging/trees"]), (None, ["quality/report"])], planned
+    outcome = execute_plan(city.defs, city.instance, plan, log=lambda *_: None)
+    assert outcome.ok, outcome.failed
+    after = {k: _materializations(city.instance, k) for k in before}
+    changed = {k for k in before if after[k] != before[k]}
+    assert changed == {"sources/trees", "staging/trees", "quality/report"}
+    for t in s.tile_ids:
+        assert _materializations(city.instance, "staging/point_cloud", t) == 1
+    new = {p for p, n in city.server.hits.items() if n != hits_before.get(p, 0)}
+    assert new == {"catalog.jsonld", "files/baumkataster.csv"}, new
+    import geopandas as gpd
+
+    trees = gpd.read_parquet(s.staging_dir / "trees.parquet")
+    assert "99999" in set(trees["tree_id"])
