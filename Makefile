@@ -17,7 +17,9 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"' 
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: on Debian run 'apt-get install python3-venv' (or set PYTHON=/path/to/python3.11)"; exit 1; }
 	$(PY) -m pip install --quiet --disable-pip-version-check uv
-	$(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[dev]'
+	$(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(PY) -e '.[dev]'
+	@# byte-compile the project too: imports stay fast where PYTHONDONTWRITEBYTECODE is set
+	$(PY) -m compileall -q citymodel pipelines assets resources quality >/dev/null
 	@touch $(STAMP)
 
 run: install
