@@ -13,13 +13,20 @@ PYTEST_ARGS ?=
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml tests/js/package-lock.json
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"' 
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: on Debian run 'apt-get install python3-venv' (or set PYTHON=/path/to/python3.11)"; exit 1; }
 	$(PY) -m pip install --quiet --disable-pip-version-check uv
 	$(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(PY) -e '.[dev]'
 	@# byte-compile the project too: imports stay fast where PYTHONDONTWRITEBYTECODE is set
 	$(PY) -m compileall -q citymodel pipelines assets resources quality >/dev/null
+	@# optional system parts: EGM96 geoid grid (Debian proj-data) for 3D Tiles heights, npm validators for tests
+	@if [ ! -f /usr/share/proj/egm96_15.gtx ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -q proj-data >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q proj-data >/dev/null 2>&1; } || echo "note: proj-data (EGM96 geoid grid) could not be installed; 3D Tiles use the recorded constant-undulation fallback"; \
+	  else echo "note: install Debian's proj-data for the EGM96 geoid grid (sudo apt-get install proj-data); without it 3D Tiles use a recorded constant-undulation fallback"; fi; fi
+	@if command -v npm >/dev/null; then npm ci --prefix tests/js --no-audit --no-fund --loglevel=error >/dev/null || echo "note: npm ci failed: the glTF / 3D Tiles validator tests will be skipped"; \
+	  else echo "note: npm not found: the glTF / 3D Tiles validator tests will be skipped"; fi
 	@touch $(STAMP)
 
 run: install
