@@ -410,6 +410,14 @@ def read_sha256sums(path: str | os.PathLike) -> dict[str, str]:
     return out
 
 
+def _link_or_copy(src: str, dst: str) -> str:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+    return dst
+
+
 def checks_from_quality_report(report: Mapping | str | os.PathLike) -> list[dict]:
     """Blocking checks for :meth:`ReleaseBuilder.finalize` from a ``quality/report.json``.
 
@@ -736,7 +744,8 @@ class ReleaseBuilder:
             raise dataset_error(ReleaseError, dataset or "release", f"{rel} is already in the release",
                                 "add each folder once", record=rel)
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(src, target, symlinks=False)
+        # hard links where the file system allows: tiles are written once and never changed in place
+        shutil.copytree(src, target, symlinks=False, copy_function=_link_or_copy)
         self.register_folder(rel, dataset=dataset, entry=entry, title=title, description=description,
                              media_type=media_type, format=format, conforms_to=conforms_to,
                              in_digest=in_digest)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from assets.publish import pointcloud_tiles, release, tree_tiles
 from assets.quality_report import quality_report
 from assets.sources import source_assets
 from assets.staging import VECTOR_ROLES, _build_vector_asset, build_lidar_asset, lod2_reference
@@ -33,7 +34,8 @@ def build_definitions(config_path: str | None = None, output_dir: str | None = N
             settings = None  # the UI still loads; runs fail with the configuration error
     settings_res = SettingsResource(config_path=config_path, output_dir=output_dir)
     assets = [*source_assets, *[_build_vector_asset(r, settings) for r in VECTOR_ROLES], lod2_reference,
-              build_lidar_asset(settings), quality_report]
+              build_lidar_asset(settings), quality_report,
+              tree_tiles, pointcloud_tiles, release]
     schedule = build_nightly_schedule(settings)
     return dg.Definitions(
         assets=assets,

@@ -14,6 +14,7 @@ EXPECTED_ASSETS = {
     "staging/buildings", "staging/trees", "staging/roads", "staging/flood_zones", "staging/viewpoints",
     "staging/lod2_reference", "staging/point_cloud", "staging/dtm",
     "quality/report",
+    "publish/tree_tiles", "publish/pointcloud_tiles", "publish/release",
 }
 
 
@@ -26,7 +27,7 @@ def test_asset_graph_snapshot():
     for k in graph.get_all_asset_keys():
         assert graph.get(k).group_name == k.path[0]
     # tile-shaped assets are partitioned by tile
-    for name in ("sources/lidar", "staging/point_cloud", "staging/dtm"):
+    for name in ("sources/lidar", "staging/point_cloud", "staging/dtm", "publish/pointcloud_tiles"):
         pd = graph.get(dg.AssetKey(name.split("/"))).partitions_def
         assert isinstance(pd, dg.DynamicPartitionsDefinition) and pd.name == "tiles"
     assert graph.get(dg.AssetKey(["staging", "buildings"])).partitions_def is None
