@@ -21,7 +21,7 @@ from resources.warehouse import WarehouseResource
 
 from .jobs import city_refresh_job
 from .schedules import build_nightly_schedule
-from .sensors import tile_registry
+from .sensors import city_automation, tile_registry
 
 
 def build_definitions(config_path: str | None = None, output_dir: str | None = None,
@@ -41,7 +41,7 @@ def build_definitions(config_path: str | None = None, output_dir: str | None = N
         assets=assets,
         jobs=[city_refresh_job],
         schedules=[schedule],
-        sensors=[tile_registry],
+        sensors=[tile_registry, city_automation],
         resources={"settings": settings_res,
                    "warehouse": WarehouseResource(settings=settings_res)},
         executor=dg.in_process_executor,

@@ -26,6 +26,7 @@ class RunSpec:
     asset_keys: list[dg.AssetKey]
     partition_key: str | None = None
     reason: str = ""
+    gathers_tiles: bool = False  # unpartitioned assets downstream of tiles (report, release, ...)
 
     @property
     def label(self) -> str:
@@ -137,5 +138,5 @@ def plan_refresh(instance: dg.DagsterInstance, asset_graph, tile_ids: Iterable[s
         if tile_keys:
             plan.runs.append(RunSpec(tile_keys, t, f"tile {t}"))
     if last:
-        plan.runs.append(RunSpec(last, None, "city-wide results"))
+        plan.runs.append(RunSpec(last, None, "city-wide results", gathers_tiles=True))
     return plan

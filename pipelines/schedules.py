@@ -28,8 +28,13 @@ def build_nightly_schedule(settings: Settings | None) -> dg.ScheduleDefinition:
         if plan.empty:
             return dg.SkipReason("no source, tile or code version changed since the last refresh")
         stamp = context.scheduled_execution_time.strftime("%Y%m%dT%H%M") if context.scheduled_execution_time else "now"
+        # city-wide assets that gather every tile are left to the `city_automation` sensor, which
+        # builds them once the tile runs are done (runs requested together are not ordered)
+        runs = [r for r in plan.runs if not r.gathers_tiles]
+        if not runs:
+            runs = plan.runs
         return [dg.RunRequest(run_key=f"{stamp}-{i}", asset_selection=r.asset_keys, partition_key=r.partition_key,
                               tags={"citymodel/refresh": stamp, "citymodel/reason": r.reason})
-                for i, r in enumerate(plan.runs)]
+                for i, r in enumerate(runs)]
 
     return nightly_refresh

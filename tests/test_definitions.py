@@ -71,3 +71,19 @@ def test_core_library_does_not_import_dagster():
                  if any(line.strip().startswith(("import dagster", "from dagster"))
                         for line in p.read_text(encoding="utf-8").splitlines())]
     assert offenders == []
+
+
+def test_assets_that_gather_tiles_are_automated():
+    """The schedule leaves them to the `city_automation` sensor: each needs an automation condition."""
+    graph = build_definitions().resolve_asset_graph()
+    partitioned = {k for k in graph.materializable_asset_keys if graph.get(k).partitions_def}
+    gathering = set()
+    stack = list(partitioned)
+    while stack:
+        for child in graph.get(stack.pop()).child_keys:
+            if child not in partitioned and child not in gathering:
+                gathering.add(child)
+                stack.append(child)
+    assert gathering
+    for k in gathering:
+        assert graph.get(k).automation_condition is not None, k
