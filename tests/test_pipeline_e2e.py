@@ -130,7 +130,7 @@ def test_dtm_matches_the_true_terrain(city):
         r = read_geotiff(s.staging_dir / "lidar" / f"dtm_{t}.tif")
         z = r.masked
         rows, cols = np.nonzero(np.isfinite(z))
-        xs, ys = r.transform * (cols + 0.5, rows + 0.5)
+        xs, ys = r.transform @ (cols + 0.5, rows + 0.5)
         xs, ys = np.asarray(xs), np.asarray(ys)
         dry = ~np.asarray(in_water(xs, ys), dtype=bool)
         errors.append(np.abs(z[rows, cols][dry] - terrain_height(xs[dry], ys[dry])))
@@ -169,12 +169,13 @@ def test_changed_dataset_rebuilds_only_what_depends_on_it(city):
     hits_before = dict(city.server.hits)
     plan = plan_for(city.instance, s, city.defs.resolve_asset_graph())
     planned = [(r.partition_key, sorted(k.to_user_string() for k in r.asset_keys)) for r in plan.runs]
-    assert planned == [(None, ["sources/trees", "staging/trees"]), (None, ["quality/report"])], planned
+    assert planned == [(None, ["sources/trees", "staging/trees"]),
+                       (None, ["publish/release", "publish/tree_tiles", "quality/report"])], planned
     outcome = execute_plan(city.defs, city.instance, plan, log=lambda *_: None)
     assert outcome.ok, outcome.failed
     after = {k: _materializations(city.instance, k) for k in before}
     changed = {k for k in before if after[k] != before[k]}
-    assert changed == {"sources/trees", "staging/trees", "quality/report"}
+    assert changed == {"sources/trees", "staging/trees", "quality/report", "publish/tree_tiles", "publish/release"}
     for t in s.tile_ids:
         assert _materializations(city.instance, "staging/point_cloud", t) == 1
     new = {p for p, n in city.server.hits.items() if n != hits_before.get(p, 0)}

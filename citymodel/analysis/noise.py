@@ -1,0 +1,794 @@
+"""Road traffic noise propagation after RLS-19 (ISO 9613-2 style), levels, isophones, exposure.
+
+Emission: :mod:`citymodel.analysis.rls19` gives L'_W (dB(A)/m) per road for day and night.
+
+Propagation (per receiver and per piece of road)::
+
+    L_i  = L'_W + 10 lg(l_i) - D_div - D_atm - max(D_gr, D_z) [+ D_K,KT at the piece]
+    L_r  = 10 lg sum_i 10^(0.1 L_i)                      (LrT day 06-22 h, LrN night 22-06 h)
+
+* line sources are cut into pieces per receiver: a road segment of length L at the smallest
+  distance d from the receiver is split into ``ceil(L / max(min_piece_m, d/2))`` equal pieces, so
+  that every piece is at most half as long as its distance (RLS-19's rule), each a point source
+  at its middle, ``source_height_m`` (0.5 m) above the road;
+* ``D_div = 10 lg(2 pi s^2)`` (hemispherical spreading over reflecting ground, s in m: 3D distance);
+* ``D_atm = s * air_absorption_db_km / 1000`` (5 dB/km, broadband A-weighted);
+* ``D_gr = max(4.8 - (h_m / s) (34 + 600 / s), 0)`` with h_m the mean height of the path above
+  ground, taken as the mean of the source and receiver heights above their own ground (the
+  flat-ground form; terrain between them is not profiled);
+* ``D_z`` screening by buildings, as 2.5D blocks (footprint + flat top at the building's height,
+  rasterised at ``obstacle_cell_m``): the path over the obstacles in the vertical plane through
+  source and receiver is the taut string over the highest edges seen from the source and from the
+  receiver (at most two edges: single diffraction, or double with the edge distance e); path
+  difference ``z = A + e + B - s``; ``D_z = 10 lg(3 + C2 C3 z K_met)`` with C2 = 80 (RLS-90/19
+  form), ``C3 = 1`` for one edge and ``(1 + (5 lambda/e)^2) / (1/3 + (5 lambda/e)^2)`` for two
+  (ISO 9613-2 eq. 15, lambda = 0.25 m so that C2 = 20/lambda), ``K_met = exp(-sqrt(A B s / (2 z))
+  / 2000)``; capped at 20 dB (one edge) / 25 dB (two edges). Diffraction round the sides of
+  buildings and terrain screening are not computed. When the line of sight is free, D_z = 0.
+* reflections at facades are not computed (no image sources); facade receivers are therefore free
+  field levels in front of the facade, as RLS-19 defines facade levels (own facade excluded), but
+  without reflections from the buildings opposite.
+
+The profile scan runs in a numba kernel when numba is importable (it ships with py3dtiles), else
+in chunked numpy; both give the same result (a test checks).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+from affine import Affine
+
+from ..errors import GeometryError, SourceDataError, dataset_error
+from .rls19 import METHOD
+
+#: rays from which the numba kernel is used (importing numba and loading the cached kernel cost
+#: seconds; below this the numpy scan is faster)
+NUMBA_MIN_RAYS = 20_000
+
+
+# ------------------------------------------------------------------------------------------------
+# Parameters
+
+@dataclass(frozen=True)
+class NoiseParameters:
+    """Parameters of the propagation; recorded in every output (``parameters``)."""
+
+    source_height_m: float = 0.5
+    grid_height_m: float = 4.0
+    grid_spacing_m: float = 10.0
+    min_piece_m: float = 1.0
+    max_pieces: int = 20000
+    max_distance_m: float = 2000.0
+    profile_step_m: float = 1.0
+    obstacle_cell_m: float = 1.0
+    end_clearance_m: float = 0.75
+    air_absorption_db_km: float = 5.0
+    ground_effect: bool = True
+    diffraction_c2: float = 80.0
+    wavelength_m: float = 0.25
+    max_single_db: float = 20.0
+    max_multiple_db: float = 25.0
+    receiver_chunk: int = 1024
+    use_numba: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ------------------------------------------------------------------------------------------------
+# Inputs: line sources, obstacles, receivers
+
+@dataclass
+class LineSources:
+    """Straight road segments with their emissions (arrays of equal length)."""
+
+    ax: np.ndarray
+    ay: np.ndarray
+    az: np.ndarray          # absolute source height at a (ground + source height)
+    bx: np.ndarray
+    by: np.ndarray
+    bz: np.ndarray
+    lw_day_db_m: np.ndarray
+    lw_night_db_m: np.ndarray
+    road_index: np.ndarray  # row of the emissions frame
+
+    @property
+    def length_m(self) -> np.ndarray:
+        return np.hypot(self.bx - self.ax, self.by - self.ay)
+
+    def subset(self, mask: np.ndarray) -> "LineSources":
+        return LineSources(*(getattr(self, f)[mask] for f in
+                             ("ax", "ay", "az", "bx", "by", "bz", "lw_day_db_m", "lw_night_db_m", "road_index")))
+
+
+@dataclass
+class Obstacles:
+    """Building tops as a raster of absolute heights (``-inf`` where there is no building)."""
+
+    top_m: np.ndarray       # (rows, cols) float64
+    x0: float               # west edge
+    y0: float               # north edge
+    cell_m: float
+
+    @property
+    def transform(self) -> Affine:
+        return Affine(self.cell_m, 0.0, self.x0, 0.0, -self.cell_m, self.y0)
+
+
+def _ground(dtm, x, y) -> np.ndarray:
+    """Terrain height at points (nearest DTM cell); 0 without DTM; NaN outside is an error."""
+    x = np.asarray(x, float)
+    if dtm is None:
+        return np.zeros_like(x)
+    from ..raster import sample_geotiff
+
+    z = sample_geotiff(dtm, x, np.asarray(y, float))
+    if np.isnan(z).any():
+        i = int(np.flatnonzero(np.isnan(z))[0])
+        raise dataset_error(SourceDataError, "dtm", f"no terrain height at ({x[i]:.1f}, {float(np.asarray(y)[i]):.1f})"
+                            " (outside the DTM or nodata)", "stage a DTM that covers the roads, buildings and "
+                            "receivers (tile + halo)")
+    return z
+
+
+def line_sources(emissions, dtm=None, params: NoiseParameters = NoiseParameters()) -> LineSources:
+    """Cut the road lines of an emissions frame into straight segments with emission and height.
+
+    Parameters
+    ----------
+    emissions : geopandas.GeoDataFrame
+        Output of :func:`citymodel.analysis.rls19.road_emissions` (``lw_day_db_m``,
+        ``lw_night_db_m``, LineString/MultiLineString geometry).
+    dtm : citymodel.raster.Raster, optional
+        Terrain; the source lies ``source_height_m`` above it (0 m terrain without).
+    """
+    geoms = np.asarray(emissions.geometry.values, dtype=object)
+    if len(geoms) and (shapely.is_empty(geoms) | pd.isna(geoms)).any():
+        i = int(np.flatnonzero(shapely.is_empty(geoms) | pd.isna(geoms))[0])
+        raise dataset_error(GeometryError, "roads", "empty road geometry", "fix or drop the record",
+                            record=str(emissions["road_id"].iloc[i]) if "road_id" in emissions else str(i))
+    parts, part_idx = shapely.get_parts(geoms, return_index=True)
+    coords, cidx = shapely.get_coordinates(parts, return_index=True)
+    same = cidx[1:] == cidx[:-1]
+    a = coords[:-1][same]
+    b = coords[1:][same]
+    road = part_idx[cidx[:-1][same]]
+    keep = np.hypot(*(b - a).T) > 1e-6
+    a, b, road = a[keep], b[keep], road[keep]
+    za = _ground(dtm, a[:, 0], a[:, 1]) + params.source_height_m
+    zb = _ground(dtm, b[:, 0], b[:, 1]) + params.source_height_m
+    lwd = emissions["lw_day_db_m"].to_numpy(float)[road]
+    lwn = emissions["lw_night_db_m"].to_numpy(float)[road]
+    return LineSources(a[:, 0], a[:, 1], za, b[:, 0], b[:, 1], zb, lwd, lwn, road)
+
+
+def building_obstacles(buildings, bounds, dtm=None, params: NoiseParameters = NoiseParameters(),
+                       height_column: str = "height_m") -> Obstacles:
+    """Rasterise building blocks (footprint, flat top at ground + ``height_m``) over ``bounds``.
+
+    The ground height of a building is its ``ground_height_m`` column where present, else the DTM
+    at its representative point (0 without DTM).
+    """
+    from rasterio import features
+
+    minx, miny, maxx, maxy = bounds
+    cell = params.obstacle_cell_m
+    cols = int(math.ceil((maxx - minx) / cell))
+    rows = int(math.ceil((maxy - miny) / cell))
+    top = np.full((rows, cols), -np.inf)
+    obs = Obstacles(top, float(minx), float(miny + rows * cell), cell)
+    if buildings is None or len(buildings) == 0:
+        return obs
+    if height_column not in buildings:
+        raise dataset_error(SourceDataError, "buildings", f"no '{height_column}' column for noise screening",
+                            "give each building its height above ground (m), e.g. from the LoD2 model")
+    h = pd.to_numeric(buildings[height_column], errors="coerce").to_numpy(float)
+    ids = buildings["building_id"].astype(str).to_numpy() if "building_id" in buildings else np.arange(len(h)).astype(str)
+    bad = np.isnan(h) | (h < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise dataset_error(SourceDataError, "buildings", f"{height_column} = {h[i]} is missing or negative",
+                            "give every screening building a height >= 0 m", record=ids[i])
+    if "ground_height_m" in buildings:
+        g = pd.to_numeric(buildings["ground_height_m"], errors="coerce").to_numpy(float)
+    else:
+        rp = shapely.point_on_surface(np.asarray(buildings.geometry.values, dtype=object))
+        g = _ground(dtm, shapely.get_x(rp), shapely.get_y(rp))
+    absolute = g + h
+    order = np.argsort(absolute)  # higher buildings burnt last, so they win where footprints overlap
+    geoms = np.asarray(buildings.geometry.values, dtype=object)
+    shapes = [(geoms[i], float(absolute[i])) for i in order if geoms[i] is not None and not geoms[i].is_empty]
+    burnt = features.rasterize(shapes, out_shape=(rows, cols), transform=obs.transform, fill=np.nan,
+                               dtype="float64", all_touched=False)
+    top[~np.isnan(burnt)] = burnt[~np.isnan(burnt)]
+    return obs
+
+
+# ------------------------------------------------------------------------------------------------
+# Screening: path difference over the obstacle raster
+
+def _prange(n):
+    """``range`` in Python; numba replaces calls of it inside the kernel by its ``prange``."""
+    return range(n)
+
+def _screen_numpy(sx, sy, sz, rx, ry, rz, obs: Obstacles, step: float, clear: float,
+                  chunk_samples: int = 3_000_000):
+    n = sx.size
+    za = np.zeros(n)
+    aa = np.zeros(n)
+    bb = np.zeros(n)
+    ee = np.zeros(n)
+    if n == 0:
+        return za, aa, bb, ee
+    d = np.hypot(rx - sx, ry - sy)
+    nk = np.maximum(np.floor((d - 2 * clear) / step).astype(np.int64) + 1, 0)
+    order = np.argsort(nk)
+    rows, cols = obs.top_m.shape
+    top = obs.top_m.ravel()
+    start = 0
+    while start < n:
+        kmax = max(int(nk[order[min(n - 1, start)]]), 1)
+        # grow the chunk while it fits the sample budget (rays sorted by sample count)
+        end = start + max(1, chunk_samples // kmax)
+        end = min(end, n)
+        kmax = max(int(nk[order[end - 1]]), 1)
+        idx = order[start:end]
+        start = end
+        if nk[idx].max() <= 0:
+            continue
+        t = clear + step * np.arange(kmax)[None, :]
+        di = d[idx][:, None]
+        valid = np.arange(kmax)[None, :] < nk[idx][:, None]
+        ux = ((rx - sx)[idx] / np.maximum(d[idx], 1e-9))[:, None]
+        uy = ((ry - sy)[idx] / np.maximum(d[idx], 1e-9))[:, None]
+        px = sx[idx][:, None] + ux * t
+        py = sy[idx][:, None] + uy * t
+        c = np.floor((px - obs.x0) / obs.cell_m).astype(np.int64)
+        r = np.floor((obs.y0 - py) / obs.cell_m).astype(np.int64)
+        inside = valid & (c >= 0) & (c < cols) & (r >= 0) & (r < rows)
+        h = np.full(px.shape, -np.inf)
+        h[inside] = top[(r * cols + c)[inside]]
+        s_z = sz[idx][:, None]
+        r_z = rz[idx][:, None]
+        los = s_z + (r_z - s_z) * t / di
+        blocked = (h > los).any(axis=1)
+        if not blocked.any():
+            continue
+        h, t2, s_z, r_z, di, sel = h[blocked], np.broadcast_to(t, h.shape)[blocked], s_z[blocked], r_z[blocked], \
+            di[blocked], idx[blocked]
+        finite = np.isfinite(h)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            k1 = np.argmax(np.where(finite, (h - s_z) / t2, -np.inf), axis=1)
+            k2 = np.argmax(np.where(finite, (h - r_z) / (di - t2), -np.inf), axis=1)
+        ar = np.arange(sel.size)
+        t1, h1 = t2[ar, k1], h[ar, k1]
+        tt2, h2 = t2[ar, k2], h[ar, k2]
+        s0, r0, dd = s_z[:, 0], r_z[:, 0], di[:, 0]
+        a = np.hypot(t1, h1 - s0)
+        b = np.hypot(dd - tt2, h2 - r0)
+        e = np.where(k2 > k1, np.hypot(tt2 - t1, h2 - h1), 0.0)
+        # one edge: the source-side and receiver-side edges coincide (or cross)
+        single = k2 <= k1
+        b = np.where(single, np.hypot(dd - t1, h1 - r0), b)
+        s = np.hypot(dd, r0 - s0)
+        za[sel] = a + e + b - s
+        aa[sel], bb[sel], ee[sel] = a, b, e
+    return za, aa, bb, ee
+
+
+_KERNEL: list = []
+
+
+def _get_kernel():
+    """The numba profile-scan kernel (compiled on first use, cached on disk); None without numba."""
+    if _KERNEL:
+        return _KERNEL[0]
+    try:
+        import numba
+    except Exception:  # pragma: no cover - numba missing
+        _KERNEL.append(None)
+        return None
+    global _prange
+    _prange = numba.prange
+    _KERNEL.append(numba.njit(parallel=True, cache=True)(_screen_kernel_py))
+    return _KERNEL[0]
+
+
+# the kernel source is plain Python; numba compiles it (with _prange = numba.prange)
+def _screen_kernel_py(sx, sy, sz, rx, ry, rz, top, x0, y0, cell, step, clear, za, aa, bb, ee):  # pragma: no cover
+    n = sx.size
+    rows, cols = top.shape
+    for i in _prange(n):
+        dx = rx[i] - sx[i]
+        dy = ry[i] - sy[i]
+        d = math.sqrt(dx * dx + dy * dy)
+        nk = int(math.floor((d - 2.0 * clear) / step)) + 1
+        if nk <= 0 or d <= 0.0:
+            continue
+        ux = dx / d
+        uy = dy / d
+        best1 = -np.inf
+        best2 = -np.inf
+        t1 = 0.0
+        h1 = 0.0
+        t2 = 0.0
+        h2 = 0.0
+        k1 = -1
+        k2 = -1
+        blocked = False
+        for k in range(nk):
+            t = clear + step * k
+            c = int(math.floor((sx[i] + ux * t - x0) / cell))
+            r = int(math.floor((y0 - (sy[i] + uy * t)) / cell))
+            if c < 0 or c >= cols or r < 0 or r >= rows:
+                continue
+            h = top[r, c]
+            if h == -np.inf:
+                continue
+            if h > sz[i] + (rz[i] - sz[i]) * t / d:
+                blocked = True
+            v1 = (h - sz[i]) / t
+            if v1 > best1:
+                best1 = v1
+                t1 = t
+                h1 = h
+                k1 = k
+            v2 = (h - rz[i]) / (d - t)
+            if v2 > best2:
+                best2 = v2
+                t2 = t
+                h2 = h
+                k2 = k
+        if not blocked:
+            continue
+        a = math.sqrt(t1 * t1 + (h1 - sz[i]) ** 2)
+        s = math.sqrt(d * d + (rz[i] - sz[i]) ** 2)
+        if k2 > k1:
+            e = math.sqrt((t2 - t1) ** 2 + (h2 - h1) ** 2)
+            b = math.sqrt((d - t2) ** 2 + (h2 - rz[i]) ** 2)
+        else:
+            e = 0.0
+            b = math.sqrt((d - t1) ** 2 + (h1 - rz[i]) ** 2)
+        za[i] = a + e + b - s
+        aa[i] = a
+        bb[i] = b
+        ee[i] = e
+
+
+def path_difference(sx, sy, sz, rx, ry, rz, obstacles: Obstacles | None,
+                    params: NoiseParameters = NoiseParameters()):
+    """Path difference z (m) over building tops for each source-receiver pair (0 where the line
+    of sight is free), with the distances A (source to first edge), B (last edge to receiver) and
+    e (between the edges; 0 for a single edge)."""
+    arrs = [np.ascontiguousarray(np.asarray(v, dtype=np.float64).ravel()) for v in (sx, sy, sz, rx, ry, rz)]
+    n = arrs[0].size
+    if obstacles is None or not np.isfinite(obstacles.top_m).any():
+        return np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+    kernel = _get_kernel() if params.use_numba and n >= NUMBA_MIN_RAYS else None
+    if kernel is not None:
+        out = [np.zeros(n) for _ in range(4)]
+        kernel(*arrs, obstacles.top_m, obstacles.x0, obstacles.y0, obstacles.cell_m,
+                       params.profile_step_m, params.end_clearance_m, *out)
+        return tuple(out)
+    # numpy path: same scan; ties resolved like the kernel (first maximum from the source side,
+    # first maximum from the receiver side)
+    return _screen_numpy(*arrs, obstacles, params.profile_step_m, params.end_clearance_m)
+
+
+def screening_db(z, a, b, e, params: NoiseParameters = NoiseParameters()) -> np.ndarray:
+    """D_z (dB) from the path difference: ``10 lg(3 + C2 C3 z K_met)``, capped; 0 where z <= 0."""
+    z = np.asarray(z, float)
+    out = np.zeros_like(z)
+    pos = z > 0
+    if not pos.any():
+        return out
+    zp, ap, bp, ep = z[pos], np.asarray(a, float)[pos], np.asarray(b, float)[pos], np.asarray(e, float)[pos]
+    s = ap + ep + bp - zp
+    kmet = np.exp(-np.sqrt(ap * bp * s / (2.0 * zp)) / 2000.0)
+    lam = params.wavelength_m
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.where(ep > 0, (5.0 * lam / np.maximum(ep, 1e-9)) ** 2, 0.0)
+        c3 = np.where(ep > 0, (1.0 + q) / (1.0 / 3.0 + q), 1.0)
+    dz = 10.0 * np.log10(3.0 + params.diffraction_c2 * c3 * zp * kmet)
+    cap = np.where(ep > 0, params.max_multiple_db, params.max_single_db)
+    out[pos] = np.minimum(dz, cap)
+    return out
+
+
+def divergence_db(s_m) -> np.ndarray:
+    """D_div = 10 lg(2 pi s^2) (dB), s in m."""
+    return 10.0 * np.log10(2.0 * np.pi * np.asarray(s_m, float) ** 2)
+
+
+def ground_db(h_m, s_m) -> np.ndarray:
+    """D_gr = max(4.8 - (h_m / s)(34 + 600 / s), 0) (dB)."""
+    s = np.asarray(s_m, float)
+    return np.maximum(4.8 - (np.asarray(h_m, float) / s) * (34.0 + 600.0 / s), 0.0)
+
+
+# ------------------------------------------------------------------------------------------------
+# Core: energies at receivers
+
+def _segment_distance(px, py, ax, ay, bx, by):
+    """(R, S) horizontal distance from points to segments."""
+    vx, vy = bx - ax, by - ay
+    l2 = np.maximum(vx * vx + vy * vy, 1e-12)
+    t = np.clip(((px[:, None] - ax) * vx + (py[:, None] - ay) * vy) / l2, 0.0, 1.0)
+    return np.hypot(px[:, None] - (ax + t * vx), py[:, None] - (ay + t * vy))
+
+
+def receiver_energies(rx, ry, rz, rground, sources: LineSources, obstacles: Obstacles | None = None,
+                      params: NoiseParameters = NoiseParameters(), junctions=None):
+    """Sum of 10^(0.1 L_i) over all road pieces at each receiver, day and night.
+
+    Parameters
+    ----------
+    rx, ry, rz : array-like
+        Receiver positions; ``rz`` absolute height (m).
+    rground : array-like
+        Terrain height at the receivers (for the mean path height).
+    sources : LineSources
+    obstacles : Obstacles, optional
+    params : NoiseParameters
+    junctions : (x, y, kind) arrays, optional
+        Traffic lights / roundabouts; adds D_K,KT(x) per piece (RLS-19 eq. 8).
+
+    Returns
+    -------
+    (energy_day, energy_night) : numpy.ndarray
+        Linear energy sums; ``10 lg`` of them is LrT/LrN (``-inf`` without any source in range).
+    """
+    from .rls19 import junction_correction_db
+
+    rx, ry, rz, rg = (np.asarray(v, float).ravel() for v in (rx, ry, rz, rground))
+    n = rx.size
+    e_day = np.zeros(n)
+    e_night = np.zeros(n)
+    ns = sources.ax.size
+    if ns == 0 or n == 0:
+        return e_day, e_night
+    seg_len = sources.length_m
+    jtree = None
+    if junctions is not None and len(junctions[0]):
+        from scipy.spatial import cKDTree
+
+        jx, jy, jkind = (np.asarray(v) for v in junctions)
+        jtree = cKDTree(np.column_stack([jx, jy]))
+    active_day = np.isfinite(sources.lw_day_db_m)
+    active_night = np.isfinite(sources.lw_night_db_m)
+    for c0 in range(0, n, params.receiver_chunk):
+        sl = slice(c0, min(n, c0 + params.receiver_chunk))
+        px, py = rx[sl], ry[sl]
+        dmin = _segment_distance(px, py, sources.ax, sources.ay, sources.bx, sources.by)
+        npiece = np.clip(np.ceil(seg_len[None, :] / np.maximum(params.min_piece_m, 0.5 * dmin)),
+                         1, params.max_pieces).astype(np.int64)
+        inrange = dmin <= params.max_distance_m
+        ri, si = np.nonzero(inrange)
+        cnt = npiece[ri, si]
+        tot = int(cnt.sum())
+        if tot == 0:
+            continue
+        pr = np.repeat(ri, cnt)
+        ps = np.repeat(si, cnt)
+        first = np.repeat(np.cumsum(cnt) - cnt, cnt)
+        k = np.arange(tot) - first
+        nn = np.repeat(cnt, cnt)
+        t = (k + 0.5) / nn
+        sx = sources.ax[ps] + t * (sources.bx[ps] - sources.ax[ps])
+        sy = sources.ay[ps] + t * (sources.by[ps] - sources.ay[ps])
+        sz = sources.az[ps] + t * (sources.bz[ps] - sources.az[ps])
+        lpiece = seg_len[ps] / nn
+        qx, qy, qz, qg = px[pr], py[pr], rz[sl][pr], rg[sl][pr]
+        s = np.sqrt((qx - sx) ** 2 + (qy - sy) ** 2 + (qz - sz) ** 2)
+        s = np.maximum(s, 0.5)
+        h_m = 0.5 * (params.source_height_m + np.maximum(qz - qg, 0.0))
+        z, a, b, e = path_difference(sx, sy, sz, qx, qy, qz, obstacles, params)
+        att = divergence_db(s) + s * params.air_absorption_db_km / 1000.0 + \
+            np.maximum(ground_db(h_m, s) if params.ground_effect else 0.0, screening_db(z, a, b, e, params))
+        base = 10.0 * np.log10(lpiece) - att
+        if jtree is not None:
+            dist, j = jtree.query(np.column_stack([sx, sy]))
+            base = base + junction_correction_db(jkind[j], dist)
+        for lw, act, acc in ((sources.lw_day_db_m, active_day, e_day), (sources.lw_night_db_m, active_night, e_night)):
+            ok = act[ps]
+            energy = np.where(ok, 10.0 ** (0.1 * (np.where(ok, lw[ps], 0.0) + base)), 0.0)
+            acc[sl] += np.bincount(pr, weights=energy, minlength=px.size)
+    return e_day, e_night
+
+
+def energy_to_db(energy) -> np.ndarray:
+    """10 lg(energy); -inf where the energy is 0."""
+    with np.errstate(divide="ignore"):
+        return 10.0 * np.log10(np.asarray(energy, float))
+
+
+# ------------------------------------------------------------------------------------------------
+# Receivers
+
+def grid_receivers(bounds, params: NoiseParameters = NoiseParameters(), dtm=None, buildings=None) -> pd.DataFrame:
+    """Cell centres of a ``grid_spacing_m`` grid over ``bounds``, ``grid_height_m`` above terrain.
+
+    Returns a frame with ``row, col, x, y, ground_m, z_m, in_building`` (row 0 = north);
+    receivers inside a building footprint are flagged (their level is not computed).
+    """
+    minx, miny, maxx, maxy = bounds
+    sp = params.grid_spacing_m
+    cols = int(math.ceil((maxx - minx) / sp - 1e-9))
+    rows = int(math.ceil((maxy - miny) / sp - 1e-9))
+    rr, cc = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
+    x = minx + (cc.ravel() + 0.5) * sp
+    y = maxy - (rr.ravel() + 0.5) * sp
+    g = _ground(dtm, x, y)
+    inb = np.zeros(x.size, dtype=bool)
+    if buildings is not None and len(buildings):
+        tree = shapely.STRtree(np.asarray(buildings.geometry.values, dtype=object))
+        hit = tree.query(shapely.points(x, y), predicate="intersects")
+        inb[np.unique(hit[0])] = True
+    return pd.DataFrame({"row": rr.ravel(), "col": cc.ravel(), "x": x, "y": y, "ground_m": g,
+                         "z_m": g + params.grid_height_m, "in_building": inb})
+
+
+def facade_receivers(buildings, offset_m: float = 0.5, storey_height_m: float = 3.0,
+                     above_floor_m: float = 2.0, min_wall_m: float = 2.0, dtm=None,
+                     height_column: str = "height_m") -> pd.DataFrame:
+    """One receiver per wall and storey, ``offset_m`` in front of the wall's middle.
+
+    Storey k (0 = ground floor) is at ``ground + k * storey_height_m + above_floor_m``; storeys
+    from the ``storeys`` column (else from the height). Walls shorter than ``min_wall_m`` are
+    skipped. Returns ``building_id, wall, storey, x, y, ground_m, z_m``.
+    """
+    rows = []
+    geoms = np.asarray(buildings.geometry.values, dtype=object)
+    ids = buildings["building_id"].astype(str).to_numpy()
+    hs = pd.to_numeric(buildings[height_column], errors="coerce").to_numpy(float) if height_column in buildings \
+        else np.full(len(ids), np.nan)
+    st = pd.to_numeric(buildings["storeys"], errors="coerce").to_numpy(float) if "storeys" in buildings \
+        else np.full(len(ids), np.nan)
+    for i, g in enumerate(geoms):  # loop over buildings; vectorised over walls
+        if g is None or g.is_empty:
+            continue
+        poly = shapely.orient_polygons(g) if hasattr(shapely, "orient_polygons") else shapely.geometry.polygon.orient(g)
+        for part in shapely.get_parts(poly):
+            ring = np.asarray(part.exterior.coords)[:, :2]
+            a, b = ring[:-1], ring[1:]
+            v = b - a
+            ln = np.hypot(v[:, 0], v[:, 1])
+            keep = ln >= min_wall_m
+            if not keep.any():
+                continue
+            a, v, ln = a[keep], v[keep], ln[keep]
+            mid = a + 0.5 * v
+            normal = np.column_stack([v[:, 1], -v[:, 0]]) / ln[:, None]  # CCW exterior: right = outside
+            p = mid + offset_m * normal
+            n_st = int(st[i]) if np.isfinite(st[i]) and st[i] > 0 else \
+                max(1, int(round(hs[i] / storey_height_m))) if np.isfinite(hs[i]) else 1
+            for k in range(n_st):
+                rows.append(pd.DataFrame({"building_id": ids[i], "wall": np.flatnonzero(keep), "storey": k,
+                                          "x": p[:, 0], "y": p[:, 1]}))
+    if not rows:
+        return pd.DataFrame(columns=["building_id", "wall", "storey", "x", "y", "ground_m", "z_m"])
+    out = pd.concat(rows, ignore_index=True)
+    out["ground_m"] = _ground(dtm, out["x"].to_numpy(), out["y"].to_numpy())
+    out["z_m"] = out["ground_m"] + out["storey"] * storey_height_m + above_floor_m
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Results
+
+@dataclass
+class NoiseGrid:
+    """Levels on the receiver grid: ``lrt_db``/``lrn_db`` (rows, cols), NaN inside buildings."""
+
+    lrt_db: np.ndarray
+    lrn_db: np.ndarray
+    transform: Affine
+    receivers: pd.DataFrame
+    parameters: dict[str, Any] = field(default_factory=dict)
+    method: str = METHOD
+
+    @property
+    def bounds(self):
+        rows, cols = self.lrt_db.shape
+        x0, y0 = self.transform.c, self.transform.f
+        return (x0, y0 + rows * self.transform.e, x0 + cols * self.transform.a, y0)
+
+
+def _junction_arrays(junctions):
+    if junctions is None:
+        return None
+    return (shapely.get_x(np.asarray(junctions.geometry.values, dtype=object)),
+            shapely.get_y(np.asarray(junctions.geometry.values, dtype=object)),
+            junctions["kind"].astype(str).to_numpy())
+
+
+def noise_grid(emissions, bounds, buildings=None, dtm=None, params: NoiseParameters = NoiseParameters(),
+               junctions=None, obstacle_margin_m: float = 200.0) -> NoiseGrid:
+    """LrT and LrN (RLS-19) on a grid ``grid_height_m`` above terrain over ``bounds``.
+
+    Parameters
+    ----------
+    emissions : geopandas.GeoDataFrame
+        :func:`citymodel.analysis.rls19.road_emissions` of the roads (roads beyond ``bounds``
+        count too, up to ``max_distance_m``).
+    bounds : (minx, miny, maxx, maxy)
+        The grid's extent (e.g. a tile).
+    buildings : geopandas.GeoDataFrame, optional
+        Screening blocks with ``height_m`` (and ``ground_height_m`` or a DTM).
+    dtm : citymodel.raster.Raster, optional
+    junctions : geopandas.GeoDataFrame, optional
+        Points with ``kind`` (``signal``/``roundabout``) for D_K,KT.
+    """
+    rec = grid_receivers(bounds, params, dtm, buildings)
+    src = line_sources(emissions, dtm, params)
+    obs = _obstacles_for(buildings, bounds, src, dtm, params, obstacle_margin_m)
+    calc = ~rec["in_building"].to_numpy()
+    ed = np.zeros(len(rec))
+    en = np.zeros(len(rec))
+    r = rec.loc[calc]
+    ed[calc], en[calc] = receiver_energies(r["x"], r["y"], r["z_m"], r["ground_m"], src, obs, params,
+                                           _junction_arrays(junctions))
+    lrt = np.where(calc, energy_to_db(ed), np.nan)
+    lrn = np.where(calc, energy_to_db(en), np.nan)
+    rec = rec.assign(lrt_db=lrt, lrn_db=lrn)
+    rows, cols = int(rec["row"].max()) + 1, int(rec["col"].max()) + 1
+    sp = params.grid_spacing_m
+    transform = Affine(sp, 0.0, bounds[0], 0.0, -sp, bounds[3])
+    return NoiseGrid(lrt.reshape(rows, cols), lrn.reshape(rows, cols), transform, rec,
+                     parameters=params.as_dict())
+
+
+def _obstacles_for(buildings, bounds, src: LineSources, dtm, params, margin):
+    if buildings is None or len(buildings) == 0:
+        return None
+    minx, miny, maxx, maxy = bounds
+    # raster extent: receivers' bounds + margin, and the sources' extent (clipped to a sane size)
+    ex = (min(minx - margin, src.ax.min(initial=minx), src.bx.min(initial=minx)),
+          min(miny - margin, src.ay.min(initial=miny), src.by.min(initial=miny)),
+          max(maxx + margin, src.ax.max(initial=maxx), src.bx.max(initial=maxx)),
+          max(maxy + margin, src.ay.max(initial=maxy), src.by.max(initial=maxy)))
+    return building_obstacles(buildings, ex, dtm, params)
+
+
+def facade_levels(emissions, receivers: pd.DataFrame, buildings=None, dtm=None,
+                  params: NoiseParameters = NoiseParameters(), junctions=None) -> pd.DataFrame:
+    """LrT/LrN (RLS-19) at facade receivers (:func:`facade_receivers` or the pipeline's own:
+    columns ``building_id, x, y, z_m, ground_m``). Returns the receivers with ``lrt_db, lrn_db,
+    method``."""
+    src = line_sources(emissions, dtm, params)
+    x, y = receivers["x"].to_numpy(float), receivers["y"].to_numpy(float)
+    bounds = (x.min(), y.min(), x.max(), y.max()) if len(x) else (0, 0, 1, 1)
+    obs = _obstacles_for(buildings, bounds, src, dtm, params, 200.0)
+    ed, en = receiver_energies(x, y, receivers["z_m"], receivers["ground_m"], src, obs, params,
+                               _junction_arrays(junctions))
+    return receivers.assign(lrt_db=energy_to_db(ed), lrn_db=energy_to_db(en), method=METHOD)
+
+
+def building_max_levels(facades: pd.DataFrame) -> pd.DataFrame:
+    """Highest facade LrT and LrN per building (``building_id, lrt_max_db, lrn_max_db, method``)."""
+    g = facades.groupby("building_id", sort=True)
+    return pd.DataFrame({"lrt_max_db": g["lrt_db"].max(), "lrn_max_db": g["lrn_db"].max()}) \
+        .reset_index().assign(method=METHOD)
+
+
+def write_noise_raster(path, grid: NoiseGrid, crs) -> Any:
+    """Write LrT and LrN as a 2-band float32 GeoTIFF (NaN nodata), method and parameters as tags."""
+    from ..raster import write_geotiff
+
+    arr = np.stack([grid.lrt_db, grid.lrn_db]).astype(np.float32)
+    arr[~np.isfinite(arr)] = np.nan
+    tags = {"method": grid.method, "indicators": "LrT (06-22 h), LrN (22-06 h), dB(A)",
+            "parameters": str(grid.parameters)}
+    return write_geotiff(path, arr, transform=grid.transform, crs=crs, nodata=float("nan"), tags=tags,
+                         band_descriptions=["LrT_dB", "LrN_dB"])
+
+
+def isophones(levels_db: np.ndarray, transform: Affine, lower_db: float = 45.0, upper_db: float = 80.0,
+              step_db: float = 5.0, crs=None, indicator: str = "LrT"):
+    """Isophone bands (polygons) of a level raster in ``step_db`` steps.
+
+    Band ``[lo, lo + step)``; below ``lower_db`` nothing is drawn, the last band is open
+    (``>= upper_db``). Returns a GeoDataFrame ``indicator, band_lo_db, band_hi_db, label, method,
+    geometry`` (one multipolygon per band).
+    """
+    import geopandas as gpd
+    from rasterio import features
+
+    arr = np.asarray(levels_db, float)
+    edges = np.arange(lower_db, upper_db + 1e-9, step_db)
+    cls = np.full(arr.shape, -1, dtype=np.int32)
+    ok = np.isfinite(arr) & (arr >= lower_db)
+    cls[ok] = np.minimum(np.floor((arr[ok] - lower_db) / step_db), len(edges) - 1).astype(np.int32)
+    recs = []
+    for geom, v in features.shapes(cls, mask=cls >= 0, transform=transform):
+        recs.append((int(v), shapely.geometry.shape(geom)))
+    rows = []
+    for b in sorted({v for v, _ in recs}):
+        lo = float(edges[b])
+        hi = float(edges[b] + step_db) if b < len(edges) - 1 else float("inf")
+        geom = shapely.union_all([g for v, g in recs if v == b])
+        label = f"{lo:g}-{hi:g} dB(A)" if np.isfinite(hi) else f">= {lo:g} dB(A)"
+        rows.append({"indicator": indicator, "band_lo_db": lo, "band_hi_db": hi, "label": label,
+                     "method": METHOD, "geometry": geom})
+    return gpd.GeoDataFrame(rows, columns=["indicator", "band_lo_db", "band_hi_db", "label", "method", "geometry"],
+                            geometry="geometry", crs=crs)
+
+
+# ------------------------------------------------------------------------------------------------
+# Exposure
+
+@dataclass(frozen=True)
+class ExposureParameters:
+    """How residents are estimated from buildings (recorded in the output).
+
+    residents = footprint area x storeys x residential share x net_to_gross / m2 per resident.
+    The residential share comes from the ALKIS function code (Gebäudefunktion): codes starting
+    ``1`` (Wohngebäude, 1000-1999) count fully, ``1100``-``1199`` (mixed use with housing) by
+    ``mixed_share``; everything else 0.
+    """
+
+    living_space_m2_per_resident: float = 47.0
+    net_to_gross: float = 0.8
+    mixed_share: float = 0.5
+    storey_height_m: float = 3.0
+
+    def as_dict(self):
+        return asdict(self)
+
+
+def residential_share(function_code, params: ExposureParameters = ExposureParameters()) -> np.ndarray:
+    codes = pd.Series(function_code).astype(str).str.strip()
+    share = np.where(codes.str.match(r"^11\d\d$"), params.mixed_share,
+                     np.where(codes.str.match(r"^1\d\d\d$"), 1.0, 0.0))
+    return share.astype(float)
+
+
+#: RLS-19 bands reported (dB(A)); EU END bands are Lden >= 55 and Lnight >= 50 in 5 dB steps
+BANDS_DAY_DB = (55.0, 60.0, 65.0, 70.0, 75.0)
+BANDS_NIGHT_DB = (50.0, 55.0, 60.0, 65.0, 70.0)
+
+
+def residents(buildings, params: ExposureParameters = ExposureParameters()) -> pd.DataFrame:
+    """Estimated residents per building (``building_id, residents``) from footprint, storeys, use."""
+    area = shapely.area(np.asarray(buildings.geometry.values, dtype=object))
+    st = pd.to_numeric(buildings["storeys"], errors="coerce").to_numpy(float) if "storeys" in buildings \
+        else np.full(len(area), np.nan)
+    if np.isnan(st).any() and "height_m" in buildings:
+        h = pd.to_numeric(buildings["height_m"], errors="coerce").to_numpy(float)
+        st = np.where(np.isnan(st), np.maximum(1.0, np.round(h / params.storey_height_m)), st)
+    st = np.where(np.isnan(st), 1.0, st)
+    share = residential_share(buildings["function_code"], params) if "function_code" in buildings \
+        else np.zeros(len(area))
+    res = area * st * share * params.net_to_gross / params.living_space_m2_per_resident
+    return pd.DataFrame({"building_id": buildings["building_id"].astype(str).to_numpy(), "residents": res})
+
+
+def exposure_by_band(building_levels: pd.DataFrame, buildings,
+                     params: ExposureParameters = ExposureParameters()) -> pd.DataFrame:
+    """Residents (estimated) per 5 dB band of the most exposed facade, day (LrT) and night (LrN).
+
+    LrT/LrN are RLS-19 rating levels (16 h day, 8 h night, German periods), not the EU's Lden and
+    Lnight: no evening period is modelled, so Lden is not derived. The bands are those of the EU
+    reporting (day from 55, night from 50 dB(A), 5 dB steps), applied to LrT and LrN and labelled
+    so. Returns ``indicator, band_lo_db, band_hi_db, residents, buildings, method, parameters``.
+    """
+    res = residents(buildings, params)
+    m = building_levels.merge(res, on="building_id", how="left")
+    m["residents"] = m["residents"].fillna(0.0)
+    rows = []
+    for ind, col, bands in (("LrT", "lrt_max_db", BANDS_DAY_DB), ("LrN", "lrn_max_db", BANDS_NIGHT_DB)):
+        lv = m[col].to_numpy(float)
+        for i, lo in enumerate(bands):
+            hi = bands[i + 1] if i + 1 < len(bands) else float("inf")
+            sel = (lv >= lo) & (lv < hi)
+            rows.append({"indicator": ind, "band_lo_db": lo, "band_hi_db": hi,
+                         "residents": float(m.loc[sel, "residents"].sum()),
+                         "buildings": int((sel & (m["residents"].to_numpy() > 0)).sum()),
+                         "method": METHOD, "parameters": str(params.as_dict())})
+    return pd.DataFrame(rows)
