@@ -19,6 +19,7 @@ PUBLISH_CODE_VERSION = "1"
 TREE_TILES_KEY = dg.AssetKey(["publish", "tree_tiles"])
 POINTCLOUD_TILES_KEY = dg.AssetKey(["publish", "pointcloud_tiles"])
 RELEASE_KEY = dg.AssetKey(["publish", "release"])
+BUILDING_TILES_KEY = dg.AssetKey(["publish", "building_tiles"])
 
 
 def publish_dir(settings: Settings) -> Path:
@@ -76,6 +77,102 @@ def pointcloud_tiles(context: AssetExecutionContext, settings: SettingsResource)
         "tileset": dg.MetadataValue.path(str(info.tileset_path))})
 
 
+def building_records(settings: Settings):
+    """Records for the 3D Tiles writer: one per building (parts merged into one feature)."""
+    from citymodel.geometry3d import Solid
+
+    from .buildings import load_building_table, load_tile_buildings
+
+    table = load_building_table(settings)
+    attrs = {str(r["building_id"]): r for r in table.drop(columns="geometry").to_dict("records")} if len(table) else {}
+    records = []
+    for b in load_tile_buildings(settings, settings.tile_ids):
+        solids = list(b.solids.values()) if isinstance(b.solids, dict) else list(b.solids)
+        for p in b.parts:
+            solids += list(p.solids.values()) if isinstance(p.solids, dict) else list(p.solids)
+        if not solids:
+            continue
+        a = dict(attrs.get(b.id, b.attributes))
+        codes = str(a.get("validity_codes") or "").strip("[] ")
+        records.append({"id": b.id, "solid": Solid([srf for sol in solids for srf in sol.surfaces]),
+                        "attributes": a, "valid": codes == ""})
+    return records
+
+
+@dg.asset(key=BUILDING_TILES_KEY, deps=[dg.AssetKey(["buildings", "model"])], group_name="publish",
+          code_version=PUBLISH_CODE_VERSION, automation_condition=dg.AutomationCondition.eager(),
+          kinds={"3dtiles"}, description="Buildings as 3D Tiles 1.1 (GLB, EXT_mesh_features, "
+                                         "EXT_structural_metadata), ECEF with geoid-corrected heights.")
+def building_tiles(context: AssetExecutionContext, settings: SettingsResource) -> dg.MaterializeResult:
+    from citymodel.tiles3d import write_building_tiles
+
+    s = settings.load()
+    out = publish_dir(s) / "tiles" / "buildings"
+    with timer() as t:
+        records = building_records(s)
+        info = write_building_tiles(records, out, crs=s.processing_crs, vertical_crs=s.vertical_crs,
+                                    extent=s.extent)
+    return dg.MaterializeResult(metadata={
+        "buildings": info.n_features, "content_tiles": info.n_content_tiles,
+        "skipped": dg.MetadataValue.json(info.skipped[:50]), "geoid": dg.MetadataValue.json(info.geoid),
+        "bytes": info.bytes_total, "bytes_per_building": round(info.bytes_total / max(info.n_features, 1)),
+        "seconds": t["seconds"], "tileset": dg.MetadataValue.path(str(info.tileset_path))})
+
+
+def _add_buildings(builder, s: Settings, pub: Path) -> None:
+    from .buildings import buildings_dir
+
+    d = buildings_dir(s)
+    files = [("buildings.city.json", "buildings-cityjson", "Buildings LoD2 (CityJSON 2.0)", "application/city+json", "CityJSON"),
+             ("buildings.gml", "buildings-citygml", "Buildings LoD2 (CityGML 2.0, AdV profile)", "application/gml+xml", "GML"),
+             ("buildings.gpkg", "buildings-gpkg", "Building footprints with attributes (GeoPackage)",
+              "application/geopackage+sqlite3", "GPKG"),
+             ("buildings.parquet", "buildings-geoparquet", "Building footprints with attributes (GeoParquet)",
+              "application/vnd.apache.parquet", "Parquet"),
+             ("changes.csv", "buildings-changes", "Changes against the official LoD2", "text/csv", "CSV")]
+    for name, ds, title, media, fmt in files:
+        if (d / name).exists():
+            builder.add_file(d / name, f"data/{name}", dataset=ds, title=title, media_type=media, format=fmt)
+    if (d / "buildings.parquet").exists():
+        import geopandas as gpd
+
+        from citymodel.release import buildings_csv
+
+        frame = gpd.read_parquet(d / "buildings.parquet")
+        buildings_csv(frame, builder.path("data/buildings.csv", dataset="buildings-csv",
+                                          title="Building attributes (CSV)", media_type="text/csv", format="CSV"))
+    for t_ in s.tile_ids:
+        p = d / "tiles" / f"{t_}.city.jsonl"
+        if p.exists():
+            builder.add_file(p, f"data/tiles/{t_}.city.jsonl", dataset="buildings-cityjsonseq",
+                             title="Buildings per tile (CityJSONSeq)", format="CityJSONSeq")
+    tiles = pub / "tiles" / "buildings" / "tileset.json"
+    if tiles.exists():
+        builder.add_folder(tiles.parent, "tiles/buildings", dataset="buildings-3dtiles", entry="tileset.json",
+                           title="Buildings (3D Tiles 1.1)")
+
+
+def _blocking_check_results(context) -> list[dict]:
+    """The latest result of every blocking asset check of the graph (a failed one stops the release)."""
+    instance = context.instance
+    graph = context.job_def.asset_layer.asset_graph
+    out = []
+    keys = list(graph.asset_check_keys)
+    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys) if keys else {}
+    for key in keys:
+        spec = graph.get_check_spec(key)
+        record = latest.get(key)
+        if not spec.blocking or record is None or record.event is None:
+            continue
+        evaluation = record.event.dagster_event.event_specific_data if record.event.dagster_event else None
+        passed = getattr(evaluation, "passed", None)
+        if passed is None:
+            continue
+        out.append({"name": f"{key.asset_key.to_user_string()}/{key.name}", "passed": bool(passed),
+                    "blocking": True, "description": spec.description or ""})
+    return out
+
+
 def _release_checks(context, s: Settings) -> list[dict]:
     from citymodel.release import checks_from_quality_report
 
@@ -86,7 +183,8 @@ def _release_checks(context, s: Settings) -> list[dict]:
     return checks_from_quality_report(report)
 
 
-@dg.asset(key=RELEASE_KEY, deps=[REPORT_KEY, TREE_TILES_KEY, POINTCLOUD_TILES_KEY], group_name="publish",
+@dg.asset(key=RELEASE_KEY, deps=[REPORT_KEY, TREE_TILES_KEY, POINTCLOUD_TILES_KEY, BUILDING_TILES_KEY,
+                                 dg.AssetKey(["buildings", "model"])], group_name="publish",
           code_version=PUBLISH_CODE_VERSION, automation_condition=dg.AutomationCondition.eager(),
           kinds={"dcat"},
           description="A versioned release (3D Tiles, open datasets, DCAT-AP catalog, SHA256SUMS, index.html); "
@@ -106,6 +204,7 @@ def release(context: AssetExecutionContext, settings: SettingsResource) -> dg.Ma
         builder.begin()
         try:
             builder.add_quality_report(s.quality_dir)
+            _add_buildings(builder, s, pub)
             trees = pub / "tiles" / "trees" / "tileset.json"
             if trees.exists():
                 geoid = json.loads(trees.read_text()).get("asset", {}).get("extras", {}).get("geoid")
@@ -120,12 +219,16 @@ def release(context: AssetExecutionContext, settings: SettingsResource) -> dg.Ma
                     builder.add_folder(p.parent, f"tiles/pointcloud/{p.parent.name}", entry=None,
                                        dataset="pointcloud-3dtiles")
                 compose_tilesets([pc_root.parent / p.parent.name / "tileset.json" for p in pc_children], pc_root)
-            links = {t_: {"pointcloud": f"tiles/pointcloud/{t_}/tileset.json"} for t_ in
-                     [p.parent.name for p in pc_children]}
+            links = {t_: {} for t_ in s.tile_ids}
+            for p in pc_children:
+                links[p.parent.name]["pointcloud"] = f"tiles/pointcloud/{p.parent.name}/tileset.json"
+            for t_ in s.tile_ids:
+                if (s.output_dir / "buildings" / "tiles" / f"{t_}.city.jsonl").exists():
+                    links[t_]["cityjsonseq"] = f"data/tiles/{t_}.city.jsonl"
             builder.write_json("data/tile_index.geojson", tile_index(s.tiles, links, crs=s.processing_crs),
                                dataset="tile-index", title="Tile index", media_type="application/geo+json",
                                format="GeoJSON")
-            info = builder.finalize(_release_checks(context, s))
+            info = builder.finalize(_release_checks(context, s) + _blocking_check_results(context))
         except Exception:
             builder.abort(remove=False)
             raise

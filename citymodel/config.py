@@ -61,6 +61,8 @@ class QualitySettings(_Strict):
     tree_height_max_m: float = 60.0
     max_quarantine_share: float = Field(0.05, ge=0, le=1,
                                         description="blocking: share of quarantined records above this fails")
+    schema_dir: Path | None = Field(None, description="folder holding the official JSON schemas "
+                                    "(cityjson-2.0.2/, 3d-tiles-1.1/); without it schema checks are skipped")
 
 
 class ScheduleSettings(_Strict):
@@ -179,6 +181,8 @@ def load_config(path: str | os.PathLike | None = None) -> Settings:
     base = path.resolve().parent
     out = os.environ.get("CITYMODEL_OUTPUT_DIR")
     settings.output_dir = _resolve(Path.cwd(), out) if out else _resolve(base, settings.output_dir)
+    if settings.quality.schema_dir is not None:
+        settings.quality.schema_dir = _resolve(base, settings.quality.schema_dir)
     url = settings.catalog.url
     if "://" not in url:
         settings.catalog.url = str(_resolve(base, url))

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.publish import pointcloud_tiles, release, tree_tiles
+from assets.buildings import building_model, lod2_tile
+from assets.publish import building_tiles, pointcloud_tiles, release, tree_tiles
 from assets.quality_report import quality_report
 from assets.sources import source_assets
 from assets.staging import VECTOR_ROLES, _build_vector_asset, build_lidar_asset, lod2_reference
@@ -35,7 +36,7 @@ def build_definitions(config_path: str | None = None, output_dir: str | None = N
     settings_res = SettingsResource(config_path=config_path, output_dir=output_dir)
     assets = [*source_assets, *[_build_vector_asset(r, settings) for r in VECTOR_ROLES], lod2_reference,
               build_lidar_asset(settings), quality_report,
-              tree_tiles, pointcloud_tiles, release]
+              lod2_tile, building_model, tree_tiles, pointcloud_tiles, building_tiles, release]
     schedule = build_nightly_schedule(settings)
     return dg.Definitions(
         assets=assets,

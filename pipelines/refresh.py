@@ -49,13 +49,30 @@ class RefreshPlan:
         return "\n".join(r.label for r in self.runs)
 
 
-def _latest_tags(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None) -> dict | None:
+def _latest(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None) -> tuple[dict, int] | None:
+    """Tags and storage id (a global, increasing event number) of the latest materialization."""
     flt = dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None)
     result = instance.fetch_materializations(flt, limit=1)
     if not result.records:
         return None
-    mat = result.records[0].asset_materialization
-    return dict(mat.tags or {}) if mat is not None else {}
+    rec = result.records[0]
+    mat = rec.asset_materialization
+    return (dict(mat.tags or {}) if mat is not None else {}), rec.storage_id
+
+
+def _upstream_newer(asset_graph, latest, key, part, storage_id, tile_ids, partitioned) -> bool:
+    for parent in asset_graph.get(key).parent_keys:
+        if parent not in asset_graph.materializable_asset_keys:
+            continue
+        if parent in partitioned:
+            parts = [part] if part is not None else list(tile_ids)
+        else:
+            parts = [None]
+        for p in parts:
+            found = latest.get((parent, p))
+            if found is not None and found[1] > storage_id:
+                return True
+    return False
 
 
 def plan_refresh(instance: dg.DagsterInstance, asset_graph, tile_ids: Iterable[str],
@@ -80,16 +97,23 @@ def plan_refresh(instance: dg.DagsterInstance, asset_graph, tile_ids: Iterable[s
 
     # 1. dirty (asset, partition) pairs on their own account
     dirty: set[tuple[dg.AssetKey, str | None]] = set()
+    latest: dict[tuple[dg.AssetKey, str | None], tuple[dict, int] | None] = {}
+    for key in keys:
+        for part in (list(tile_ids) if key in partitioned else [None]):
+            latest[(key, part)] = None if force else _latest(instance, key, part)
     for key in keys:
         node = asset_graph.get(key)
         parts: list[str | None] = list(tile_ids) if key in partitioned else [None]
         for part in parts:
-            tags = None if force else _latest_tags(instance, key, part)
+            found = latest[(key, part)]
+            tags = found[0] if found else None
             why = None
             if force:
                 why = "forced"
             elif tags is None:
                 why = "never materialized"
+            elif _upstream_newer(asset_graph, latest, key, part, found[1], tile_ids, partitioned):
+                why = "an upstream asset was materialized after it (e.g. an earlier run failed here)"
             elif node.code_version is not None and tags.get("dagster/code_version") != node.code_version:
                 why = f"code version {tags.get('dagster/code_version')} -> {node.code_version}"
             elif key.path[0] == SOURCE_PREFIX:

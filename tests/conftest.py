@@ -38,6 +38,7 @@ def write_config(tmp_dir: Path, catalog_url: str, output_dir: Path, **overrides)
     raw["catalog"]["url"] = catalog_url
     raw["catalog"]["backoff_s"] = 0.05
     raw["output_dir"] = str(output_dir)
+    raw.setdefault("quality", {})["schema_dir"] = str(PROJECT_ROOT.parent / "shared" / "schemas")
     for k, v in overrides.items():
         raw[k] = v
     path = Path(tmp_dir) / "citymodel.yaml"

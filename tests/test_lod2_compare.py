@@ -29,6 +29,16 @@ def test_statuses_from_known_changes():
     assert abs(r[r.building_id == "extended"].iloc[0].iou - 0.5) < 1e-9
 
 
+def test_quarantined_footprints_are_not_reported_as_demolished():
+    box = shapely.box
+    current = gpd.GeoDataFrame({"building_id": ["a"], "top_z_m": [10.0], "geometry": [box(0, 0, 5, 5)]})
+    official = gpd.GeoDataFrame({"building_id": ["a", "q", "gone"], "external_id": [None] * 3,
+                                 "max_z_m": [10.0, 10.0, 10.0],
+                                 "geometry": [box(0, 0, 5, 5), box(10, 0, 15, 5), box(20, 0, 25, 5)]})
+    r = compare_with_official(current, official, excluded_ids=["q"])
+    assert dict(zip(r.official_id, r.status)) == {"a": "unchanged", "q": "not_compared", "gone": "demolished"}
+
+
 def test_coverage_from_thuringian_tile_names():
     cov = coverage_from_names(["LoD2_32_680_5644_2_TH.gml"])
     assert cov.bounds == (680000.0, 5644000.0, 682000.0, 5646000.0)

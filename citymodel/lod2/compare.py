@@ -14,6 +14,8 @@ Statuses
                        official model covers
 ``demolished``         an official building without a current footprint
 ``not_covered``        a current footprint outside the area the official model covers
+``not_compared``       an official building whose current footprint exists but was not usable
+                       (quarantined by staging), so neither "demolished" nor compared
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
-STATUSES = ("unchanged", "changed_height", "changed_footprint", "new", "demolished", "not_covered")
+STATUSES = ("unchanged", "changed_height", "changed_footprint", "new", "demolished", "not_covered",
+            "not_compared")
 
 
 def compare_with_official(current, official, coverage=None, *, height_tol_m: float = 1.5,
-                          iou_min: float = 0.7, match_iou_min: float = 0.3) -> pd.DataFrame:
+                          iou_min: float = 0.7, match_iou_min: float = 0.3,
+                          excluded_ids=()) -> pd.DataFrame:
     """One row per current building and per unmatched official building.
 
     Parameters
@@ -39,6 +43,9 @@ def compare_with_official(current, official, coverage=None, *, height_tol_m: flo
         ``external_id``, ``max_z_m``, footprint geometry; same CRS.
     coverage : shapely geometry, optional
         Area the official model covers (default: the union of its footprints' convex hull).
+    excluded_ids : iterable of str
+        Current buildings left out upstream (quarantined): their official counterparts are
+        ``not_compared`` instead of ``demolished``.
 
     Returns
     -------
@@ -96,9 +103,11 @@ def compare_with_official(current, official, coverage=None, *, height_tol_m: flo
         else:
             inside = bool(shapely.intersects(coverage, shapely.point_on_surface(cur_geom[i])))
             rows.append((bid, None, "new" if inside else "not_covered", np.nan, np.nan, None))
+    excluded = {str(e) for e in excluded_ids}
     for j, oid in enumerate(off_ids):
         if j not in used:
-            rows.append((None, oid, "demolished", np.nan, np.nan, None))
+            gone = oid not in excluded and (off_ext[j] or "") not in excluded
+            rows.append((None, oid, "demolished" if gone else "not_compared", np.nan, np.nan, None))
     return pd.DataFrame(rows, columns=["building_id", "official_id", "status", "height_diff_m", "iou", "matched_by"])
 
 
