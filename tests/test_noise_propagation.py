@@ -55,6 +55,31 @@ def test_ground_attenuation_formula_by_hand():
     # h_m = 2 m, s = 100 m: 4.8 - (2/100)(34 + 6) = 4.0 dB; high path: 0
     assert nz.ground_db(2.0, 100.0) == pytest.approx(4.0)
     assert nz.ground_db(50.0, 100.0) == 0.0
+    # the ISO 9613-2 eq. 10 spelling 4.8 - (2 h_m / d)(17 + 300 / d) (Aconiq) is the same formula
+    h, d = 1.7, 37.0
+    assert nz.ground_db(h, d) == pytest.approx(4.8 - (2 * h / d) * (17 + 300 / d))
+
+
+def test_divergence_is_hemispherical_spreading():
+    # 10 lg(2 pi s^2) = 20 lg s + 10 lg(2 pi) = 20 lg s + 7.98 (MATSim RLS19NoiseImmission.java);
+    # a source on reflecting ground: intensity W / (2 pi s^2) -> at 1 m: 7.98 dB below L_W
+    assert nz.divergence_db(1.0) == pytest.approx(7.9818, abs=1e-4)
+    assert nz.divergence_db(100.0) == pytest.approx(40 + 10 * math.log10(2 * math.pi))
+
+
+def test_screening_reproduces_matsim_published_value():
+    # matsim-org/matsim-libs, contribs/noise/src/test/java/org/matsim/contrib/noise/NoiseRLS19IT.java,
+    # testShielding: RLS19ShieldingCorrection.calculateShieldingCorrection(s=10, a=15, b=15, c=15)
+    # = 34.463933081239965 dB (z = a + b + c - s = 35 m; no cap in MATSim)
+    uncapped = nz.NoiseParameters(max_single_db=math.inf, max_multiple_db=math.inf)
+    got = nz.screening_db(np.array([35.0]), np.array([15.0]), np.array([15.0]), np.array([15.0]), uncapped)
+    assert got[0] == pytest.approx(34.463933081239965, abs=1e-9)
+    # with the default (ISO 9613-2) caps the double-edge value is limited to 25 dB
+    assert nz.screening_db(np.array([35.0]), np.array([15.0]), np.array([15.0]), np.array([15.0]))[0] == 25.0
+    # by hand, one edge: A = B = 20 m, s = 39 m -> z = 1 m, K_met = exp(-sqrt(20*20*39/2)/2000)
+    k = math.exp(-math.sqrt(20 * 20 * 39 / 2) / 2000)
+    one = nz.screening_db(np.array([1.0]), np.array([20.0]), np.array([20.0]), np.array([0.0]))[0]
+    assert one == pytest.approx(10 * math.log10(3 + 80 * k))
 
 
 def _wall(y0=10.0, y1=11.0, h=6.0, half=2000.0):
@@ -76,10 +101,15 @@ def test_wall_lowers_level_by_its_path_difference():
     b = math.hypot(50.0 - 11.0, 6.0 - 4.0)
     s = math.hypot(50.0, 4.0 - 0.5)
     z = a + e + b - s
-    c3 = (1 + (5 * 0.25 / e) ** 2) / (1 / 3 + (5 * 0.25 / e) ** 2)     # ISO 9613-2 eq. 15
     kmet = math.exp(-math.sqrt(a * b * s / (2 * z)) / 2000.0)
-    dz = 10 * math.log10(3 + 80 * c3 * z * kmet)
+    dz = 10 * math.log10(3 + 80 * z * kmet)          # RLS-19 form (MATSim, Aconiq): no C3
+    assert dz < 25.0                                  # below the double-edge cap
     assert free - screened == pytest.approx(dz, abs=0.25)
+    # optional ISO 9613-2 eq. 15 C3 for the two edges (lambda = 0.25 m)
+    c3 = (1 + (5 * 0.25 / e) ** 2) / (1 / 3 + (5 * 0.25 / e) ** 2)
+    p_iso = nz.NoiseParameters(**{**p.as_dict(), "iso_double_edge_c3": True})
+    screened_iso = level(src, *behind, p_iso, obs)[0]
+    assert free - screened_iso == pytest.approx(min(10 * math.log10(3 + 80 * c3 * z * kmet), 25.0), abs=0.25)
     # a receiver on the open side is unchanged
     open_side = (0.0, -50.0, 4.0)
     assert level(src, *open_side, p, obs)[0] == pytest.approx(level(src, *open_side, p)[0], abs=1e-9)

@@ -38,6 +38,27 @@ def test_basic_emission_and_length_level_by_hand():
     assert got == pytest.approx(expected, abs=1e-6)
 
 
+def test_reproduces_matsim_published_emission_values():
+    # matsim-org/matsim-libs, contribs/noise/src/test/java/org/matsim/contrib/noise/NoiseRLS19IT.java,
+    # testEmission: Pkw basic emission at 40 km/h = 97.70334139531323 dB(A); 1800 Pkw/h at 40 km/h
+    # on the reference surface, flat: L'_W = 84.23546653306667 dB(A)/m
+    assert rls19.base_emission_db("pkw", 40.0) == pytest.approx(97.70334139531323, abs=1e-9)
+    assert rls19.length_power_level_db(1800, 0, 0, 0, 40, 40) == pytest.approx(84.23546653306667, abs=1e-9)
+    # its intermediate "vehicle type part" 10^(0.1 L_W) / v = 1.4732421924637252e8
+    assert 10 ** (0.1 * rls19.base_emission_db("pkw", 40.0)) / 40 == pytest.approx(1.4732421924637252e8, rel=1e-12)
+
+
+def test_truck_speed_clamped_to_90_kmh_by_hand():
+    # Lkw above 90 km/h count as 90 (MATSim RLS19VehicleType: Lkw 30-90 km/h), in every term
+    lkw1_90 = 100.3 + 10 * lg(1 + (90 / 40) ** 4.33)
+    pkw_100 = 88.0 + 10 * lg(1 + (100 / 20) ** 3.06)
+    inner = 0.9 * 10 ** (0.1 * pkw_100) / 100 + 0.1 * 10 ** (0.1 * lkw1_90) / 90
+    expected = 10 * lg(500) + 10 * lg(inner) - 30
+    assert rls19.length_power_level_db(500, 10, 0, 0, 100, 100) == pytest.approx(expected, abs=1e-9)
+    assert rls19.base_emission_db("lkw2", 110.0) == pytest.approx(105.4 + 10 * lg(1 + 1.8 ** 4.88))
+    assert rls19.base_emission_db("pkw", 120.0) == pytest.approx(88.0 + 10 * lg(1 + 6.0 ** 3.06))
+
+
 def test_motorcycles_and_surface_sma_by_hand():
     # M = 600, p1 = 3, p2 = 2, pKrad = 1, Pkw/Krad 50 km/h, Lkw 50 km/h, SMA (Table 4a, <= 60 km/h:
     # Pkw -2.6 dB, Lkw -1.8 dB; Krad takes the Pkw column)
@@ -69,6 +90,12 @@ def test_gradient_and_junction_corrections_by_hand():
     assert rls19.gradient_correction_db("lkw1", -5.0, 50) == pytest.approx(0.375)
     # flat: nothing
     assert rls19.gradient_correction_db("lkw2", 0.0, 80) == 0.0
+    # Lkw2 downhill -8 % at 60 km/h: (g + 4)/(-8) * (v - 10)/10 = 0.5 * 5 = 2.5 dB (Aconiq form;
+    # MATSim writes v/10 -> 3.0 dB, see the module docstring); uphill +7 %: 0.5 * 7 = 3.5 dB
+    assert rls19.gradient_correction_db("lkw2", -8.0, 60) == pytest.approx(2.5)
+    assert rls19.gradient_correction_db("lkw2", 7.0, 60) == pytest.approx(3.5)
+    # Pkw downhill -9 % at 50 km/h: (g + 6)/(-6) * (90 - min(v, 70))/20 = 0.5 * 2 = 1.0 dB
+    assert rls19.gradient_correction_db("pkw", -9.0, 50) == pytest.approx(1.0)
     # junction with traffic lights at 60 m: 3 * (1 - 60/120) = 1.5 dB; beyond 120 m: 0
     assert rls19.junction_correction_db("signal", 60.0) == pytest.approx(1.5)
     assert rls19.junction_correction_db("roundabout", 0.0) == pytest.approx(2.0)
@@ -93,6 +120,54 @@ def test_road_emissions_hourly_and_dtv_standard():
     assert em2["m_day"].iat[0] == pytest.approx(575.0)
     assert em2["m_night"].iat[0] == pytest.approx(100.0)
     assert em2["volume_source"].iat[0] == "dtv_standard:gemeindestrasse"
+    # the record's own shares are kept
+    assert em2["p1_day"].iat[0] == 3.0 and em2["pmc_night"].iat[0] == 0.5
+
+
+def test_dtv_only_takes_table2_standard_shares_by_hand():
+    # Bundesstraße, DTV 20000, no hourly volumes and no shares (RLS-19 Table 2, via Aconiq
+    # traffic_table2.go): day M = 0.0575 DTV = 1150, p1 = 3 %, p2 = 7 %; night M = 0.0100 DTV = 200,
+    # p1 = 7 %, p2 = 13 %; no motorcycle share -> 0; 70 km/h cars, 60 km/h trucks, reference surface
+    none = dict(m_day=None, m_night=None, p1_day=None, p2_day=None, pmc_day=None, p1_night=None,
+                p2_night=None, pmc_night=None, surface=None, dtv=20000.0, speed_car_kmh=70.0,
+                speed_truck_kmh=60.0)
+    em = rls19.road_emissions(_roads(**none), road_type="bundesstrasse")
+    pkw = 88.0 + 10 * lg(1 + 3.5 ** 3.06)
+    lkw1 = 100.3 + 10 * lg(1 + 1.5 ** 4.33)
+    lkw2 = 105.4 + 10 * lg(1 + 1.2 ** 4.88)
+
+    def lw(m, p1, p2):
+        inner = (1 - p1 - p2) * 10 ** (0.1 * pkw) / 70 + p1 * 10 ** (0.1 * lkw1) / 60 + p2 * 10 ** (0.1 * lkw2) / 60
+        return 10 * lg(m) + 10 * lg(inner) - 30
+
+    assert em["m_day"].iat[0] == pytest.approx(1150.0) and em["m_night"].iat[0] == pytest.approx(200.0)
+    assert (em["p1_day"].iat[0], em["p2_day"].iat[0], em["pmc_day"].iat[0]) == (3.0, 7.0, 0.0)
+    assert (em["p1_night"].iat[0], em["p2_night"].iat[0]) == (7.0, 13.0)
+    # flat road: the two half-volume directions add up to the full volume
+    assert em["lw_day_db_m"].iat[0] == pytest.approx(lw(1150, 0.03, 0.07), abs=1e-9)
+    assert em["lw_night_db_m"].iat[0] == pytest.approx(lw(200, 0.07, 0.13), abs=1e-9)
+    assert em["volume_source"].iat[0] == "dtv_standard:bundesstrasse"
+    # a road_type column overrides the argument per record: motorway day 0.0555 DTV, 3 % / 11 %
+    mw = rls19.road_emissions(_roads(**none, road_type="Bundesautobahn"), road_type="bundesstrasse")
+    assert mw["m_day"].iat[0] == pytest.approx(0.0555 * 20000)
+    assert (mw["p1_day"].iat[0], mw["p2_day"].iat[0], mw["p1_night"].iat[0], mw["p2_night"].iat[0]) == \
+        (3.0, 11.0, 10.0, 25.0)
+    assert mw["m_night"].iat[0] == pytest.approx(0.0140 * 20000)
+
+
+def test_table2_rows_are_complete_and_plausible():
+    for key, row in rls19.DTV_STANDARD_FACTORS.items():
+        assert set(row) == {"m_day", "m_night", "p1_day", "p2_day", "p1_night", "p2_night"}, key
+        # 16 day hours + 8 night hours carry the whole DTV (a check independent of the source)
+        assert 16 * row["m_day"] + 8 * row["m_night"] == pytest.approx(1.0), key
+        assert row["p1_night"] >= row["p1_day"] and row["p2_night"] >= row["p2_day"], key
+
+
+def test_unknown_road_type_names_record_and_fix():
+    with pytest.raises(SourceDataError, match=r"record 'S1'.*Fix:.*gemeindestrasse"):
+        rls19.road_emissions(_roads(road_type="feldweg"))
+    with pytest.raises(SourceDataError, match=r"road type 'xyz'.*Fix:"):
+        rls19.road_emissions(_roads(), road_type="xyz")
 
 
 def test_gradient_splits_directions():

@@ -11,8 +11,9 @@ Propagation (per receiver and per piece of road)::
   distance d from the receiver is split into ``ceil(L / max(min_piece_m, d/2))`` equal pieces, so
   that every piece is at most half as long as its distance (RLS-19's rule), each a point source
   at its middle, ``source_height_m`` (0.5 m) above the road;
-* ``D_div = 10 lg(2 pi s^2)`` (hemispherical spreading over reflecting ground, s in m: 3D distance);
-* ``D_atm = s * air_absorption_db_km / 1000`` (5 dB/km, broadband A-weighted);
+* ``D_div = 10 lg(2 pi s^2) = 20 lg s + 7.98`` (hemispherical spreading of a source on reflecting
+  ground, s in m: 3D distance of the piece's middle);
+* ``D_atm = s * air_absorption_db_km / 1000`` (5 dB/km = ``s / 200``, broadband A-weighted);
 * ``D_gr = max(4.8 - (h_m / s) (34 + 600 / s), 0)`` with h_m the mean height of the path above
   ground, taken as the mean of the source and receiver heights above their own ground (the
   flat-ground form; terrain between them is not profiled);
@@ -20,14 +21,42 @@ Propagation (per receiver and per piece of road)::
   rasterised at ``obstacle_cell_m``): the path over the obstacles in the vertical plane through
   source and receiver is the taut string over the highest edges seen from the source and from the
   receiver (at most two edges: single diffraction, or double with the edge distance e); path
-  difference ``z = A + e + B - s``; ``D_z = 10 lg(3 + C2 C3 z K_met)`` with C2 = 80 (RLS-90/19
-  form), ``C3 = 1`` for one edge and ``(1 + (5 lambda/e)^2) / (1/3 + (5 lambda/e)^2)`` for two
-  (ISO 9613-2 eq. 15, lambda = 0.25 m so that C2 = 20/lambda), ``K_met = exp(-sqrt(A B s / (2 z))
-  / 2000)``; capped at 20 dB (one edge) / 25 dB (two edges). Diffraction round the sides of
-  buildings and terrain screening are not computed. When the line of sight is free, D_z = 0.
+  difference ``z = A + e + B - s``; ``D_z = 10 lg(3 + 80 z K_met)`` with
+  ``K_met = exp(-sqrt(A B s / (2 z)) / 2000)``; capped at 20 dB (one edge) / 25 dB (two edges).
+  Optionally (``iso_double_edge_c3=True``, off by default) the ISO 9613-2 eq. 15 factor
+  ``C3 = (1 + (5 lambda/e)^2) / (1/3 + (5 lambda/e)^2)`` multiplies ``80 z`` for two edges.
+  Diffraction round the sides of buildings and terrain screening are not computed. When the line
+  of sight is free, D_z = 0. Screening replaces the ground term: ``max(D_gr, D_z)``.
 * reflections at facades are not computed (no image sources); facade receivers are therefore free
   field levels in front of the facade, as RLS-19 defines facade levels (own facade excluded), but
   without reflections from the buildings opposite.
+
+Sources and verification
+------------------------
+The RLS-19 text could not be retrieved. The propagation terms were checked against MATSim
+(``matsim-org/matsim-libs``, ``contribs/noise/src/main/java/org/matsim/contrib/noise/
+RLS19NoiseImmission.java``, ``RLS19ShieldingCorrection.java``, ``ShieldingContext.java``; test
+``contribs/noise/src/test/java/org/matsim/contrib/noise/NoiseRLS19IT.java``) and Aconiq
+(``CWBudde/Aconiq``, ``backend/internal/standards/rls19/road/propagation.go``, ``shielding.go``):
+
+* pieces ``l_i <= s_i / 2`` and ``+ 10 lg l_i`` per piece: MATSim (which quotes the RLS-19 rule of
+  thumb verbatim in a comment) and Aconiq (``10 lg`` of the piece length share) agree.
+* ``D_div``: MATSim ``20 lg s + 10 lg(2 pi)`` (= ``10 lg(2 pi s^2)``, kept); Aconiq ``20 lg s + 11``
+  (ISO 9613-2 free-space spreading, 3 dB more attenuation) -- they DISAGREE. Kept MATSim's form: it
+  is written in the RLS-19 notation, a source 0.5 m above a reflecting road radiates into the half
+  space, and Aconiq's term matches ISO 9613-2 Adiv rather than any RLS notation.
+* ``D_atm``: MATSim ``s / 200`` (5 dB/km, kept, also the RLS-90 value); Aconiq 1 dB/km
+  ("500 Hz", ISO 9613-1) -- they DISAGREE.
+* ``D_gr``: MATSim ``4.8 - (h_m/s)(34 + 600/s)``, Aconiq ``4.8 - (2 h_m/s)(17 + 300/s)``: the same
+  -- agree. MATSim fixes h_m = 2.5 m; here h_m is computed from the heights.
+* ``D_z = 10 lg(3 + 80 z K_met)`` with ``K_met = exp(-sqrt(A B s/(2 z))/2000)``, ``z = A + B + e - s``
+  (MATSim: ``a + b + c - s`` with c the path between the first and the last edge): MATSim and
+  Aconiq agree, neither has an ISO 9613-2 ``C3`` factor (the previous version applied C3 for double
+  diffraction; now off by default). ``max(D_gr, D_z)``: MATSim; Aconiq replaces D_gr by D_z
+  whenever the path is screened (differs only where D_z < D_gr). Neither caps ``D_z``; the caps
+  20/25 dB (ISO 9613-2) are kept here as a conservative choice (they only ever raise levels) --
+  NOT verified for RLS-19; ``max_single_db``/``max_multiple_db`` = ``inf`` turns them off.
+* Reflections (RLS-19 D_RV, MATSim/Aconiq image sources with a reflection loss) are not computed.
 
 The profile scan runs in a numba kernel when numba is importable (it ships with py3dtiles), else
 in chunked numpy; both give the same result (a test checks).
@@ -71,7 +100,8 @@ class NoiseParameters:
     air_absorption_db_km: float = 5.0
     ground_effect: bool = True
     diffraction_c2: float = 80.0
-    wavelength_m: float = 0.25
+    wavelength_m: float = 0.25          # used only with iso_double_edge_c3
+    iso_double_edge_c3: bool = False    # ISO 9613-2 eq. 15 C3 for two edges (not in RLS-19 sources)
     max_single_db: float = 20.0
     max_multiple_db: float = 25.0
     receiver_chunk: int = 1024
@@ -382,7 +412,12 @@ def path_difference(sx, sy, sz, rx, ry, rz, obstacles: Obstacles | None,
 
 
 def screening_db(z, a, b, e, params: NoiseParameters = NoiseParameters()) -> np.ndarray:
-    """D_z (dB) from the path difference: ``10 lg(3 + C2 C3 z K_met)``, capped; 0 where z <= 0."""
+    """D_z (dB) from the path difference: ``10 lg(3 + 80 z K_met)``, capped; 0 where z <= 0.
+
+    ``a``: source to first edge, ``b``: last edge to receiver, ``e``: between the edges (0 for one
+    edge), all in m; ``K_met = exp(-sqrt(a b s / (2 z)) / 2000)`` with ``s = a + e + b - z``.
+    With ``params.iso_double_edge_c3`` the ISO 9613-2 C3 factor multiplies ``80 z`` for e > 0.
+    """
     z = np.asarray(z, float)
     out = np.zeros_like(z)
     pos = z > 0
@@ -391,10 +426,12 @@ def screening_db(z, a, b, e, params: NoiseParameters = NoiseParameters()) -> np.
     zp, ap, bp, ep = z[pos], np.asarray(a, float)[pos], np.asarray(b, float)[pos], np.asarray(e, float)[pos]
     s = ap + ep + bp - zp
     kmet = np.exp(-np.sqrt(ap * bp * s / (2.0 * zp)) / 2000.0)
-    lam = params.wavelength_m
-    with np.errstate(divide="ignore", invalid="ignore"):
-        q = np.where(ep > 0, (5.0 * lam / np.maximum(ep, 1e-9)) ** 2, 0.0)
-        c3 = np.where(ep > 0, (1.0 + q) / (1.0 / 3.0 + q), 1.0)
+    c3 = np.ones_like(zp)
+    if params.iso_double_edge_c3:
+        lam = params.wavelength_m
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = np.where(ep > 0, (5.0 * lam / np.maximum(ep, 1e-9)) ** 2, 0.0)
+            c3 = np.where(ep > 0, (1.0 + q) / (1.0 / 3.0 + q), 1.0)
     dz = 10.0 * np.log10(3.0 + params.diffraction_c2 * c3 * zp * kmet)
     cap = np.where(ep > 0, params.max_multiple_db, params.max_single_db)
     out[pos] = np.minimum(dz, cap)
@@ -402,7 +439,7 @@ def screening_db(z, a, b, e, params: NoiseParameters = NoiseParameters()) -> np.
 
 
 def divergence_db(s_m) -> np.ndarray:
-    """D_div = 10 lg(2 pi s^2) (dB), s in m."""
+    """D_div = 10 lg(2 pi s^2) = 20 lg s + 10 lg(2 pi) (dB), s in m (RLS-19 form, as MATSim)."""
     return 10.0 * np.log10(2.0 * np.pi * np.asarray(s_m, float) ** 2)
 
 

@@ -16,21 +16,48 @@ Formulas (numbers of RLS-19 section 3.3)::
 The ``- 30`` turns vehicles per hour over km/h into vehicles per metre (``M / (1000 v)``); with
 ``pKrad = 0`` the sum is RLS-19's three-group equation. Motorcycles drive at the car speed.
 
-Where the numbers come from (the RLS-19 text itself could not be retrieved here; see the report):
+Sources and verification
+------------------------
+The RLS-19 text itself (FGSV, VkBl. 2019 S. 698) could not be retrieved here. Every constant was
+checked against two independent open-source implementations, read (not copied) on their public
+repositories:
 
-* :data:`BASE_COEFFICIENTS` (Table 3 of RLS-19: A, B, C per group; speeds below 30 km/h count as
-  30 km/h): Pkw 88.0/20/3.06, Lkw1 100.3/40/4.33, Lkw2 105.4/50/4.88, Krad as Lkw2. Cross-checked
-  against the coefficient table of an independent open-source RLS-19 implementation
-  (github.com/aconiq/backend, ``road`` package), which gives the same numbers.
-* :data:`SURFACE_CORRECTIONS` (Tables 4a/4b): same source; values for Pkw/Lkw at <= 60 and
-  > 60 km/h; paving by speed 30/40/>=50 km/h. The reference surface (0 dB) is non-grooved mastic
-  asphalt (Gussasphalt).
-* :func:`gradient_correction_db` (eq. 7a-c) and :func:`junction_correction_db` (eq. 8, Table 5:
-  K = 3 dB at traffic lights, 2 dB at roundabouts, decaying to 0 at 120 m): same source.
-* :data:`DTV_STANDARD_FACTORS` (Table 2, hourly volume from DTV): only the volume factors
-  ``M_day = 0.0575 DTV`` and ``M_night = 0.0100 DTV`` for municipal roads (Gemeindestraßen), as
-  recalled and as the sample city uses; NOT verified against the text. Table 2's standard shares
-  p1/p2 are not included: a record with DTV only must bring its shares (else an error).
+* **MATSim** ``matsim-org/matsim-libs``, ``contribs/noise/src/main/java/org/matsim/contrib/noise/``:
+  ``RLS19VehicleType.java`` (A, B, C and the valid speed range per group),
+  ``RLS19NoiseEmission.java`` (L'_W, gradient and junction corrections), ``RoadSurfaceContext.java``
+  (paving rows of Table 4b), test ``src/test/.../NoiseRLS19IT.java`` (published expected numbers,
+  reproduced in ``tests/test_rls19.py``).
+* **Aconiq** ``CWBudde/Aconiq``, ``backend/internal/standards/rls19/road/``: ``tables.go``
+  (Tables 3, 4a/4b, 5, eq. 7a-c), ``traffic_table2.go`` (Table 2).
+
+Per constant:
+
+* :data:`BASE_COEFFICIENTS` (Table 3, eq. 6): Pkw 88.0/20/3.06, Lkw1 100.3/40/4.33, Lkw2
+  105.4/50/4.88 -- MATSim and Aconiq agree. Krad = Lkw2 coefficients: Aconiq only (MATSim has no
+  Krad group); consistent with the statement that RLS-19 puts motorcycles into the Lkw2 class
+  (ivas-ingenieure.de/verkehrsdaten-gemaess-rls-19). Krad at the Pkw speed, with the Pkw surface
+  column and the Pkw gradient equation: Aconiq only.
+* Speed range: 30 km/h minimum for every group (lower speeds are raised to 30) -- both agree.
+  Upper limits :data:`SPEED_RANGE_KMH` Pkw/Krad 130, Lkw1/Lkw2 90 km/h: MATSim only (it clamps
+  truck speeds to 90); Aconiq uses 130 for every group. Here truck speeds above 90 km/h are
+  clamped to 90 (as MATSim), speeds above 130 km/h are an error.
+* L'_W (eq. 4/5) including ``- 30``: MATSim's form, identical to the one above.
+* :data:`SURFACE_CORRECTIONS` (Tables 4a/4b): every row from Aconiq; the paving rows (+1/+2/+3 and
+  +5/+6/+7 dB) and the reference 0 dB also from MATSim. The asphalt rows (SMA, AC, PA, Waschbeton,
+  lärmarmer Gussasphalt, LOA, DSH-V, SMA LA 8) have one source only. Paving between the table
+  speeds (30/40/>=50): 41-49 km/h take the >=50 column here and in Aconiq; MATSim takes the 40 km/h
+  column (1 dB less) -- they disagree; the higher (conservative) value is kept.
+* :func:`gradient_correction_db` (eq. 7a-c): Pkw and Lkw1 equations -- both agree. Lkw2 downhill:
+  Aconiq ``(g + 4)/(-8) * (v - 10)/10``, MATSim ``(g + 4)/(-8) * v/10`` -- they DISAGREE;
+  ``(v - 10)/10`` is kept (it follows the pattern of the other branches: Lkw2 = Lkw1 + 10 km/h in
+  both the uphill and the downhill term). Clipping to +-12 %: Aconiq only.
+* :func:`junction_correction_db` (eq. 8, Table 5): K = 3 dB traffic lights, 2 dB roundabout, 0
+  other, ``K * max(1 - x/120, 0)`` -- both agree.
+* :data:`DTV_STANDARD_FACTORS` (Table 2): Aconiq only (M = factor x DTV and the standard shares
+  p1/p2 per road class, day and night); the municipal factors 0.0575/0.0100 were the values the
+  previous version recalled. Table 2 has no motorcycle share; a DTV-only record without ``pmc``
+  gets 0 %. Only where the volume comes from DTV are missing shares filled from Table 2; a record
+  with hourly volumes must bring its shares.
 
 Every table is a plain module constant so that a deployment can check or replace it.
 """
@@ -62,6 +89,11 @@ BASE_COEFFICIENTS: dict[str, tuple[float, float, float]] = {
 SPEED_MIN_KMH = 30.0
 #: highest speed of the emission model (km/h); higher speeds are an error
 SPEED_MAX_KMH = 130.0
+#: valid speed range (km/h) of the emission model per group (see "Sources and verification"):
+#: speeds are clamped into it; MATSim RLS19VehicleType.java gives Lkw 30-90, Pkw 30-130
+SPEED_RANGE_KMH: dict[str, tuple[float, float]] = {
+    "pkw": (30.0, 130.0), "krad": (30.0, 130.0), "lkw1": (30.0, 90.0), "lkw2": (30.0, 90.0),
+}
 
 _NA = float("nan")
 #: RLS-19 Tables 4a/4b. Asphalt-like surfaces: ("banded", Pkw<=60, Pkw>60, Lkw<=60, Lkw>60) in dB
@@ -76,6 +108,7 @@ SURFACE_CORRECTIONS: dict[str, tuple] = {
     "laermarmer_gussasphalt": ("banded", -2.0, -2.0, -1.5, -1.5),
     "loa": ("banded", -3.2, _NA, -1.0, _NA),                   # LOA 5 D
     "dsh_v": ("banded", -3.9, -2.8, -0.9, -2.3),               # DSH-V 5
+    "sma_la8": ("banded", _NA, -2.8, _NA, -4.6),               # SMA LA 8 (Aconiq only)
     "pflaster_eben": ("paving", 1.0, 2.0, 3.0),                # paving with an even surface
     "pflaster_sonstig": ("paving", 5.0, 6.0, 7.0),             # other paving
 }
@@ -89,7 +122,7 @@ SURFACE_ALIASES: dict[str, str] = {
     "opa": "opa11", "opa11": "opa11", "pa11": "opa11", "opa8": "opa8", "pa8": "opa8",
     "waschbeton": "waschbeton", "beton": "waschbeton",
     "lärmarmer gussasphalt": "laermarmer_gussasphalt", "laermarmer_gussasphalt": "laermarmer_gussasphalt",
-    "loa": "loa", "dsh-v": "dsh_v", "dsh_v": "dsh_v",
+    "loa": "loa", "dsh-v": "dsh_v", "dsh_v": "dsh_v", "sma la 8": "sma_la8", "sma_la8": "sma_la8",
     "pflaster eben": "pflaster_eben", "pflaster_eben": "pflaster_eben",
     "pflaster": "pflaster_sonstig", "pflaster_sonstig": "pflaster_sonstig", "kopfsteinpflaster": "pflaster_sonstig",
 }
@@ -99,20 +132,42 @@ JUNCTION_K_DB: dict[str, float] = {"signal": 3.0, "roundabout": 2.0, "other": 0.
 #: distance (m) over which the junction correction decays to zero
 JUNCTION_RANGE_M = 120.0
 
-#: RLS-19 Table 2 (partial, see module docstring): hourly volume = factor * DTV per road type
+#: RLS-19 Table 2 (see module docstring): hourly volume M = factor * DTV and the standard shares
+#: p1 (Lkw1) and p2 (Lkw2) in % per road class, day (06-22 h) and night (22-06 h)
 DTV_STANDARD_FACTORS: dict[str, dict[str, float]] = {
-    "gemeindestrasse": {"m_day": 0.0575, "m_night": 0.0100},
+    # Bundesautobahnen und Kraftfahrstraßen
+    "bundesautobahn": {"m_day": 0.0555, "m_night": 0.0140, "p1_day": 3.0, "p2_day": 11.0,
+                       "p1_night": 10.0, "p2_night": 25.0},
+    # Bundesstraßen
+    "bundesstrasse": {"m_day": 0.0575, "m_night": 0.0100, "p1_day": 3.0, "p2_day": 7.0,
+                      "p1_night": 7.0, "p2_night": 13.0},
+    # Landes-, Kreis- und Gemeindeverbindungsstraßen
+    "landesstrasse": {"m_day": 0.0575, "m_night": 0.0100, "p1_day": 3.0, "p2_day": 5.0,
+                      "p1_night": 5.0, "p2_night": 6.0},
+    # Gemeindestraßen
+    "gemeindestrasse": {"m_day": 0.0575, "m_night": 0.0100, "p1_day": 3.0, "p2_day": 4.0,
+                        "p1_night": 3.0, "p2_night": 4.0},
 }
+#: other spellings of the Table 2 road classes
+DTV_STANDARD_FACTORS["kreisstrasse"] = DTV_STANDARD_FACTORS["landesstrasse"]
+DTV_STANDARD_FACTORS["gemeindeverbindungsstrasse"] = DTV_STANDARD_FACTORS["landesstrasse"]
+DTV_STANDARD_FACTORS["kraftfahrstrasse"] = DTV_STANDARD_FACTORS["bundesautobahn"]
 
 
 def base_emission_db(group: str, speed_kmh) -> np.ndarray:
     """Basic sound power level L_W0,FzG(v) of one vehicle of ``group`` (dB(A)), RLS-19 eq. 6.
 
-    Speeds below :data:`SPEED_MIN_KMH` are raised to it (RLS-19 rule).
+    Speeds are clamped into :data:`SPEED_RANGE_KMH` of the group (below 30 km/h counts as 30).
     """
     a, b, c = BASE_COEFFICIENTS[group]
-    v = np.maximum(np.asarray(speed_kmh, dtype=np.float64), SPEED_MIN_KMH)
+    v = clamp_speed(group, speed_kmh)
     return a + 10.0 * np.log10(1.0 + (v / b) ** c)
+
+
+def clamp_speed(group: str, speed_kmh) -> np.ndarray:
+    """Speed (km/h) clamped into the group's valid range :data:`SPEED_RANGE_KMH`."""
+    lo, hi = SPEED_RANGE_KMH[group]
+    return np.clip(np.asarray(speed_kmh, dtype=np.float64), lo, hi)
 
 
 def surface_key(surface: Any, dataset: str = "roads", record: str | None = None) -> str:
@@ -198,7 +253,8 @@ def length_power_level_db(m_veh_h, p1_pct, p2_pct, pmc_pct, speed_car_kmh, speed
         Shares (%) of Lkw1 (trucks and buses without trailer, > 3.5 t), Lkw2 (with trailer,
         articulated) and Krad (motorcycles).
     speed_car_kmh, speed_truck_kmh : array-like
-        Speeds of Pkw/Krad and of Lkw1/Lkw2.
+        Speeds of Pkw/Krad and of Lkw1/Lkw2; clamped into :data:`SPEED_RANGE_KMH` (Lkw above
+        90 km/h count as 90, everything below 30 km/h as 30) for every term, the ``/ v`` included.
     surface : str
         Key of :data:`SURFACE_CORRECTIONS`.
     gradient_pct : array-like
@@ -216,7 +272,7 @@ def length_power_level_db(m_veh_h, p1_pct, p2_pct, pmc_pct, speed_car_kmh, speed
     speeds = {"pkw": speed_car_kmh, "krad": speed_car_kmh, "lkw1": speed_truck_kmh, "lkw2": speed_truck_kmh}
     total = 0.0
     for g in GROUPS:
-        v = np.maximum(np.asarray(speeds[g], dtype=np.float64), SPEED_MIN_KMH)
+        v = clamp_speed(g, speeds[g])
         lw = base_emission_db(g, v) + surface_correction_db(surface, g, v) + gradient_correction_db(g, gradient_pct, v)
         total = total + shares[g] * 10.0 ** (0.1 * lw) / v
     with np.errstate(divide="ignore"):
@@ -235,7 +291,10 @@ def road_emissions(roads: pd.DataFrame, dataset: str = "roads", road_type: str =
     dataset : str
         Dataset name used in error messages.
     road_type : str
-        Row of :data:`DTV_STANDARD_FACTORS` used for records with DTV only.
+        Row of :data:`DTV_STANDARD_FACTORS` (RLS-19 Table 2 road class) used for records with DTV
+        only; a ``road_type`` column in ``roads`` overrides it per record where it is filled.
+        For such records the hourly volume is ``factor * DTV`` and missing shares p1/p2 are the
+        Table 2 standard shares (missing ``pmc``: 0 %, Table 2 has no motorcycle share).
     gradient_pct : array-like, optional
         Gradient per road (%, along the digitised direction). Each direction carries half the
         volume, uphill one way and downhill the other; default 0 (flat).
@@ -244,7 +303,8 @@ def road_emissions(roads: pd.DataFrame, dataset: str = "roads", road_type: str =
     -------
     pandas.DataFrame
         Per road: ``road_id, lw_day_db_m, lw_night_db_m, m_day, m_night, volume_source`` ("hourly"
-        or "dtv_standard:<road_type>"), ``surface_key``, ``gradient_pct``, ``method``; the input's
+        or "dtv_standard:<road_type>"), ``p1_day, p2_day, pmc_day, p1_night, p2_night, pmc_night``
+        (as used, Table 2 shares filled in), ``surface_key``, ``gradient_pct``, ``method``; the input's
         other columns (e.g. geometry) are kept.
 
     Raises
@@ -264,18 +324,30 @@ def road_emissions(roads: pd.DataFrame, dataset: str = "roads", road_type: str =
 
     dtv = col("dtv")
     grad = np.zeros(n) if gradient_pct is None else np.broadcast_to(np.asarray(gradient_pct, float), (n,))
-    factors = DTV_STANDARD_FACTORS.get(road_type)
-    if factors is None:
-        raise dataset_error(SourceDataError, dataset, f"no DTV standard factors for road type '{road_type}'",
-                            f"use one of {sorted(DTV_STANDARD_FACTORS)}")
+    types = np.full(n, road_type, dtype=object)
+    if "road_type" in roads:
+        given = roads["road_type"].to_numpy(dtype=object)
+        filled = pd.notna(given)
+        types[filled] = [str(t).strip().lower() for t in given[filled]]
+    for i, t in enumerate(types):
+        if t not in DTV_STANDARD_FACTORS:
+            raise dataset_error(SourceDataError, dataset, f"no RLS-19 Table 2 (DTV standard) row for road type '{t}'",
+                                f"use one of {sorted(DTV_STANDARD_FACTORS)}",
+                                record=ids[i] if "road_type" in roads else None)
+    table = {k: np.array([DTV_STANDARD_FACTORS[t][k] for t in types], dtype=np.float64)
+             for k in ("m_day", "m_night", "p1_day", "p2_day", "p1_night", "p2_night")}
     result = {}
     sources = np.full(n, "hourly", dtype=object)
     for period in ("day", "night"):
         m = col(f"m_{period}")
         fill = np.isnan(m) & ~np.isnan(dtv)
-        m = np.where(fill, dtv * factors[f"m_{period}"], m)
-        sources[fill] = f"dtv_standard:{road_type}"
+        m = np.where(fill, dtv * table[f"m_{period}"], m)
+        sources[fill] = np.array([f"dtv_standard:{t}" for t in types[fill]], dtype=object)
         p1, p2, pmc = col(f"p1_{period}"), col(f"p2_{period}"), col(f"pmc_{period}")
+        # Table 2 standard shares only where the volume itself is the Table 2 estimate
+        p1 = np.where(fill & np.isnan(p1), table[f"p1_{period}"], p1)
+        p2 = np.where(fill & np.isnan(p2), table[f"p2_{period}"], p2)
+        pmc = np.where(fill & np.isnan(pmc), 0.0, pmc)
         vc, vt = col("speed_car_kmh"), col("speed_truck_kmh")
         for i in range(n):  # checks per road (few hundred records): clear messages per record
             rec = ids[i]
@@ -289,8 +361,9 @@ def road_emissions(roads: pd.DataFrame, dataset: str = "roads", road_type: str =
             for name, v in (("p1", p1[i]), ("p2", p2[i]), ("pmc", pmc[i])):
                 if np.isnan(v):
                     raise dataset_error(SourceDataError, dataset, f"missing share {name}_{period}",
-                                        f"give {name}_{period} in % (0 if none); RLS-19 standard shares "
-                                        "are not built in", record=rec)
+                                        f"give {name}_{period} in % (0 if none); the RLS-19 Table 2 "
+                                        "standard shares are used only for records with DTV and no "
+                                        f"m_{period}", record=rec)
                 if v < 0:
                     raise dataset_error(SourceDataError, dataset, f"negative share {name}_{period} = {v:g} %",
                                         "correct the share (0..100 %)", record=rec)
@@ -314,6 +387,7 @@ def road_emissions(roads: pd.DataFrame, dataset: str = "roads", road_type: str =
                     for sgn in (1.0, -1.0)]
             lw[i] = 10.0 * np.log10(10.0 ** (0.1 * half[0]) + 10.0 ** (0.1 * half[1]))
         result[period] = (m, lw)
+        out[f"p1_{period}"], out[f"p2_{period}"], out[f"pmc_{period}"] = p1, p2, pmc
         out["surface_key"] = keys
     out["m_day"], out["lw_day_db_m"] = result["day"]
     out["m_night"], out["lw_night_db_m"] = result["night"]
