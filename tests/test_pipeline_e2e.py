@@ -184,3 +184,93 @@ def test_changed_dataset_rebuilds_only_what_depends_on_it(city):
 
     trees = gpd.read_parquet(s.staging_dir / "trees.parquet")
     assert "99999" in set(trees["tree_id"])
+
+
+# ----------------------------------------------------------------------------- buildings and release
+SCHEMAS = Path(__file__).resolve().parent.parent.parent / "shared" / "schemas"
+
+
+def test_buildings_reconstructed_valid_and_close_to_the_truth(city):
+    import geopandas as gpd
+
+    table = gpd.read_parquet(city.settings.output_dir / "buildings" / "buildings.parquet")
+    truth = {b["building_id"]: b for b in city.truth.ground_truth["buildings"]}
+    assert len(table) == len(truth) - 2  # the two quarantined footprints
+    assert (table["validity_codes"].astype(str).str.strip("[] ") == "").mean() >= 0.995
+    lod2 = table[table["method"] == "lod2_fitted"]
+    assert len(lod2) / len(table) >= 0.95
+    ridge_err = [abs(r.ridge_height_m - truth[r.building_id]["ridge_height_m"]) for r in lod2.itertuples()]
+    assert np.median(ridge_err) <= 0.25
+    form_ok = np.mean([int(r.roofType) == int(truth[r.building_id]["roof_code"]) for r in lod2.itertuples()])
+    assert form_ok >= 0.95
+
+
+def test_change_report_finds_the_planted_changes(city):
+    truth = city.truth.ground_truth
+    changes = pd.read_csv(city.settings.output_dir / "buildings" / "changes.csv", dtype=str)
+    status = dict(zip(changes["building_id"].fillna(changes["official_id"]), changes["status"]))
+    assert status[truth["demolished_building_id"]] == "demolished"
+    lod2 = truth["lod2"]
+    assert status[lod2["demolished"]["building_id"]] == "demolished"
+    assert status[lod2["heightened"]["building_id"]] == "changed_height"
+    assert status[lod2["new"]] == "new"
+    # nothing else is reported as demolished or changed
+    assert sum(1 for v in status.values() if v in ("demolished", "changed_height", "changed_footprint")) == 2
+
+
+def test_release_is_complete_and_verifiable(city):
+    import rdflib
+
+    from citymodel.catalog import parse_catalog
+    from citymodel.cityjson import validate_cityjson_schema
+    from citymodel.citygml import validate_citygml_xsd
+
+    out = city.settings.output_dir
+    latest = out / "latest"
+    assert latest.is_symlink() and latest.resolve().parent.name == "releases"
+    rel = latest.resolve()
+    for p in ("index.html", "catalog.jsonld", "SHA256SUMS", "quality/report.json", "quality/report.html",
+              "tiles/buildings/tileset.json", "tiles/pointcloud/tileset.json", "tiles/trees/tileset.json",
+              "data/buildings.city.json", "data/buildings.gml", "data/buildings.gpkg", "data/buildings.parquet",
+              "data/buildings.csv", "data/tile_index.geojson"):
+        assert (rel / p).is_file(), p
+    # every file is in SHA256SUMS and matches
+    sums = dict(line.split("  ", 1)[::-1] for line in (rel / "SHA256SUMS").read_text().splitlines())
+    files = {str(p.relative_to(rel)) for p in rel.rglob("*") if p.is_file()} - {"SHA256SUMS"}
+    assert set(sums) == files
+    for name in list(files)[:200]:
+        assert hashlib.sha256((rel / name).read_bytes()).hexdigest() == sums[name], name
+    # the catalog is RDF (rdflib), and our own DCAT reader sees each distribution with a matching checksum
+    g = rdflib.Graph().parse(data=(rel / "catalog.jsonld").read_text(), format="json-ld")
+    assert len(g) > 50
+    cat = parse_catalog((rel / "catalog.jsonld").read_bytes(), (rel / "catalog.jsonld").as_uri())
+    n = 0
+    for ds in cat.datasets.values():
+        for d in ds.distributions:
+            if d.checksum_value:
+                p = Path(d.url.removeprefix("file://"))
+                assert hashlib.sha256(p.read_bytes()).hexdigest() == d.checksum_value
+                n += 1
+    assert n >= 8
+    if SCHEMAS.is_dir():
+        from citymodel.tiles3d import validate_tileset_schema
+
+        assert validate_cityjson_schema(rel / "data/buildings.city.json", SCHEMAS / "cityjson-2.0.2") == []
+        for ts in ("buildings", "trees", "pointcloud"):
+            assert validate_tileset_schema(rel / f"tiles/{ts}/tileset.json", SCHEMAS / "3d-tiles-1.1") == [], ts
+    assert validate_citygml_xsd(rel / "data/buildings.gml").ok
+
+
+def test_release_tiles_pass_the_independent_validators(city):
+    from jsvalidators import run_node
+
+    rel = (city.settings.output_dir / "latest").resolve()
+    glbs = sorted((rel / "tiles").rglob("*.glb"))
+    assert glbs
+    report = run_node("validate_gltf.mjs", *map(str, glbs))
+    for r in report["results"]:
+        assert r["numErrors"] == 0, (r["path"], r["messages"][:5])
+    for ts in ("buildings", "trees", "pointcloud"):
+        r = run_node("check_tileset.mjs", str(rel / "tiles" / ts / "tileset.json"))
+        assert r["errors"] == [], (ts, r["errors"][:5])
+        assert r["contents"] > 0

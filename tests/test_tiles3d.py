@@ -21,10 +21,10 @@ from citymodel.roofs import RoofForm, RoofPart, part_solid
 from citymodel.tiles3d import geo as geo_mod
 from citymodel.tiles3d import read_glb, resolve_geoid, triangulate_solid, validate_tileset_schema, write_building_tiles
 from citymodel.tiles3d.trees import write_tree_tiles
+from jsvalidators import JS_DIR, node_or_skip, run_node  # noqa: F401
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_DIR = PROJECT_ROOT.parent / "shared" / "schemas" / "3d-tiles-1.1"
-JS_DIR = PROJECT_ROOT / "tests" / "js"
 E0, N0 = 682000.0, 5645000.0
 TO_ECEF = pyproj.Transformer.from_crs("EPSG:25832", "EPSG:4978", always_xy=True)  # z taken as ellipsoidal
 TO_GEOD = pyproj.Transformer.from_crs("EPSG:4978", "EPSG:4979", always_xy=True)
@@ -87,23 +87,6 @@ def house(i: int, x: float, y: float, form=RoofForm.GABLE, angle=20.0) -> dict:
             "attributes": {"function_code": "31001_1010", "roof_code": form.code, "eave_height_m": 6.0,
                            "ridge_height_m": ridge, "ground_height_m": p.ground_z, "storeys": 2 if i % 3 else None,
                            "method": "parametric", "solar_kwh_a": 1000.0 + i}}
-
-
-def node_or_skip() -> str:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed (needed for the Khronos glTF-Validator and 3d-tiles-tools)")
-    for pkg in ("gltf-validator", "3d-tiles-tools"):
-        if not (JS_DIR / "node_modules" / pkg).is_dir():
-            pytest.skip(f"npm package {pkg} is not installed: run 'npm ci --prefix tests/js'")
-    return node
-
-
-def run_node(script: str, *args: str) -> dict:
-    node = node_or_skip()
-    proc = subprocess.run([node, str(JS_DIR / script), *args], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
 
 
 @pytest.fixture(autouse=True)

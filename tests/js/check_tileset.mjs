@@ -24,12 +24,13 @@ await traverser.traverse(tileset, async (traversedTile) => {
   tiles += 1;
   for (const content of traversedTile.getFinalContents()) {
     contents += 1;
-    pending.push(content.uri);
+    // content URIs of external tilesets are relative to that tileset: use the tile's resolver
+    pending.push({ uri: content.uri, resolver: traversedTile.getResourceResolver() });
   }
   return true;
 });
-for (const uri of pending) {
-  const data = await resolver.resolveData(uri);
+for (const { uri, resolver: tileResolver } of pending) {
+  const data = await (tileResolver ?? resolver).resolveData(uri);
   if (!data) { errors.push(`${uri}: cannot be resolved`); continue; }
   const type = await ContentDataTypeRegistry.findType(uri, data);
   types[type] = (types[type] || 0) + 1;
