@@ -40,6 +40,7 @@ import numpy as np
 
 from .errors import ConfigError, SourceDataError, dataset_error
 from .geometry3d import Solid, Surface, newell_normal
+from .fileio import atomic_write_text, json_safe
 
 CITYJSON_VERSION = "2.0"
 SEMANTIC_KINDS = ("GroundSurface", "WallSurface", "RoofSurface", "ClosureSurface")
@@ -146,28 +147,7 @@ def _lod_string(lod: Any) -> str:
 
 def _json_value(v: Any) -> Any:
     """JSON-safe attribute value: numpy scalars to Python, NaN/inf to None, containers recursed."""
-    if v is None or isinstance(v, (bool, str)):
-        return v
-    if isinstance(v, (np.bool_,)):
-        return bool(v)
-    if isinstance(v, (int, np.integer)):
-        return int(v)
-    if isinstance(v, (float, np.floating)):
-        f = float(v)
-        return f if math.isfinite(f) else None
-    if isinstance(v, Mapping):
-        return {str(k): _json_value(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple, np.ndarray)):
-        return [_json_value(x) for x in (v.tolist() if isinstance(v, np.ndarray) else v)]
-    if hasattr(v, "isoformat"):
-        return v.isoformat()
-    try:  # pandas NA / NaT
-        import pandas as pd
-        if pd.isna(v):
-            return None
-    except (ImportError, TypeError, ValueError):
-        pass
-    return str(v)
+    return json_safe(v)
 
 
 def _all_objects(buildings: Iterable[CityBuilding]) -> list[tuple[CityBuilding, CityBuilding | None]]:
@@ -326,23 +306,7 @@ def to_cityjson(buildings: Iterable[CityBuilding], *, title: str | None = None,
 
 
 def _atomic_write_text(path: Path, chunks: Iterable[str]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for c in chunks:
-                f.write(c)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+    return atomic_write_text(path, chunks)
 
 
 def write_cityjson(path: str | Path, buildings: Iterable[CityBuilding], **kwargs: Any) -> Path:

@@ -75,6 +75,7 @@ from typing import Any
 
 from .errors import CityModelError, dataset_error
 from .tiles import Tile, parse_tile_id
+from .fileio import sha256_file
 
 try:  # POSIX advisory locks; on other systems the lock is a no-op (documented)
     import fcntl
@@ -246,11 +247,7 @@ def _iso(dt: datetime) -> str:
 
 
 def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return sha256_file(path)
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> Path:

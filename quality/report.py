@@ -64,6 +64,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from citymodel.fileio import atomic_write_text, json_safe
 
 REPORT_VERSION = 1
 _STATUS_ORDER = {"pass": 0, "warn": 1, "fail": 2}
@@ -188,45 +189,11 @@ def _entry_status(suite: dict | None, checks: list[dict]) -> str:
 
 
 def _json_safe(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {str(k): _json_safe(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple, set)):
-        return [_json_safe(x) for x in v]
-    if v is None or isinstance(v, (bool, str)):
-        return v
-    if hasattr(v, "item") and not isinstance(v, (list, dict)):
-        try:
-            v = v.item()
-        except (AttributeError, ValueError, TypeError):
-            return str(v)
-    if isinstance(v, bool):
-        return v
-    if isinstance(v, int):
-        return v
-    if isinstance(v, float):
-        return None if math.isnan(v) or math.isinf(v) else v
-    try:
-        if pd.isna(v):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return str(v)
+    return json_safe(v)
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    atomic_write_text(path, text)
 
 
 # ------------------------------------------------------------------------------------------------

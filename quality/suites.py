@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from citymodel.vector import GEOMETRY_TYPES, ID_COLUMN, ROLE_SCHEMAS, crs_label
+from citymodel.fileio import json_safe
 
 #: roles with a suite
 SUITE_ROLES: tuple[str, ...] = tuple(ROLE_SCHEMAS) + ("lidar",)
@@ -448,18 +449,4 @@ def _observed(r) -> Any:
 
 
 def _json_safe(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {str(k): _json_safe(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple, set)):
-        return [_json_safe(x) for x in v]
-    if v is None or isinstance(v, (bool, str)):
-        return v
-    if isinstance(v, (np.bool_,)):
-        return bool(v)
-    if isinstance(v, (int, np.integer)):
-        return int(v)
-    if isinstance(v, (float, np.floating)):
-        return None if math.isnan(v) or math.isinf(v) else float(v)
-    if v is pd.NA or v is pd.NaT:
-        return None
-    return str(v)
+    return json_safe(v)

@@ -51,6 +51,7 @@ from . import layout
 from .layout import EXTENT, LIDAR_MARGIN_M, Building, Plan, plan_city
 from .pointcloud import sample_tile, write_laz
 from .terrain import river_axis_x, river_parameters, terrain_height, water_level
+from ..fileio import sha256_file
 
 GENERATOR_VERSION = "1.0.0"
 DEFAULT_SEED = 2026
@@ -182,11 +183,7 @@ class SampleCity:
 
 # =============================================================================================
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return sha256_file(path)
 
 
 def _write_text(path: Path, text: str) -> None:
