@@ -1,0 +1,185 @@
+"""Benchmark of the LoD2 reconstruction (``citymodel.lod2.reconstruct_tile``).
+
+Run from the project root::
+
+    .venv/bin/python -m benchmarks.bench_lod2               # sample city + Delft, 2 worker processes
+    .venv/bin/python -m benchmarks.bench_lod2 --workers 1 --profile
+
+Prints, per data set, buildings per second for reconstruction + validation (inside
+``reconstruct_tile``, including reading the staged LAZ and DTM) + writing CityJSONSeq per tile
+(``citymodel.cityjson``), with a pool of warm worker processes over tiles (imports are done
+before the clock starts), and the peak memory (max RSS) of the worker after each tile (an upper
+bound of the tile's peak: a worker keeps its high-water mark).
+Goal: >= 50 buildings/s on 2 cores. Staging (``citymodel.lidar.stage_tile``) is done first and
+not counted. ``--profile`` runs the largest tile under cProfile in-process and prints where the
+time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import pstats
+import resource
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "data"
+
+
+def _tile_job(args):
+    """Reconstruct + validate + write one tile; runs in its own process."""
+    footprints_path, laz, tif, tile_id, prefix, out, epsg, vertical = args
+    import geopandas as gpd
+
+    from citymodel.cityjson import write_cityjsonseq
+    from citymodel.lod2 import reconstruct_tile
+    from citymodel.raster import read_geotiff
+    from citymodel.tiles import parse_tile_id
+
+    fp = gpd.read_parquet(footprints_path)
+    tile = parse_tile_id(tile_id)
+    if not prefix:
+        tile = type(tile)(tile.e_km, tile.n_km, tile.size_m, "")
+    t0 = time.perf_counter()
+    results = reconstruct_tile(fp, laz, read_geotiff(tif), tile)
+    t1 = time.perf_counter()
+    write_cityjsonseq(Path(out) / f"{tile.id}.city.jsonl", [r.to_city_building() for r in results if r.solids],
+                      horizontal_epsg=epsg, vertical_epsg=vertical)
+    t2 = time.perf_counter()
+    methods: dict[str, int] = {}
+    for r in results:
+        methods[r.method] = methods.get(r.method, 0) + 1
+    return {"tile": tile.id, "buildings": len(results), "reconstruct_validate_s": round(t1 - t0, 2),
+            "write_s": round(t2 - t1, 2), "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                                                                / 1024, 1),
+            "methods": methods, "invalid": sum(bool(r.validity_codes) for r in results)}
+
+
+def _warm(_=None):
+    """Import what a tile job needs (done before the clock starts: workers are reused)."""
+    import geopandas  # noqa: F401
+
+    import citymodel.cityjson  # noqa: F401
+    import citymodel.lod2  # noqa: F401
+    return True
+
+
+def _run(name, jobs, workers):
+    with ProcessPoolExecutor(max_workers=workers, initializer=_warm) as ex:
+        list(ex.map(_warm, range(workers)))          # start and warm every worker
+        t0 = time.perf_counter()
+        rows = list(ex.map(_tile_job, jobs))
+        wall = time.perf_counter() - t0
+    n = sum(r["buildings"] for r in rows)
+    cpu = sum(r["reconstruct_validate_s"] + r["write_s"] for r in rows)
+    out = {"dataset": name, "workers": workers, "buildings": n, "wall_s": round(wall, 2),
+           "buildings_per_s": round(n / wall, 1), "buildings_per_s_per_process": round(n / cpu, 1) if cpu else None,
+           "tiles": rows, "peak_rss_mb_max": max(r["max_rss_mb"] for r in rows)}
+    print(json.dumps(out, indent=1))
+    return out
+
+
+def _buildings_settings():
+    """(SourceSettings of the buildings role, QualitySettings, processing CRS) of the sample city.
+
+    Read from the bundled deployment file's own keys, so that unrelated keys being added to it by
+    other stages do not matter here.
+    """
+    import yaml
+
+    from citymodel.config import DEFAULT_CONFIG, QualitySettings, SourceSettings
+
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    return (SourceSettings(**raw["sources"]["buildings"]), QualitySettings(**raw.get("quality", {})),
+            raw.get("processing_crs", "EPSG:25832"))
+
+
+def sample_city_jobs(work: Path):
+    from citymodel.lidar import stage_tile
+    from citymodel.samplecity import generate
+    from citymodel.tiles import parse_tile_id
+    from citymodel.vector import read_role, validate_records
+
+    sc = generate(work / "sample_city", verbose=False)
+    source, quality, crs = _buildings_settings()
+    gdf = read_role("buildings", sc.buildings_path, source, crs)
+    good, _ = validate_records("buildings", gdf, quality)
+    fp = work / "sample_footprints.parquet"
+    good.to_parquet(fp)
+    jobs = []
+    for tid in sc.tile_ids:
+        laz, tif = work / f"{tid}.laz", work / f"{tid}_dtm.tif"
+        if not laz.exists():
+            stage_tile(sc.lidar_paths, parse_tile_id(tid), "lidar", laz, tif, crs)
+        jobs.append((str(fp), str(laz), str(tif), tid, "32", str(work / "out_sample"), 25832, 7837))
+    (work / "out_sample").mkdir(exist_ok=True)
+    return jobs
+
+
+def delft_jobs(work: Path):
+    import geopandas as gpd
+
+    from citymodel.lidar import stage_tile
+    from citymodel.tiles import Tile
+
+    d = SHARED / "delft-ahn3"
+    fp = gpd.read_file(d / "footprints.geojson")
+    fp["building_id"] = fp["identificatiebagpnd"].astype(str)
+    fp["function_code"] = None
+    fp["storeys"] = None
+    path = work / "delft_footprints.parquet"
+    fp.to_parquet(path)
+    jobs = []
+    (work / "out_delft").mkdir(exist_ok=True)
+    for t in (Tile(84, 447, prefix=""), Tile(85, 447, prefix="")):
+        laz, tif = work / f"{t.id}.laz", work / f"{t.id}_dtm.tif"
+        if not laz.exists():
+            stage_tile(sorted(d.glob("*.laz")), t, "delft-ahn3", laz, tif, "EPSG:28992", crs_override="EPSG:28992")
+        jobs.append((str(path), str(laz), str(tif), t.id, "", str(work / "out_delft"), 28992, 5709))
+    return jobs
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--work-dir", type=Path, default=None, help="keep staged inputs here (default: temp)")
+    ap.add_argument("--profile", action="store_true", help="cProfile the largest sample-city tile")
+    args = ap.parse_args(argv)
+    tmp = None
+    if args.work_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="bench_lod2_")
+        work = Path(tmp.name)
+    else:
+        work = args.work_dir
+        work.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    jobs = sample_city_jobs(work)
+    print(f"sample city generated and staged in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    results = [_run("sample city", jobs, args.workers)]
+    if SHARED.is_dir():
+        results.append(_run("delft-ahn3", delft_jobs(work), args.workers))
+    if args.profile:
+        big = max(jobs, key=lambda j: Path(j[1]).stat().st_size)
+        prof = cProfile.Profile()
+        prof.runcall(_tile_job, big)
+        s = io.StringIO()
+        pstats.Stats(prof, stream=s).sort_stats("cumulative").print_stats(25)
+        print(s.getvalue())
+    for r in results:
+        goal = "meets" if r["buildings_per_s"] >= 50 else "below"
+        print(f"{r['dataset']}: {r['buildings']} buildings, {r['buildings_per_s']} buildings/s on {r['workers']} "
+              f"processes ({goal} the goal of 50/s), peak RSS per tile process {r['peak_rss_mb_max']} MB")
+    if tmp is not None:
+        tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

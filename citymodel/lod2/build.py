@@ -1,0 +1,598 @@
+"""Per-building LoD2 reconstruction, the parametric builder and the LoD1 fallback.
+
+:func:`reconstruct_tile` is the entry point of the buildings stage: footprints of one tile + the
+staged LiDAR of the tile (with halo) + its DTM -> one :class:`BuildingResult` per building.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import shapely
+from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry.polygon import orient
+
+from ..errors import GeometryError, dataset_error
+from ..geometry3d import Solid, prism
+from ..raster import Raster
+from ..roofs import RoofForm, RoofPart, building_roof_height, part_solid, roof_form_from_code, roof_height
+from ..tiles import Tile
+from ..validate3d import validate_solid
+from .fit import fit_footprint, rect_of
+from .generic import generic_roof_solid
+from .planes import segment_planes
+from .points import TilePoints, clean_building_points, points_by_footprint, read_tile_points
+
+__all__ = ["BuildingResult", "reconstruct_building", "reconstruct_tile", "build_parametric", "build_lod1",
+           "ground_height", "roof_height_from_solids", "METHODS", "ALGORITHM_VERSION"]
+
+ALGORITHM_VERSION = "1.0.0"
+METHODS = ("lod2_fitted", "lod2_parametric", "lod1_fallback", "rejected")
+DEFAULT_HEIGHT_M = 6.0
+GENERIC_ROOF_CODE = 5000      # AdV "Mischform" for generic multi-plane roofs
+
+
+# ============================================================================== result
+@dataclass
+class BuildingResult:
+    """Reconstruction result of one building.
+
+    ``solids`` holds one solid per building part (one for most buildings; several for a
+    multipolygon footprint or a building of rectangular parts). ``method`` is ``lod2_fitted``
+    (roof fitted to points: parametric or generic, see ``roof_model``), ``lod2_parametric``
+    (roof from given parameters, no points), ``lod1_fallback`` (a block, see ``fallback_reason``)
+    or ``rejected`` (no usable footprint: nothing built, see ``issues``).
+    """
+
+    building_id: str
+    function_code: str | None = None
+    storeys: int | None = None
+    roofType: int | None = None
+    eave_height_m: float = float("nan")
+    ridge_height_m: float = float("nan")
+    ground_height_m: float = float("nan")
+    measured_height_m: float = float("nan")
+    roof_rmse_m: float = float("nan")
+    point_density_m2: float = 0.0
+    point_count: int = 0
+    method: str = "lod1_fallback"
+    fallback_reason: str = ""
+    validity_codes: list[int] = field(default_factory=list)
+    roof_model: str = ""                       # parametric | generic | lod1 | ""
+    solids: list[Solid] = field(default_factory=list)
+    part_ids: list[str] = field(default_factory=list)
+    roof_parts: list[RoofPart] = field(default_factory=list)
+    tile_id: str | None = None
+    issues: list[str] = field(default_factory=list)
+
+    @property
+    def solid(self) -> Solid | None:
+        """The building's solid when it has exactly one."""
+        return self.solids[0] if len(self.solids) == 1 else None
+
+    @property
+    def valid(self) -> bool:
+        return bool(self.solids) and not self.validity_codes
+
+    @property
+    def lod(self) -> str:
+        return "2.2" if self.method in ("lod2_fitted", "lod2_parametric") else "1.2"
+
+    def attributes(self) -> dict[str, Any]:
+        """Flat attributes (CityJSON / GeoPackage columns)."""
+        def r(v, nd=3):
+            return None if v is None or (isinstance(v, float) and not math.isfinite(v)) else round(float(v), nd)
+        return {"building_id": self.building_id, "function_code": self.function_code, "storeys": self.storeys,
+                "roofType": self.roofType, "eave_height_m": r(self.eave_height_m),
+                "ridge_height_m": r(self.ridge_height_m), "ground_height_m": r(self.ground_height_m),
+                "measured_height_m": r(self.measured_height_m), "roof_rmse_m": r(self.roof_rmse_m),
+                "point_density_m2": r(self.point_density_m2, 2), "point_count": int(self.point_count),
+                "method": self.method, "roof_model": self.roof_model, "fallback_reason": self.fallback_reason,
+                "validity_codes": list(self.validity_codes), "n_parts": len(self.solids),
+                "issues": "; ".join(self.issues), "tile_id": self.tile_id,
+                "algorithm_version": ALGORITHM_VERSION}
+
+    def to_city_building(self):
+        """A :class:`citymodel.cityjson.CityBuilding` (parts as BuildingPart children)."""
+        from ..cityjson import CityBuilding
+        attrs = self.attributes()
+        if len(self.solids) == 1:
+            return CityBuilding(self.building_id, attrs, {self.lod: self.solids[0]})
+        parts = [CityBuilding(pid, {"building_id": self.building_id}, {self.lod: s}, type="BuildingPart")
+                 for pid, s in zip(self.part_ids, self.solids)]
+        return CityBuilding(self.building_id, attrs, {}, parts)
+
+
+# ========================================================================= heights & builders
+def ground_height(footprint: Polygon | MultiPolygon, dtm: Raster, step_m: float = 0.5) -> float:
+    """Lowest DTM height along the footprint's outline (bilinear, sampled every ``step_m``).
+
+    Cells without value are ignored; NaN when the whole outline lies outside the DTM.
+    """
+    xy = np.concatenate([np.asarray(shapely.segmentize(p.exterior, step_m).coords)
+                         for p in shapely.get_parts(footprint)])
+    z = _bilinear(dtm, xy[:, 0], xy[:, 1])
+    return float(np.nanmin(z)) if np.isfinite(z).any() else float("nan")
+
+
+def _dtm_array(dtm: Raster) -> np.ndarray:
+    """The DTM as float with NaN at nodata, computed once per Raster object."""
+    cached = getattr(dtm, "_lod2_nan_array", None)
+    if cached is None:
+        cached = dtm.masked if dtm.array.ndim == 2 else dtm.masked[0]
+        try:
+            object.__setattr__(dtm, "_lod2_nan_array", cached)
+        except (AttributeError, TypeError):
+            pass
+    return cached
+
+
+def _bilinear(dtm: Raster, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    arr = _dtm_array(dtm)
+    inv = ~dtm.transform
+    col, row = inv @ (np.asarray(x, float), np.asarray(y, float))
+    col, row = col - 0.5, row - 0.5
+    c0 = np.clip(np.floor(col).astype(np.int64), 0, arr.shape[1] - 2)
+    r0 = np.clip(np.floor(row).astype(np.int64), 0, arr.shape[0] - 2)
+    fc = np.clip(col - c0, 0, 1)
+    fr = np.clip(row - r0, 0, 1)
+    v = (arr[r0, c0] * (1 - fc) * (1 - fr) + arr[r0, c0 + 1] * fc * (1 - fr)
+         + arr[r0 + 1, c0] * (1 - fc) * fr + arr[r0 + 1, c0 + 1] * fc * fr)
+    outside = (col < -0.5) | (row < -0.5) | (col > arr.shape[1] - 0.5) | (row > arr.shape[0] - 0.5)
+    return np.where(outside, np.nan, v)
+
+
+def _nearest_dtm(dtm: Raster, x: float, y: float) -> float:
+    arr = _dtm_array(dtm)
+    rows, cols = np.nonzero(np.isfinite(arr))
+    if len(rows) == 0:
+        return float("nan")
+    cx, cy = dtm.transform @ (cols + 0.5, rows + 0.5)
+    k = int(np.argmin((cx - x) ** 2 + (cy - y) ** 2))
+    return float(arr[rows[k], cols[k]])
+
+
+def _polygon_or_raise(footprint, building_id: str | None) -> Polygon:
+    if footprint is None or footprint.is_empty:
+        raise dataset_error(GeometryError, "buildings", "empty footprint", "give a polygon footprint", building_id)
+    if footprint.geom_type != "Polygon":
+        raise dataset_error(GeometryError, "buildings", f"footprint is a {footprint.geom_type}, not a Polygon",
+                            "split multipolygons into parts (reconstruct_tile does this)", building_id)
+    if not footprint.is_valid:
+        raise dataset_error(GeometryError, "buildings",
+                            f"invalid footprint ({shapely.is_valid_reason(footprint)})",
+                            "repair the footprint (e.g. shapely.make_valid) or fix it at the source", building_id)
+    return orient(footprint, 1.0)
+
+
+def build_lod1(footprint: Polygon, ground_z: float, height_m: float, building_id: str | None = None) -> Solid:
+    """LoD1 block of ``footprint`` from ``ground_z`` to ``ground_z + height_m``.
+
+    Raises
+    ------
+    GeometryError
+        Empty, non-polygon or invalid footprint, or ``height_m <= 0``.
+    """
+    poly = _polygon_or_raise(footprint, building_id)
+    if not (np.isfinite(height_m) and height_m > 0):
+        raise dataset_error(GeometryError, "buildings", f"LoD1 height {height_m} m is not positive",
+                            "give a height above ground > 0", building_id)
+    ext = np.asarray(poly.exterior.coords)[:-1]
+    holes = [np.asarray(r.coords)[:-1] for r in poly.interiors]
+    return prism(ext, float(ground_z), float(ground_z) + float(height_m), holes)
+
+
+def build_parametric(footprint: Polygon, ground_z: float, eave_height_m: float, ridge_height_m: float,
+                     roof_form: RoofForm | int | str, *, ridge_direction_deg: float | None = None,
+                     rect_ratio: float = 0.97, building_id: str | None = None, **shape: Any
+                     ) -> tuple[Solid, str]:
+    """A building from footprint, heights and roof form alone (planning variants, no points).
+
+    Rectangle-like footprints (area >= ``rect_ratio`` of the minimum rotated rectangle) get the
+    exact roof form on that rectangle. Other footprints get the roof form applied to the minimum
+    rotated rectangle, **clipped** to the footprint as a generic roof (the roof planes of the form
+    over the footprint, with walls); when that is not a valid solid: an LoD1 block at the
+    ridge height, and the note says so.
+
+    Parameters
+    ----------
+    footprint : Polygon
+    ground_z : float
+        Absolute ground height (m).
+    eave_height_m, ridge_height_m : float
+        Above ground (m); equal for a flat roof.
+    roof_form : RoofForm, AdV code or name
+    ridge_direction_deg : float, optional
+        Ridge direction (degrees ccw from east); default: along the rectangle's longer side.
+    shape : dict
+        Extra RoofPart parameters (``hip_length_m``, ``half_hip_fraction``, ``mansard_break_m``,
+        ``mansard_inset_m``).
+
+    Returns
+    -------
+    (Solid, note)
+        ``note`` is ``""`` for the exact form, ``"clipped"`` or ``"lod1: <why>"``.
+    """
+    poly = _polygon_or_raise(footprint, building_id)
+    form = roof_form_from_code(roof_form)
+    if form is RoofForm.FLAT:
+        ridge_height_m = eave_height_m
+    rect = rect_of(poly)
+    if ridge_direction_deg is None:
+        if rect.width_m > rect.length_m:
+            rect = rect.turned()
+    else:
+        diff = (ridge_direction_deg - rect.angle_deg) % 180.0
+        if 45.0 < diff < 135.0:
+            rect = rect.turned()
+        if form is RoofForm.SHED and abs(((ridge_direction_deg - rect.angle_deg + 180) % 360) - 180) > 90:
+            rect = rect.flipped()
+    part = RoofPart(rect.cx, rect.cy, rect.length_m, rect.width_m, rect.angle_deg, float(ground_z),
+                    float(eave_height_m), float(ridge_height_m), form, part_id=building_id or "", **shape)
+    if poly.area >= rect_ratio * rect.length_m * rect.width_m:
+        return part_solid(part), ""
+    # clip: sample the form's roof over the footprint as planes and build a generic roof
+    try:
+        solid = _clipped_form(poly, part, building_id)
+        if validate_solid(solid).valid:
+            return solid, "clipped"
+        why = "clipped roof is not a valid solid"
+    except GeometryError as exc:
+        why = str(exc)
+    return build_lod1(poly, ground_z, ridge_height_m, building_id), f"lod1: {why}"
+
+
+def _clipped_form(poly: Polygon, part: RoofPart, building_id: str | None) -> Solid:
+    """The roof planes of ``part`` (covering its rectangle) clipped to ``poly`` as a generic roof."""
+    from .planes import Plane, fit_plane
+    # sample the roof densely, label samples by the plane they lie on (the lower envelope's faces)
+    minx, miny, maxx, maxy = shapely.bounds(poly)
+    step = 0.25
+    gx, gy = np.meshgrid(np.arange(minx + step / 2, maxx, step), np.arange(miny + step / 2, maxy, step))
+    x, y = gx.ravel(), gy.ravel()
+    inside = shapely.contains_xy(poly.buffer(step), x, y)
+    x, y = x[inside], y[inside]
+    z = roof_height(part, x, y)
+    ok = np.isfinite(z)
+    x, y, z = x[ok], y[ok], z[ok]
+    solid = part_solid(part)
+    planes, labels = [], np.full(len(x), -1)
+    origin = np.array([part.cx, part.cy])
+    for s in solid.of_kind("RoofSurface"):
+        ring = s.exterior
+        coef, _ = fit_plane(ring, origin)
+        m = shapely.contains_xy(shapely.Polygon(ring[:, :2]).buffer(1e-6), x, y) & (labels < 0)
+        labels[m] = len(planes)
+        planes.append(Plane(coef, origin, int(m.sum()), 0.0))
+    xyz = np.column_stack([x, y, z])
+    return generic_roof_solid(poly, xyz, labels, planes, part.ground_z, cell_m=0.25, simplify_m=0.2,
+                              building_id=building_id)
+
+
+def roof_height_from_solids(solids: Iterable[Solid], x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Height of the highest RoofSurface above each (x, y); NaN where no roof polygon covers it."""
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    out = np.full(x.shape, np.nan)
+    for s in solids:
+        for surf in s.of_kind("RoofSurface"):
+            ext = surf.rings[0]
+            n = surf.normal
+            if abs(n[2]) < 1e-6:
+                continue
+            poly = shapely.Polygon(ext[:, :2], [r[:, :2] for r in surf.rings[1:]])
+            m = shapely.contains_xy(poly, x, y)
+            if not m.any():
+                continue
+            p0 = ext[0]
+            z = p0[2] - (n[0] * (x[m] - p0[0]) + n[1] * (y[m] - p0[1])) / n[2]
+            out[m] = np.fmax(out[m], z)
+    return out
+
+
+# ============================================================================ per building
+def _fallback_height(official: Mapping | None, storeys, storey_height_m: float, default_height_m: float
+                     ) -> tuple[float, str]:
+    if official:
+        h = official.get("measured_height_m")
+        if h is not None and np.isfinite(h) and h > 0:
+            return float(h), "official LoD2 measured height"
+    if storeys is not None and not (isinstance(storeys, float) and math.isnan(storeys)) and int(storeys) > 0:
+        return int(storeys) * storey_height_m, f"storeys x {storey_height_m} m"
+    return default_height_m, f"default height {default_height_m} m"
+
+
+def reconstruct_building(footprint: Polygon | MultiPolygon, xyz: np.ndarray, dtm: Raster | None, *,
+                         building_id: str, function_code: str | None = None, storeys: int | None = None,
+                         official: Mapping | None = None, storey_height_m: float = 3.0,
+                         default_height_m: float = DEFAULT_HEIGHT_M, min_points: int = 20,
+                         min_density_m2: float = 2.0, in_coverage: bool = True,
+                         ground_z: float | None = None, min_region_points: int = 15) -> BuildingResult:
+    """Reconstruct one building from its footprint and its (cleaned) points.
+
+    Parameters
+    ----------
+    footprint : Polygon or MultiPolygon
+        Valid footprint; each polygon of a multipolygon becomes its own part (solid).
+    xyz : (n, 3) array
+        Points above ground inside the footprint, outliers removed (:func:`clean_building_points`).
+    dtm : Raster or None
+        Terrain for the ground height (lowest DTM value along the outline).
+    official : mapping, optional
+        ``measured_height_m`` (and optionally ``roof_type``, ``eave_height_m``, ``ridge_height_m``)
+        of the official LoD2 building, used when the points cannot carry a roof.
+    min_points, min_density_m2 : int, float
+        Below either the roof is not fitted (LoD1 fallback).
+    in_coverage : bool
+        False when the footprint lies outside the point cloud (the reason says so).
+    ground_z : float, optional
+        Overrides the DTM ground height.
+    min_region_points : int
+        Planes with fewer points help the parametric fit but get no region of a generic roof.
+
+    Returns
+    -------
+    BuildingResult
+    """
+    res = BuildingResult(building_id=str(building_id), function_code=function_code,
+                         storeys=None if storeys is None or (isinstance(storeys, float) and math.isnan(storeys))
+                         else int(storeys))
+    polys = [orient(p, 1.0) for p in shapely.get_parts(footprint) if not p.is_empty]
+    if not polys:
+        res.method, res.fallback_reason = "rejected", "empty footprint"
+        res.issues.append("empty footprint: nothing built")
+        return res
+    if ground_z is None:
+        ground_z = ground_height(footprint, dtm) if dtm is not None else float("nan")
+        if not np.isfinite(ground_z) and dtm is not None:
+            c = footprint.centroid
+            ground_z = _nearest_dtm(dtm, c.x, c.y)
+            res.issues.append("ground height from the nearest DTM cell (footprint outside the DTM)")
+    if not np.isfinite(ground_z):
+        ground_z = float(np.min(xyz[:, 2])) - 3.0 if len(xyz) else 0.0
+        res.issues.append("no DTM value: ground height guessed")
+    res.ground_height_m = float(ground_z)
+    area = float(sum(p.area for p in polys))
+    res.point_count = int(len(xyz))
+    res.point_density_m2 = res.point_count / area if area > 0 else 0.0
+    if len(xyz):
+        res.measured_height_m = float(np.percentile(xyz[:, 2], 99) - ground_z)
+
+    def fallback(reason: str, height: float | None = None, how: str = "") -> BuildingResult:
+        if height is None:
+            height, how = _fallback_height(official, res.storeys, storey_height_m, default_height_m)
+        res.method = "lod1_fallback"
+        res.roof_model = "lod1"
+        res.fallback_reason = f"{reason}; LoD1 from {how}"
+        res.solids, res.part_ids, res.roof_parts = [], [], []
+        for k, p in enumerate(polys):
+            res.solids.append(build_lod1(p, ground_z, height, building_id))
+            res.part_ids.append(building_id if len(polys) == 1 else f"{building_id}_p{k + 1}")
+        res.eave_height_m = res.ridge_height_m = float(height)
+        res.roofType = RoofForm.FLAT.code
+        res.roof_rmse_m = float("nan")
+        _validate(res)
+        return res
+
+    if not in_coverage:
+        return fallback("footprint outside the point cloud")
+    if res.point_count < min_points or res.point_density_m2 < min_density_m2:
+        return fallback(f"too few points ({res.point_count}, {res.point_density_m2:.1f}/m²; need "
+                        f"{min_points} and {min_density_m2}/m²)")
+
+    labels, planes = segment_planes(xyz)
+    roof = labels >= 0
+    if roof.sum() < min_points:
+        return fallback(f"no roof planes found ({int(roof.sum())} points on planes)",
+                        *_robust_height(xyz, ground_z))
+    rxyz = xyz[roof]
+    big_planes = np.array([k for k, pl in enumerate(planes) if pl.count >= min_region_points], dtype=np.int64)
+    solids, part_ids, parts, models = [], [], [], []
+    for k, p in enumerate(polys):
+        pid = building_id if len(polys) == 1 else f"{building_id}_p{k + 1}"
+        m = shapely.contains_xy(p, rxyz[:, 0], rxyz[:, 1])
+        fit = fit_footprint(p, rxyz[m], ground_z, pid) if m.sum() >= min_points else None
+        if fit is not None and fit.rmse_m <= 0.15 and fit.cost / max(fit.n, 1) <= 0.02:
+            for rp in fit.parts:
+                solids.append(part_solid(rp))
+                part_ids.append(rp.part_id)
+                parts.append(rp)
+            models.append("parametric")
+            continue
+        sel = shapely.contains_xy(p.buffer(0.5), xyz[:, 0], xyz[:, 1])
+        glabels = np.where(np.isin(labels, big_planes), labels, -1)     # tiny planes do not get regions
+        solid = None
+        for simp, snap in ((0.5, 0.0), (1.0, 0.0)):
+            try:
+                cand = generic_roof_solid(p, xyz[sel], glabels[sel], planes, ground_z, simplify_m=simp,
+                                          snap_ridges_m=snap, building_id=pid)
+            except GeometryError as exc:
+                res.issues.append(f"{pid}: generic roof failed: {exc}")
+                break
+            rep = validate_solid(cand, feature=pid)
+            if rep.valid:
+                solid = cand
+                break
+            res.issues.append(f"{pid}: generic roof invalid (codes {rep.codes}, simplify {simp} m, "
+                              f"ridge snap {snap} m)")
+        if solid is None:
+            h, how = _robust_height(rxyz, ground_z)
+            return fallback("generic roof could not be made valid", h, how)
+        solids.append(solid)
+        part_ids.append(pid)
+        models.append("generic")
+    res.solids, res.part_ids, res.roof_parts = solids, part_ids, parts
+    res.method = "lod2_fitted"
+    res.roof_model = "parametric" if set(models) == {"parametric"} else "generic"
+    # the fit error is measured on the points of the roof planes (>= min_region_points points);
+    # vegetation, chimneys and other small objects are not roof
+    _roof_attributes(res, xyz[np.isin(labels, big_planes)] if len(big_planes) else rxyz, ground_z)
+    _validate(res)
+    if res.validity_codes:
+        h, how = _robust_height(rxyz, ground_z)
+        codes = res.validity_codes
+        fallback(f"LoD2 solid invalid (codes {codes})", h, how)
+    return res
+
+
+def _robust_height(xyz: np.ndarray, ground_z: float) -> tuple[float, str]:
+    if len(xyz) == 0:
+        return DEFAULT_HEIGHT_M, f"default height {DEFAULT_HEIGHT_M} m"
+    return max(float(np.percentile(xyz[:, 2], 70) - ground_z), 1.0), "the 70th percentile of the roof points"
+
+
+def _roof_attributes(res: BuildingResult, rxyz: np.ndarray, ground_z: float) -> None:
+    if res.roof_parts and res.roof_model == "parametric":
+        main = res.roof_parts[0]
+        res.roofType = main.form.code
+        res.eave_height_m = float(main.eave_m)
+        res.ridge_height_m = float(max(p.ridge_m for p in res.roof_parts))
+        zr = building_roof_height(res.roof_parts, rxyz[:, 0], rxyz[:, 1])
+    else:
+        roofs = [s for solid in res.solids for s in solid.of_kind("RoofSurface")]
+        zs = np.concatenate([s.exterior[:, 2] for s in roofs])
+        walls_top = []
+        for solid in res.solids:
+            for w in solid.of_kind("WallSurface"):
+                if np.isclose(w.exterior[:, 2].min(), ground_z):
+                    walls_top.append(w.exterior[:, 2].max())
+        # region borders do not lie exactly on the planes' intersections: the highest vertex can
+        # overshoot a ridge; the ridge is the lower of it and the points' 99th percentile
+        res.ridge_height_m = float(min(zs.max(), np.percentile(rxyz[:, 2], 99)) - ground_z)
+        res.eave_height_m = float((min(walls_top) if walls_top else zs.min()) - ground_z)
+        slopes = [s.slope_deg for s in roofs]
+        if max(slopes) < 5.0:
+            res.roofType = RoofForm.FLAT.code
+        elif len({s.attributes.get("plane") for s in roofs}) == 1:
+            res.roofType = RoofForm.SHED.code
+        else:
+            res.roofType = GENERIC_ROOF_CODE
+        zr = roof_height_from_solids(res.solids, rxyz[:, 0], rxyz[:, 1])
+    d = rxyz[:, 2] - zr
+    d = d[np.isfinite(d)]
+    res.roof_rmse_m = float(np.sqrt(np.mean(d ** 2))) if len(d) else float("nan")
+
+
+def _validate(res: BuildingResult) -> None:
+    codes: set[int] = set()
+    for pid, s in zip(res.part_ids, res.solids):
+        codes.update(validate_solid(s, feature=pid).codes)
+    res.validity_codes = sorted(codes)
+
+
+# ================================================================================ per tile
+def _official_lookup(official_lod2) -> dict[str, dict]:
+    if official_lod2 is None:
+        return {}
+    if isinstance(official_lod2, Mapping):
+        return {str(k): dict(v) for k, v in official_lod2.items()}
+    out = {}
+    cols = set(official_lod2.columns)
+    for row in official_lod2.itertuples(index=False):
+        d = row._asdict()
+        out[str(d["building_id"])] = {k: d.get(k) for k in ("measured_height_m", "roof_type", "ground_height_m")
+                                      if k in cols}
+    return out
+
+
+def reconstruct_tile(footprints_gdf, laz_path: str | os.PathLike | TilePoints, dtm_raster: Raster, tile: Tile, *,
+                     official_lod2=None, storey_height_m: float = 3.0, min_hag_m: float = 2.0,
+                     min_points: int = 20, min_density_m2: float = 2.0, on_duplicate: str = "raise",
+                     default_height_m: float = DEFAULT_HEIGHT_M) -> list[BuildingResult]:
+    """Reconstruct the buildings of one tile.
+
+    Parameters
+    ----------
+    footprints_gdf : geopandas.GeoDataFrame
+        Staged buildings (``building_id, function_code, storeys, roof_form, geometry``), processing
+        CRS; may hold more than the tile: a building belongs to the tile holding its footprint's
+        representative point.
+    laz_path : path-like or TilePoints
+        Staged LAZ of tile + halo (``HeightAboveGround``), or its points already read.
+    dtm_raster : Raster
+        DTM of tile + halo.
+    tile : Tile
+    official_lod2 : DataFrame or mapping, optional
+        Official LoD2 per ``building_id`` (``measured_height_m``), for LoD1 fallbacks.
+    on_duplicate : {"raise", "flag"}
+        Duplicate ``building_id``: raise :class:`GeometryError`, or reconstruct each and flag it
+        (``issues``; later duplicates get ``#2``, ``#3`` appended to their id).
+
+    Returns
+    -------
+    list of BuildingResult
+        In footprint order. Footprints without geometry cannot be placed in a tile: every call
+        returns them as ``method='rejected'`` (staging quarantines them first); invalid ones are
+        repaired with ``make_valid`` (a self-intersecting one becomes a multi-part building) and
+        flagged in ``issues``.
+    """
+    gdf = footprints_gdf
+    ids = [str(b) for b in gdf["building_id"]]
+    geoms = list(gdf.geometry.values)
+    x0, y0, x1, y1 = tile.bounds
+    mine = []
+    for k, g in enumerate(geoms):
+        if g is None or g.is_empty:
+            mine.append(k)          # cannot be placed: reported as rejected (see Returns)
+            continue
+        rp = g.representative_point() if g.is_valid else shapely.make_valid(g).representative_point()
+        if x0 <= rp.x < x1 and y0 <= rp.y < y1:
+            mine.append(k)
+    seen: dict[str, int] = {}
+    dups = sorted({ids[k] for k in mine if ids.count(ids[k]) > 1})
+    if dups and on_duplicate == "raise":
+        raise dataset_error(GeometryError, "buildings", f"duplicate building_id(s) {dups[:5]}"
+                            f"{' ...' if len(dups) > 5 else ''}", "make building ids unique at the source or pass "
+                            "on_duplicate='flag'", dups[0])
+    pts = laz_path if isinstance(laz_path, TilePoints) else read_tile_points(laz_path, min_hag_m)
+    official = _official_lookup(official_lod2)
+    fixed: list = []
+    notes: list[list[str]] = []
+    for k in mine:
+        g = geoms[k]
+        nt = []
+        if g is not None and not g.is_empty and not g.is_valid:
+            nt.append(f"invalid footprint ({shapely.is_valid_reason(g)}) repaired with make_valid")
+            g = shapely.make_valid(g)
+            g = shapely.union_all([p for p in shapely.get_parts(g) if p.geom_type == "Polygon" and p.area > 0.5])
+        fixed.append(g)
+        notes.append(nt)
+    idxs = points_by_footprint(pts, fixed)
+    cov = pts.bounds
+    results = []
+    for k, g, idx, nt in zip(mine, fixed, idxs, notes):
+        bid = ids[k]
+        if bid in seen:
+            seen[bid] += 1
+            nt.append(f"duplicate building_id '{bid}' (occurrence {seen[bid]})")
+            bid_out = f"{bid}#{seen[bid]}"
+        else:
+            seen[bid] = 1
+            bid_out = bid
+            if bid in dups:
+                nt.append(f"duplicate building_id '{bid}' (occurrence 1)")
+        row = gdf.iloc[k]
+        fc = row.get("function_code") if hasattr(row, "get") else None
+        st = row.get("storeys") if hasattr(row, "get") else None
+        if g is None or g.is_empty:
+            r = BuildingResult(bid_out, fc, None, method="rejected", fallback_reason="empty footprint",
+                               issues=nt + ["empty footprint: nothing built"], tile_id=tile.id)
+            results.append(r)
+            continue
+        idx = clean_building_points(pts, idx)
+        minx, miny, maxx, maxy = g.bounds
+        in_cov = len(pts.xyz) > 0 and not (maxx < cov[0] or minx > cov[2] or maxy < cov[1] or miny > cov[3])
+        r = reconstruct_building(g, pts.xyz[idx], dtm_raster, building_id=bid_out, function_code=fc,
+                                 storeys=None if st is None or (isinstance(st, float) and math.isnan(st)) else st,
+                                 official=official.get(bid), storey_height_m=storey_height_m,
+                                 default_height_m=default_height_m, min_points=min_points,
+                                 min_density_m2=min_density_m2, in_coverage=in_cov)
+        r.tile_id = tile.id
+        r.issues = nt + r.issues
+        results.append(r)
+    return results
+

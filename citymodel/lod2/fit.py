@@ -1,0 +1,499 @@
+"""Fit of the parametric roof forms of :mod:`citymodel.roofs` to building points.
+
+For a rectangle (and each of its two axis orientations) every form's roof height is written as
+``z = X @ theta`` for fixed shape parameters (hip depth, half-hip fraction, mansard inset), with
+``theta`` = (eave, ridge - eave) or (eave, break, ridge): a linear least-squares problem. The shape
+parameters are searched on a grid; the fit is made robust by one trimmed refit; forms are compared
+by a BIC on a truncated quadratic cost (vegetation or wall points left over cannot dominate).
+
+Rectilinear footprints (L, T, U and multi-part buildings) are split into rectangles along their
+own vertex lines; every split into at most four rectangles is tried and scored the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+from shapely.geometry import Polygon
+
+from ..roofs import RoofForm, RoofPart, building_roof_height
+
+__all__ = ["Rect", "FormFit", "PartitionFit", "rect_of", "fit_rect", "fit_footprint", "truncated_cost",
+           "bic", "FORM_PARAMS"]
+
+#: number of continuous parameters of each form (BIC complexity)
+FORM_PARAMS = {RoofForm.FLAT: 1, RoofForm.SHED: 2, RoofForm.GABLE: 2, RoofForm.PYRAMID: 2,
+               RoofForm.HIP: 3, RoofForm.HALF_HIP: 3, RoofForm.MANSARD: 4}
+TRUNCATE_M = 0.3
+_HIP_RATIOS = (0.5, 0.75, 1.0, 1.25, 1.5)
+_HALF_HIP_FRACTIONS = (0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75)
+_MANSARD_INSETS = (0.04, 0.07, 0.1, 0.14, 0.19, 0.25)
+MIN_ROOF_RISE_M = 0.3
+
+
+@dataclass(frozen=True)
+class Rect:
+    """A rectangle: centre, ``length_m`` along ``angle_deg`` (ccw from east), ``width_m`` across."""
+
+    cx: float
+    cy: float
+    length_m: float
+    width_m: float
+    angle_deg: float
+
+    def local(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        a = math.radians(self.angle_deg)
+        c, s = math.cos(a), math.sin(a)
+        dx, dy = x - self.cx, y - self.cy
+        return dx * c + dy * s, -dx * s + dy * c
+
+    def turned(self) -> "Rect":
+        return Rect(self.cx, self.cy, self.width_m, self.length_m, (self.angle_deg + 90.0) % 360.0)
+
+    def flipped(self) -> "Rect":
+        return Rect(self.cx, self.cy, self.length_m, self.width_m, (self.angle_deg + 180.0) % 360.0)
+
+    def polygon(self) -> Polygon:
+        a = math.radians(self.angle_deg)
+        c, s = math.cos(a), math.sin(a)
+        hl, hw = self.length_m / 2, self.width_m / 2
+        u = np.array([-hl, hl, hl, -hl])
+        v = np.array([-hw, -hw, hw, hw])
+        return Polygon(np.column_stack([self.cx + u * c - v * s, self.cy + u * s + v * c]))
+
+
+@dataclass
+class FormFit:
+    """Best fit of one form on one rectangle."""
+
+    part: RoofPart
+    cost: float           # truncated quadratic cost (m²)
+    n: int
+    k: int
+    rmse_m: float         # RMS of the inlier residuals
+
+    @property
+    def bic(self) -> float:
+        return bic(self.cost, self.n, self.k)
+
+
+@dataclass
+class PartitionFit:
+    """A footprint explained by rectangular parts."""
+
+    parts: list[RoofPart]
+    cost: float
+    n: int
+    k: int
+    rmse_m: float
+    candidates: dict = field(default_factory=dict)   # form label -> bic (single rectangles)
+
+    @property
+    def bic(self) -> float:
+        return bic(self.cost, self.n, self.k)
+
+
+def truncated_cost(res: np.ndarray, c: float = TRUNCATE_M) -> float:
+    return float(np.sum(np.minimum(res * res, c * c)))
+
+
+def bic(cost: float, n: int, k: int) -> float:
+    """BIC-like score: ``n ln(cost/n + 1e-4) + 2 k ln n`` (lower is better).
+
+    The penalty is twice the BIC's: an extra parameter must buy a clear improvement (a half-hip
+    with a tiny hip is a gable fitted to a few wall points).
+    """
+    n = max(n, 1)
+    return float(n * math.log(cost / n + 1e-4) + 2.0 * k * math.log(n))
+
+
+def rect_of(poly: Polygon) -> Rect:
+    """The minimum rotated rectangle of a polygon as a :class:`Rect` (length along its first edge)."""
+    mrr = shapely.minimum_rotated_rectangle(poly)
+    c = np.asarray(mrr.exterior.coords)[:4]
+    e1 = c[1] - c[0]
+    e2 = c[2] - c[1]
+    l1, l2 = float(np.hypot(*e1)), float(np.hypot(*e2))
+    ang = math.degrees(math.atan2(e1[1], e1[0])) % 180.0
+    ctr = c.mean(axis=0)
+    return Rect(float(ctr[0]), float(ctr[1]), l1, l2, ang)
+
+
+# --------------------------------------------------------------------------- design matrices
+def _design(form: RoofForm, rect: Rect, q: float, u: np.ndarray, v: np.ndarray):
+    """(shape dict, X) of a form with shape parameter ``q`` (ratio), or None if not applicable."""
+    L, W = rect.length_m, rect.width_m
+    one = np.ones_like(u)
+    av = np.abs(v)
+    side = 1.0 - 2.0 * av / W
+    s = L / 2 - np.abs(u)
+    if form is RoofForm.HIP:
+        d = q * W / 2
+        if d > L / 2 + 1e-9 or d < 0.5:
+            return None
+        return {"hip_length_m": min(d, L / 2)}, np.column_stack([one, np.minimum(side, s / d)])
+    if form is RoofForm.HALF_HIP:
+        d = q * W / 2
+        if d > L / 2 or d < 0.3 or not 0 < q < 1:
+            return None
+        return ({"half_hip_fraction": float(q), "hip_length_m": d},
+                np.column_stack([one, np.minimum(side, 1.0 - q * (1.0 - s / d))]))
+    if form is RoofForm.MANSARD:
+        i = q * W
+        if not 0 < q < 0.5:
+            return None
+        lower = av >= W / 2 - i
+        t = np.where(lower, (W / 2 - av) / i, 0.0)
+        w = np.where(lower, 0.0, av / (W / 2 - i))
+        return {"mansard_inset_m": i}, np.column_stack([np.where(lower, 1 - t, 0.0), np.where(lower, t, w),
+                                                        np.where(lower, 0.0, 1 - w)])
+    raise ValueError(form)
+
+
+_GRIDS = {RoofForm.HIP: _HIP_RATIOS, RoofForm.HALF_HIP: _HALF_HIP_FRACTIONS, RoofForm.MANSARD: _MANSARD_INSETS}
+
+
+def _candidates(rect: Rect, u: np.ndarray, v: np.ndarray):
+    """Yield (form, rect, shape dict, X, q) with z = X @ theta; theta = (e, h) or (e, b, r)."""
+    W = rect.width_m
+    one = np.ones_like(u)
+    side = 1.0 - 2.0 * np.abs(v) / W
+    yield RoofForm.GABLE, rect, {}, np.column_stack([one, side]), None
+    yield RoofForm.SHED, rect, {}, np.column_stack([one, (v + W / 2) / W]), None
+    yield RoofForm.SHED, rect.flipped(), {}, np.column_stack([one, (W / 2 - v) / W]), None
+    for form, grid in _GRIDS.items():
+        for q in grid:
+            d = _design(form, rect, float(q), u, v)
+            if d is not None:
+                yield form, rect, d[0], d[1], float(q)
+
+
+def _lstsq(X: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Least squares by the normal equations (X has 1-3 well-conditioned columns)."""
+    try:
+        return np.linalg.solve(X.T @ X, X.T @ z)
+    except np.linalg.LinAlgError:
+        return np.linalg.lstsq(X, z, rcond=None)[0]
+
+
+def _solve(X: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least squares with one trimmed refit; returns theta and residuals of all points."""
+    theta = _lstsq(X, z)
+    res = z - X @ theta
+    r2 = res * res
+    scale = math.sqrt(float(np.mean(np.minimum(r2, TRUNCATE_M ** 2))))
+    keep = r2 <= max(0.15, 3.0 * scale) ** 2
+    if keep.sum() >= X.shape[1] + 2 and not keep.all():
+        theta = _lstsq(X[keep], z[keep])
+        res = z - X @ theta
+    return theta, res
+
+
+def _make_part(form: RoofForm, rect: Rect, shape: dict, theta: np.ndarray, ground_z: float,
+               part_id: str) -> RoofPart | None:
+    if form is RoofForm.MANSARD:
+        e, b, r = theta
+        i = shape["mansard_inset_m"]
+        W = rect.width_m
+        if not (e < b - 0.2 < r - 0.4) or (b - e) / i <= (r - b) / (W / 2 - i):
+            return None
+        eave, ridge = e - ground_z, r - ground_z
+        extra = {"mansard_break_m": b - ground_z, "mansard_inset_m": i}
+    elif form is RoofForm.FLAT:
+        eave = ridge = theta[0] - ground_z
+        extra = {}
+    else:
+        e, h = theta
+        if h < MIN_ROOF_RISE_M:
+            return None
+        eave, ridge = e - ground_z, e + h - ground_z
+        extra = dict(shape)
+    if eave <= 0.5:
+        return None
+    try:
+        return RoofPart(rect.cx, rect.cy, rect.length_m, rect.width_m, rect.angle_deg, ground_z, float(eave),
+                        float(ridge), form, part_id=part_id, **extra)
+    except Exception:   # parameter combination the roof model rejects
+        return None
+
+
+def fit_rect(xyz: np.ndarray, rect: Rect, ground_z: float, part_id: str = "",
+             forms: tuple[RoofForm, ...] | None = None, max_points: int = 800) -> dict[RoofForm, FormFit]:
+    """Best fit of every roof form on ``rect`` (both axis orientations) to the points ``xyz``.
+
+    At most ``max_points`` points (an even subsample) are used: enough for centimetre heights.
+
+    Returns
+    -------
+    dict
+        RoofForm -> FormFit (forms without a valid fit are missing).
+    """
+    if len(xyz) > max_points:       # an even subsample: the forms are compared on the same points
+        xyz = xyz[np.linspace(0, len(xyz) - 1, max_points).astype(np.int64)]
+    n = len(xyz)
+    out: dict[RoofForm, FormFit] = {}
+    if n < 5:
+        return out
+    z = xyz[:, 2]
+    # flat
+    med = float(np.median(z))
+    res = z - med
+    part = _make_part(RoofForm.FLAT, rect, {}, np.array([med]), ground_z, part_id)
+    if part is not None and (forms is None or RoofForm.FLAT in forms):
+        inl = np.abs(res) <= TRUNCATE_M
+        out[RoofForm.FLAT] = FormFit(part, truncated_cost(res), n, 1,
+                                     float(np.sqrt(np.mean(res[inl] ** 2))) if inl.any() else float("nan"))
+    # pyramid (orientation-free)
+    u, v = rect.local(xyz[:, 0], xyz[:, 1])
+    cands = []
+    if forms is None or RoofForm.PYRAMID in forms:
+        g = np.minimum(1 - 2 * np.abs(v) / rect.width_m, 1 - 2 * np.abs(u) / rect.length_m)
+        cands.append((RoofForm.PYRAMID, rect, {}, np.column_stack([np.ones(n), g]), None))
+    for r in (rect, rect.turned()):
+        uu, vv = r.local(xyz[:, 0], xyz[:, 1])
+        cands.extend(c for c in _candidates(r, uu, vv) if forms is None or c[0] in forms)
+    best_q: dict[RoofForm, tuple[Rect, float]] = {}
+    out, best_q = _run(cands, z, ground_z, part_id, out, best_q)
+    # refine the shape parameter of hip, half-hip and mansard between the neighbouring grid values
+    refine = []
+    for form, (r, q) in best_q.items():
+        grid = np.asarray(_GRIDS[form])
+        k = int(np.argmin(np.abs(grid - q)))
+        lo = grid[max(k - 1, 0)]
+        hi = grid[min(k + 1, len(grid) - 1)]
+        uu, vv = r.local(xyz[:, 0], xyz[:, 1])
+        for qq in np.linspace(lo, hi, 11):
+            d = _design(form, r, float(qq), uu, vv)
+            if d is not None:
+                refine.append((form, r, d[0], d[1], float(qq)))
+    out, _ = _run(refine, z, ground_z, part_id, out, {})
+    return out
+
+
+def _solve_batch(Xs: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_solve` for a stack of design matrices ``(m, n, p)`` at once (batched matmul)."""
+    Xt = Xs.transpose(0, 2, 1)
+    reg = 1e-9 * np.eye(Xs.shape[2])
+    theta = np.linalg.solve(Xt @ Xs + reg, (Xt @ z)[..., None])[..., 0]
+    res = z[None, :] - (Xs @ theta[..., None])[..., 0]
+    r2 = res * res
+    scale = np.sqrt(np.mean(np.minimum(r2, TRUNCATE_M ** 2), axis=1))
+    keep = (r2 <= np.maximum(0.15, 3.0 * scale)[:, None] ** 2).astype(float)
+    Xtw = Xt * keep[:, None, :]
+    theta = np.linalg.solve(Xtw @ Xs + reg, (Xtw @ z)[..., None])[..., 0]
+    res = z[None, :] - (Xs @ theta[..., None])[..., 0]
+    return theta, res
+
+
+def _run(cands, z, ground_z, part_id, out, best_q):
+    """Solve all candidates (batched by column count); keep the best valid one of each form."""
+    if not cands:
+        return out, best_q
+    costs, thetas, resids = [None] * len(cands), [None] * len(cands), [None] * len(cands)
+    for p in {c[3].shape[1] for c in cands}:
+        idx = [k for k, c in enumerate(cands) if c[3].shape[1] == p]
+        theta, res = _solve_batch(np.stack([cands[k][3] for k in idx]), z)
+        cost = np.sum(np.minimum(res * res, TRUNCATE_M ** 2), axis=1)
+        for j, k in enumerate(idx):
+            costs[k], thetas[k], resids[k] = float(cost[j]), theta[j], res[j]
+    for k in np.argsort(costs, kind="stable"):
+        form, r, shape, X, q = cands[k]
+        cost, theta, res = costs[k], thetas[k], resids[k]
+        best = out.get(form)
+        if best is not None and cost >= best.cost:
+            continue
+        if form is RoofForm.PYRAMID:
+            part = _make_part(RoofForm.HIP, r, {"hip_length_m": r.length_m / 2}, theta, ground_z, part_id)
+            part = None if part is None else RoofPart(**{**part.__dict__, "form": RoofForm.PYRAMID,
+                                                         "hip_length_m": None})
+        else:
+            part = _make_part(form, r, shape, theta, ground_z, part_id)
+        if part is None:
+            continue
+        inl = np.abs(res) <= TRUNCATE_M
+        out[form] = FormFit(part, cost, len(z), FORM_PARAMS[form],
+                            float(np.sqrt(np.mean(res[inl] ** 2))) if inl.any() else float("nan"))
+        if q is not None:
+            best_q[form] = (r, q)
+    return out, best_q
+
+
+def best_form(fits: dict[RoofForm, FormFit]) -> FormFit | None:
+    if not fits:
+        return None
+    return min(fits.values(), key=lambda f: f.bic)
+
+
+# ------------------------------------------------------------------------- rectilinear split
+def _axis_lines(vals: np.ndarray, tol: float) -> np.ndarray:
+    vals = np.sort(vals)
+    groups = [[vals[0]]]
+    for x in vals[1:]:
+        if x - groups[-1][-1] <= tol:
+            groups[-1].append(x)
+        else:
+            groups.append([x])
+    return np.array([np.mean(g) for g in groups])
+
+
+def _partitions(inside: np.ndarray, max_rects: int):
+    """All partitions of the True cells of ``inside`` into at most ``max_rects`` axis rectangles."""
+    ny, nx = inside.shape
+    results: list[list[tuple[int, int, int, int]]] = []
+
+    def rec(covered: np.ndarray, acc: list):
+        free = np.argwhere(inside & ~covered)
+        if len(free) == 0:
+            results.append(list(acc))
+            return
+        if len(acc) >= max_rects or len(results) > 200:
+            return
+        r0, c0 = free[0]
+        for r1 in range(r0, ny):
+            if not (inside[r1, c0] and not covered[r1, c0]):
+                break
+            for c1 in range(c0, nx):
+                block = inside[r0:r1 + 1, c0:c1 + 1] & ~covered[r0:r1 + 1, c0:c1 + 1]
+                if not block.all():
+                    break
+                cov = covered.copy()
+                cov[r0:r1 + 1, c0:c1 + 1] = True
+                acc.append((r0, r1, c0, c1))
+                rec(cov, acc)
+                acc.pop()
+
+    rec(np.zeros_like(inside), [])
+    return results
+
+
+def rectilinear_cells(poly: Polygon, rect: Rect, snap_m: float = 0.3, max_angle_deg: float = 3.0):
+    """Grid of the footprint's own vertex lines in the frame of ``rect``, or None if not rectilinear.
+
+    Returns ``(us, vs, inside)``: cell edges along u and v and the (nv, nu) mask of cells inside.
+    """
+    ring = np.asarray(poly.exterior.coords)
+    u, v = rect.local(ring[:, 0], ring[:, 1])
+    du, dv = np.diff(u), np.diff(v)
+    seg = np.hypot(du, dv)
+    ang = np.degrees(np.arctan2(np.abs(dv), np.abs(du)))
+    long = seg > 0.2
+    if not np.all((ang[long] <= max_angle_deg) | (ang[long] >= 90 - max_angle_deg)):
+        return None
+    us = _axis_lines(u, snap_m)
+    vs = _axis_lines(v, snap_m)
+    if len(us) > 6 or len(vs) > 6:
+        return None
+    cu = (us[:-1] + us[1:]) / 2
+    cv = (vs[:-1] + vs[1:]) / 2
+    CU, CV = np.meshgrid(cu, cv)
+    a = math.radians(rect.angle_deg)
+    c, s = math.cos(a), math.sin(a)
+    X = rect.cx + CU * c - CV * s
+    Y = rect.cy + CU * s + CV * c
+    inside = shapely.contains_xy(poly, X, Y)
+    return us, vs, inside
+
+
+def _cell_rect(rect: Rect, us, vs, r0, r1, c0, c1) -> Rect:
+    u0, u1, v0, v1 = us[c0], us[c1 + 1], vs[r0], vs[r1 + 1]
+    a = math.radians(rect.angle_deg)
+    c, s = math.cos(a), math.sin(a)
+    uc, vc = (u0 + u1) / 2, (v0 + v1) / 2
+    return Rect(rect.cx + uc * c - vc * s, rect.cy + uc * s + vc * c, u1 - u0, v1 - v0, rect.angle_deg)
+
+
+def _points_in(xyz: np.ndarray, r: Rect, inset_m: float) -> np.ndarray:
+    u, v = r.local(xyz[:, 0], xyz[:, 1])
+    m = (np.abs(u) <= r.length_m / 2 - inset_m) & (np.abs(v) <= r.width_m / 2 - inset_m)
+    return xyz[m]
+
+
+def _score(parts: list[RoofPart], xyz: np.ndarray, k: int) -> PartitionFit:
+    zr = building_roof_height(parts, xyz[:, 0], xyz[:, 1])
+    res = np.where(np.isfinite(zr), xyz[:, 2] - zr, TRUNCATE_M)
+    inl = np.abs(res) <= TRUNCATE_M
+    rmse = float(np.sqrt(np.mean(res[inl] ** 2))) if inl.any() else float("nan")
+    return PartitionFit(parts, truncated_cost(res), len(xyz), k, rmse)
+
+
+def fit_footprint(poly: Polygon, xyz: np.ndarray, ground_z: float, building_id: str = "", *,
+                  rect_ratio: float = 0.97, inset_m: float = 0.3, max_rects: int = 4,
+                  min_points: int = 20, min_side_m: float = 2.0) -> PartitionFit | None:
+    """Explain a footprint by one or more rectangular parametric parts.
+
+    Parameters
+    ----------
+    poly : Polygon
+        Footprint.
+    xyz : (n, 3) array
+        Roof points (vegetation and outliers removed), absolute z.
+    ground_z : float
+        Absolute ground height of the building.
+    building_id : str
+        Id for the parts (``<id>`` or ``<id>_p<k>``).
+    rect_ratio : float
+        A footprint whose area is at least this share of its minimum rotated rectangle is one part.
+    inset_m : float
+        Points closer than this to a part's edge are not used to fit it (walls, eaves).
+
+    Returns
+    -------
+    PartitionFit or None
+        None when the footprint is neither rectangular nor rectilinear, or the points do not
+        carry a fit.
+    """
+    rect = rect_of(poly)
+    area = rect.length_m * rect.width_m
+    inner = _points_in(xyz, rect, 0.0)
+    fp_pts = xyz[shapely.contains_xy(poly.buffer(-inset_m), xyz[:, 0], xyz[:, 1])]
+    if len(fp_pts) < min_points:
+        return None
+    if area > 0 and poly.area / area >= rect_ratio:
+        fits = fit_rect(_points_in(inner, rect, inset_m), rect, ground_z, building_id)
+        b = best_form(fits)
+        if b is None:
+            return None
+        out = _score([b.part], fp_pts, b.k)
+        out.candidates = {f.label: round(ff.bic, 1) for f, ff in fits.items()}
+        return out
+    cells = rectilinear_cells(poly, rect)
+    if cells is None:
+        return None
+    us, vs, inside = cells
+    cell_area = float(np.sum(np.outer(np.diff(vs), np.diff(us))[inside]))
+    if abs(cell_area - poly.area) > 0.03 * poly.area:
+        return None
+    cache: dict[tuple, FormFit | None] = {}
+    best: PartitionFit | None = None
+    for partition in _partitions(inside, max_rects):
+        parts, k, ok = [], 0, True
+        for key in partition:
+            if key not in cache:
+                r = _cell_rect(rect, us, vs, *key)
+                if min(r.length_m, r.width_m) < min_side_m:
+                    cache[key] = None
+                else:
+                    pts = _points_in(xyz, r, inset_m)
+                    cache[key] = best_form(fit_rect(pts, r, ground_z)) if len(pts) >= min_points else None
+            f = cache[key]
+            if f is None:
+                ok = False
+                break
+            parts.append(f.part)
+            k += f.k
+        if not ok:
+            continue
+        k += 3 * (len(parts) - 1)
+        # main part first (largest), ids
+        parts.sort(key=lambda p: -p.length_m * p.width_m)
+        if len(parts) > 1:
+            parts = [RoofPart(**{**p.__dict__, "part_id": f"{building_id}_p{j + 1}"}) for j, p in enumerate(parts)]
+        else:
+            parts = [RoofPart(**{**parts[0].__dict__, "part_id": building_id})]
+        cand = _score(parts, fp_pts, k)
+        if best is None or cand.bic < best.bic:
+            best = cand
+    return best

@@ -1,0 +1,476 @@
+"""Generic multi-plane LoD2 roof: a footprint partitioned by roof planes, lifted, closed by walls.
+
+1. Every cell of a grid (``cell_m``) over the footprint takes the plane of the nearest segmented
+   point; small patches are absorbed by their neighbours.
+2. The label raster is polygonised (rasterio), the polygons simplified as a coverage (shared
+   edges stay shared: ``shapely.coverage_simplify``) and clipped to the footprint.
+3. Pieces are noded (every vertex that lies on another piece's edge is inserted there) so that
+   the 2D partition is edge-matched.
+4. Each piece is lifted onto its plane (RoofSurface); every partition edge gets a vertical wall
+   between the two heights on its sides (a step edge; between a roof and the ground on the
+   outline: WallSurface); an edge whose two heights cross is split at the crossing; vertical wall
+   sides carry every height found at their node so that the shell is closed. Each piece also gives
+   a GroundSurface at ``ground_z``.
+
+Returns a :class:`~citymodel.geometry3d.Solid`; the caller validates it and falls back to LoD1 when
+it is not valid.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import rasterio.features
+import shapely
+from affine import Affine
+from scipy import ndimage
+from scipy.spatial import cKDTree
+from shapely.geometry import Polygon
+from shapely.geometry.polygon import orient
+
+from ..errors import GeometryError, dataset_error
+from ..geometry3d import Solid, Surface
+from .planes import Plane
+
+__all__ = ["generic_roof_solid", "partition_footprint"]
+
+_PREC = 0.01        # grid of the partition's vertices (m): distinct vertices are >= 1 cm apart
+_ZTOL = 0.0008      # heights closer than this at a node are one vertex (below the validator's 1 mm snap)
+
+
+def partition_footprint(footprint: Polygon, xy: np.ndarray, labels: np.ndarray, *, cell_m: float = 0.5,
+                        simplify_m: float = 0.5, min_patch_m2: float = 2.0, min_piece_m2: float = 0.3
+                        ) -> list[tuple[Polygon, int]]:
+    """Split ``footprint`` into pieces, one plane label each.
+
+    Parameters
+    ----------
+    footprint : Polygon
+    xy : (n, 2) array
+        Points with a plane label.
+    labels : (n,) int array
+        Plane label per point (>= 0).
+    cell_m : float
+        Grid cell size.
+    simplify_m : float
+        Tolerance of the coverage simplification (removes the raster staircase).
+    min_patch_m2 : float
+        Raster patches smaller than this take the label of their surroundings.
+    min_piece_m2 : float
+        Clipped pieces smaller than this are merged into the neighbour they share most boundary with.
+
+    Returns
+    -------
+    list of (Polygon, label)
+    """
+    minx, miny, maxx, maxy = footprint.bounds
+    pad = 2 * cell_m
+    x0, y1 = minx - pad, maxy + pad
+    ncol = int(math.ceil((maxx + pad - x0) / cell_m))
+    nrow = int(math.ceil((y1 - (miny - pad)) / cell_m))
+    cx = x0 + (np.arange(ncol) + 0.5) * cell_m
+    cy = y1 - (np.arange(nrow) + 0.5) * cell_m
+    CX, CY = np.meshgrid(cx, cy)
+    _, nn = cKDTree(xy).query(np.column_stack([CX.ravel(), CY.ravel()]), k=1)
+    lab = labels[nn].reshape(nrow, ncol).astype(np.int32)
+    # absorb small patches (connected components of one label)
+    min_cells = max(1, int(round(min_patch_m2 / cell_m ** 2)))
+    small = np.zeros_like(lab, dtype=bool)
+    for v in np.unique(lab):
+        comp, ncomp = ndimage.label(lab == v)
+        if ncomp == 0:
+            continue
+        sizes = np.bincount(comp.ravel())
+        sizes[0] = min_cells
+        small |= (sizes < min_cells)[comp]
+    if small.any() and not small.all():
+        _, (ir, ic) = ndimage.distance_transform_edt(small, return_indices=True)
+        lab = lab[ir, ic]
+    transform = Affine(cell_m, 0.0, x0, 0.0, -cell_m, y1)
+    polys, vals = [], []
+    for geom, val in rasterio.features.shapes(lab, transform=transform, connectivity=4):
+        polys.append(shapely.geometry.shape(geom))
+        vals.append(int(val))
+    polys = np.array(polys, dtype=object)
+    if len(polys) > 1 and simplify_m > 0:
+        polys = shapely.coverage_simplify(polys, simplify_m, simplify_boundary=False)
+    fp = shapely.set_precision(footprint, _PREC)
+    pieces: list[tuple[Polygon, int]] = []
+    for g, v in zip(polys, vals):
+        clipped = shapely.set_precision(shapely.intersection(g, fp), _PREC)
+        for part in shapely.get_parts(clipped):
+            if part.geom_type == "Polygon" and part.area > 1e-6:
+                pieces.append((part, v))
+    return _merge_small(pieces, min_piece_m2)
+
+
+def _merge_small(pieces, min_m2):
+    changed = True
+    while changed and len(pieces) > 1:
+        changed = False
+        order = sorted(range(len(pieces)), key=lambda i: pieces[i][0].area)
+        for i in order:
+            g, v = pieces[i]
+            if g.area >= min_m2:
+                break
+            best, best_len = None, 0.0
+            for j, (h, w) in enumerate(pieces):
+                if j == i:
+                    continue
+                s = shapely.intersection(g.boundary, h.boundary).length
+                if s > best_len:
+                    best, best_len = j, s
+            if best is None:
+                continue
+            merged = shapely.set_precision(shapely.union(pieces[best][0], g), _PREC)
+            new = [(p, pieces[best][1]) for p in shapely.get_parts(merged) if p.geom_type == "Polygon"]
+            pieces = [p for k, p in enumerate(pieces) if k not in (i, best)] + new
+            changed = True
+            break
+    return pieces
+
+
+def _rings(poly: Polygon) -> list[np.ndarray]:
+    poly = orient(poly, 1.0)
+    out = [np.asarray(poly.exterior.coords)[:-1, :2]]
+    out += [np.asarray(r.coords)[:-1, :2] for r in poly.interiors]
+    return out
+
+
+def _node_rings(rings_per_piece: list[list[np.ndarray]], tol: float = 2e-3) -> list[list[np.ndarray]]:
+    """Insert into every ring edge the vertices of all rings that lie on it (T-junctions)."""
+    allv = np.unique(np.round(np.concatenate([r for rs in rings_per_piece for r in rs]), 2), axis=0)
+    tree = cKDTree(allv)
+    out = []
+    for rs in rings_per_piece:
+        new_rs = []
+        for r in rs:
+            nxt = np.roll(r, -1, axis=0)
+            pts = [r[:0]]
+            for a, b in zip(r, nxt):
+                seg = b - a
+                L = float(np.hypot(*seg))
+                pts.append(a[None])
+                if L < tol:
+                    continue
+                cand = tree.query_ball_point((a + b) / 2, L / 2 + tol)
+                if not cand:
+                    continue
+                q = allv[cand]
+                t = ((q - a) @ seg) / (L * L)
+                d = np.abs((q[:, 0] - a[0]) * seg[1] - (q[:, 1] - a[1]) * seg[0]) / L
+                m = (t > tol / L) & (t < 1 - tol / L) & (d < tol)
+                if m.any():
+                    tt = t[m]
+                    o = np.argsort(tt)
+                    pts.append(a + tt[o, None] * seg)
+            ring = np.concatenate(pts)
+            new_rs.append(ring)
+        out.append(new_rs)
+    return out
+
+
+def generic_roof_solid(footprint: Polygon, xyz: np.ndarray, labels: np.ndarray, planes: list[Plane],
+                       ground_z: float, *, cell_m: float = 0.5, simplify_m: float = 0.5,
+                       snap_ridges_m: float = 0.0, building_id: str | None = None) -> Solid:
+    """Closed LoD2 solid with a generic multi-plane roof.
+
+    Parameters
+    ----------
+    footprint : Polygon
+    xyz : (n, 3) array
+        Building points; ``labels`` gives their plane (-1: none).
+    planes : list of Plane
+    ground_z : float
+        Absolute height of the GroundSurface.
+    snap_ridges_m : float
+        Inner partition vertices closer than this to the intersection of their faces' planes
+        (ridges, valleys; the common point of three planes) are moved onto it, so that roof planes
+        meet without a step. Not done when a piece would become invalid. Experimental (default
+        off): outline vertices are not moved yet, so gable-end overshoots remain.
+
+    Raises
+    ------
+    GeometryError
+        When no partition can be made or a roof piece would reach below the ground.
+    """
+    m = labels >= 0
+    if not m.any() or not planes:
+        raise dataset_error(GeometryError, "buildings", "no roof plane to build a generic roof from",
+                            "provide more building points or use the LoD1 fallback", building_id)
+    pieces = partition_footprint(footprint, xyz[m, :2], labels[m], cell_m=cell_m, simplify_m=simplify_m)
+    if not pieces:
+        raise dataset_error(GeometryError, "buildings", "the roof partition is empty",
+                            "check the footprint", building_id)
+    rings = _node_rings([_rings(p) for p, _ in pieces])
+    labs = [v for _, v in pieces]
+    return _assemble(rings, labs, planes, ground_z, building_id, snap_ridges_m)
+
+
+def _assemble(rings_per_piece, labs, planes, ground_z, building_id, snap_ridges_m=0.0):
+    # node ids
+    node_id: dict[tuple[float, float], int] = {}
+    nodes: list[tuple[float, float]] = []
+
+    def nid(p, exact: bool = False) -> int:
+        key = (round(float(p[0]), 2), round(float(p[1]), 2))
+        i = node_id.get(key)
+        if i is None:
+            i = len(nodes)
+            node_id[key] = i
+            nodes.append((float(p[0]), float(p[1])) if exact else key)
+        return i
+
+    faces: list[list[list[int]]] = []
+    for rs in rings_per_piece:
+        face = []
+        for r in rs:
+            ids = [nid(p) for p in r]
+            ids = [i for k, i in enumerate(ids) if i != ids[k - 1]] if len(ids) > 1 else ids
+            if len(ids) >= 3:
+                face.append(ids)
+        faces.append(face)
+    P = np.array(nodes, dtype=float)
+
+    def zf(f: int, i: int) -> float:
+        return float(planes[labs[f]].z(P[i, 0], P[i, 1]))
+
+    # split interior edges whose heights cross
+    crossing: dict[int, tuple[int, int]] = {}
+    for _ in range(3):
+        edges = _edge_map(faces)
+        split = False
+        for (a, b), users in edges.items():
+            if len(users) != 2:
+                continue
+            (f, ab), (g, _) = users
+            da = zf(f, a) - zf(g, a)
+            db = zf(f, b) - zf(g, b)
+            if da * db < 0 and abs(da) > _ZTOL and abs(db) > _ZTOL:
+                t = da / (da - db)
+                c = P[a] + t * (P[b] - P[a])
+                key = (round(float(c[0]), 2), round(float(c[1]), 2))
+                if key in node_id:
+                    # the crossing is at an existing node: move that node onto the planes' intersection
+                    near = a if np.linalg.norm(c - P[a]) <= np.linalg.norm(c - P[b]) else b
+                    grad = np.asarray(planes[labs[f]].coef[:2]) - np.asarray(planes[labs[g]].coef[:2])
+                    dz = zf(f, near) - zf(g, near)
+                    q = P[near] - dz * grad / max(float(grad @ grad), 1e-12)
+                    if np.linalg.norm(q - P[near]) < 0.03:
+                        nodes[near] = (float(q[0]), float(q[1]))
+                        P = np.array(nodes, dtype=float)
+                        crossing[near] = (labs[f], labs[g])
+                        split = True
+                    continue
+                ci = nid(c, exact=True)
+                crossing[ci] = (labs[f], labs[g])
+                P = np.array(nodes, dtype=float)
+                for face in (faces[f], faces[g]):
+                    for ring in face:
+                        n = len(ring)
+                        for k in range(n):
+                            if {ring[k], ring[(k + 1) % n]} == {a, b}:
+                                ring.insert(k + 1, ci)
+                                break
+                split = True
+        if not split:
+            break
+    P = np.array(nodes, dtype=float)
+    if snap_ridges_m > 0:
+        P = _snap_to_intersections(P, faces, labs, planes, snap_ridges_m)
+        nodes[:] = [tuple(p) for p in P]
+    node_faces: dict[int, set[int]] = {}
+    for f, face in enumerate(faces):
+        for ring in face:
+            for i in ring:
+                node_faces.setdefault(i, set()).add(f)
+    for i, fs in node_faces.items():
+        if i in crossing:
+            continue
+        fs = sorted(fs)
+        for x in range(len(fs)):
+            for y in range(x + 1, len(fs)):
+                if labs[fs[x]] != labs[fs[y]] and abs(zf(fs[x], i) - zf(fs[y], i)) < 0.01:
+                    crossing[i] = (labs[fs[x]], labs[fs[y]])
+    P = _kink_collinear(P, faces, labs, planes, crossing)
+    nodes[:] = [tuple(p) for p in P]
+    edges = _edge_map(faces)
+    # heights per (face, node), snapped per node
+    zmap: dict[tuple[int, int], float] = {}
+    node_levels: dict[int, list[float]] = {}
+    for f, face in enumerate(faces):
+        for ring in face:
+            for i in ring:
+                z = zf(f, i)
+                if z < ground_z + 0.2:
+                    raise dataset_error(GeometryError, "buildings", f"roof plane {labs[f]} reaches down to the "
+                                        f"ground ({z - ground_z:.2f} m) at {P[i, 0]:.2f} {P[i, 1]:.2f}",
+                                        "the LoD1 fallback is used for this building", building_id)
+                zmap[(f, i)] = z
+    boundary_nodes = {a for (a, b), users in edges.items() if len(users) == 1} | \
+                     {b for (a, b), users in edges.items() if len(users) == 1}
+    for (f, i), z in zmap.items():
+        node_levels.setdefault(i, []).append(z)
+    for i in boundary_nodes:
+        node_levels.setdefault(i, []).append(ground_z)
+    canon: dict[int, np.ndarray] = {}
+    for i, zs in node_levels.items():
+        zs = np.sort(np.array(zs))
+        groups = [[zs[0]]]
+        for z in zs[1:]:
+            if z - groups[-1][-1] <= _ZTOL:
+                groups[-1].append(z)
+            else:
+                groups.append([z])
+        canon[i] = np.array([grp[0] for grp in groups])
+
+    def between(i: int, lo: float, hi: float) -> list[float]:
+        """Heights of other faces at node i strictly between lo and hi (vertical wall sides)."""
+        return [float(z) for z in canon[i] if lo + _ZTOL < z < hi - _ZTOL]
+
+    def v3(i: int, z: float) -> list[float]:
+        return [P[i, 0], P[i, 1], z]
+
+    surfaces: list[Surface] = []
+    for f, face in enumerate(faces):
+        if not face:
+            continue
+        roof = [np.array([v3(i, zmap[(f, i)]) for i in ring]) for ring in face]
+        surfaces.append(Surface("RoofSurface", roof, {"plane": int(labs[f])}))
+        ground = [np.array([v3(i, ground_z) for i in ring[::-1]]) for ring in face]
+        surfaces.append(Surface("GroundSurface", ground))
+    for (a, b), users in edges.items():
+        if len(users) == 1:
+            f, fwd = users[0]
+            s, e = (a, b) if fwd else (b, a)
+            hi = (zmap[(f, s)], zmap[(f, e)])
+            lo = (ground_z, ground_z)
+        elif len(users) == 2:
+            (f, fwd), (g, _) = users
+            s, e = (a, b) if fwd else (b, a)          # f is on the left of s -> e
+            zf_s, zf_e = zmap[(f, s)], zmap[(f, e)]
+            zg_s, zg_e = zmap[(g, s)], zmap[(g, e)]
+            ds, de = zf_s - zg_s, zf_e - zg_e
+            if abs(ds) <= _ZTOL and abs(de) <= _ZTOL:
+                continue
+            if ds >= -_ZTOL and de >= -_ZTOL:
+                hi, lo = (zf_s, zf_e), (zg_s, zg_e)
+            elif ds <= _ZTOL and de <= _ZTOL:
+                s, e = e, s
+                hi, lo = (zg_e, zg_s), (zf_e, zf_s)
+            else:
+                raise dataset_error(GeometryError, "buildings", "crossing heights on an edge could not be split",
+                                    "the LoD1 fallback is used for this building", building_id)
+        else:
+            raise dataset_error(GeometryError, "buildings", f"partition edge used {len(users)} times",
+                                "the LoD1 fallback is used for this building", building_id)
+        ring = [v3(s, lo[0]), v3(e, lo[1])]
+        if hi[1] - lo[1] > _ZTOL:
+            ring += [v3(e, z) for z in between(e, lo[1], hi[1])]
+            ring.append(v3(e, hi[1]))
+        if hi[0] - lo[0] > _ZTOL:
+            ring.append(v3(s, hi[0]))
+            ring += [v3(s, z) for z in between(s, lo[0], hi[0])[::-1]]
+        r = np.array(ring)
+        if len(r) >= 3:
+            surfaces.append(Surface("WallSurface", [r]))
+    return Solid(surfaces, lod=2)
+
+
+def _snap_to_intersections(P: np.ndarray, faces, labs, planes, max_move_m: float) -> np.ndarray:
+    """Move inner nodes onto the intersection of the planes of their faces (see generic_roof_solid)."""
+    node_faces: dict[int, set[int]] = {}
+    count: dict[tuple[int, int], int] = {}
+    for f, face in enumerate(faces):
+        for ring in face:
+            n = len(ring)
+            for k in range(n):
+                node_faces.setdefault(ring[k], set()).add(f)
+                key = (min(ring[k], ring[(k + 1) % n]), max(ring[k], ring[(k + 1) % n]))
+                count[key] = count.get(key, 0) + 1
+    boundary = {i for key, c in count.items() if c == 1 for i in key}
+    Q = P.copy()
+    for i, fs in node_faces.items():
+        if i in boundary:
+            continue
+        labset = sorted({labs[f] for f in fs})
+        if len(labset) < 2:
+            continue
+        C = [np.asarray(planes[lab].coef, float) for lab in labset]
+        o = planes[labset[0]].origin
+        A = np.array([c[:2] - C[0][:2] for c in C[1:]])
+        b = np.array([C[0][2] - c[2] for c in C[1:]])
+        p0 = P[i] - o
+        if len(A) == 1:
+            g = A[0]
+            gg = float(g @ g)
+            if gg < 1e-6:
+                continue
+            q = p0 - (g @ p0 - b[0]) * g / gg
+        else:
+            sol, *_ = np.linalg.lstsq(A, b, rcond=None)
+            if np.max(np.abs(A @ sol - b)) > 0.05:
+                continue
+            q = sol
+        if np.linalg.norm(q - p0) <= max_move_m:
+            Q[i] = q + o
+    # keep the move only when every piece stays a valid polygon
+    for face in faces:
+        if not face:
+            continue
+        poly = shapely.Polygon(Q[face[0]], [Q[r] for r in face[1:]])
+        if not poly.is_valid:
+            return P
+    return Q
+
+
+def _kink_collinear(P: np.ndarray, faces, labs, planes, crossing, shift_m: float = 0.003) -> np.ndarray:
+    """Move vertices that lie exactly on a straight roof edge by a few millimetres.
+
+    A straight run a-b-c (b is a T-junction needed by a wall or a neighbour) triangulates into a
+    zero-area triangle whose normal is numerical noise; validators then report 204. The shared
+    node is moved for every polygon at once (topology unchanged): across the edge, or for a node
+    where two roof heights cross, along the two planes' intersection line (heights stay equal).
+    """
+    P = P.copy()
+    moved: set[int] = set()
+    for face in faces:
+        for ring in face:
+            n = len(ring)
+            if n < 3:
+                continue
+            idx = np.array(ring)
+            a, b, c = P[np.roll(idx, 1)], P[idx], P[np.roll(idx, -1)]
+            u, w = b - a, c - b
+            cross = u[:, 0] * w[:, 1] - u[:, 1] * w[:, 0]
+            denom = np.linalg.norm(u, axis=1) * np.linalg.norm(w, axis=1)
+            straight = (np.abs(cross) <= 1e-7 * np.maximum(denom, 1e-12)) & (np.einsum("ij,ij->i", u, w) > 0)
+            for k in np.flatnonzero(straight):
+                node = int(idx[k])
+                if node in moved:
+                    continue
+                d = c[k] - a[k]
+                d = d / max(np.linalg.norm(d), 1e-12)
+                step = np.array([-d[1], d[0]])
+                if node in crossing:
+                    pf, pg = planes[crossing[node][0]], planes[crossing[node][1]]
+                    grad = np.array(pf.coef[:2]) - np.array(pg.coef[:2])
+                    if np.linalg.norm(grad) > 1e-9:
+                        step = np.array([-grad[1], grad[0]]) / np.linalg.norm(grad)
+                P[node] = P[node] + shift_m * step
+                moved.add(node)
+    return P
+
+
+def _edge_map(faces) -> dict[tuple[int, int], list[tuple[int, bool]]]:
+    """Undirected edge (a < b) -> [(face, True if the face runs a -> b)]."""
+    edges: dict[tuple[int, int], list[tuple[int, bool]]] = {}
+    for f, face in enumerate(faces):
+        for ring in face:
+            n = len(ring)
+            for k in range(n):
+                a, b = ring[k], ring[(k + 1) % n]
+                key = (a, b) if a < b else (b, a)
+                edges.setdefault(key, []).append((f, a < b))
+    return edges

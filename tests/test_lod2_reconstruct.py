@@ -1,0 +1,285 @@
+"""Unit tests of the LoD2 reconstruction on synthetic houses (fast, no files).
+
+Points are sampled from the closed-form roof models of citymodel.roofs with known parameters;
+expected values are those parameters, analytic volumes, or simple geometry.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+from affine import Affine
+from shapely.geometry import MultiPolygon, Polygon, box
+
+from citymodel.errors import GeometryError
+from citymodel.lod2 import (TilePoints, build_lod1, build_parametric, fit_footprint, generic_roof_solid,
+                            reconstruct_building, reconstruct_tile, segment_planes)
+from citymodel.raster import Raster
+from citymodel.roofs import RoofForm, RoofPart, building_roof_height, part_volume_m3
+from citymodel.tiles import Tile
+from citymodel.validate3d import validate_solid
+
+GROUND = 150.0
+X0, Y0 = 682100.0, 5645100.0
+
+
+def sample_roof(parts, density_m2=10.0, noise_m=0.03, seed=1):
+    """Points on the roofs of ``parts`` (absolute z), uniform in the parts' bounding box."""
+    rng = np.random.default_rng(seed)
+    fp = shapely.union_all([Polygon(p.corners_xy()) for p in parts])
+    minx, miny, maxx, maxy = fp.bounds
+    n = int((maxx - minx) * (maxy - miny) * density_m2)
+    x = rng.uniform(minx, maxx, n)
+    y = rng.uniform(miny, maxy, n)
+    z = building_roof_height(parts, x, y)
+    ok = np.isfinite(z)
+    return np.column_stack([x[ok], y[ok], z[ok] + rng.normal(0, noise_m, ok.sum())]), fp
+
+
+def flat_dtm(bounds=(X0 - 100, Y0 - 100, X0 + 1100, Y0 + 1100), z=GROUND):
+    minx, miny, maxx, maxy = bounds
+    arr = np.full((int(maxy - miny), int(maxx - minx)), z, dtype=np.float32)
+    return Raster(arr, Affine(1.0, 0, minx, 0, -1.0, maxy), None, -9999.0)
+
+
+def part(form, L=12.0, W=9.0, angle=30.0, eave=6.0, ridge=10.0, cx=X0 + 50, cy=Y0 + 50, **kw):
+    if form is RoofForm.FLAT:
+        ridge = eave
+    return RoofPart(cx, cy, L, W, angle, GROUND, eave, ridge, form, **kw)
+
+
+# ------------------------------------------------------------------------------------- fits
+FORMS = [(RoofForm.FLAT, {}), (RoofForm.SHED, {}), (RoofForm.GABLE, {}), (RoofForm.HIP, {}),
+         (RoofForm.HALF_HIP, {"half_hip_fraction": 0.4}), (RoofForm.PYRAMID, {}),
+         (RoofForm.MANSARD, {"mansard_break_m": 9.0, "mansard_inset_m": 1.2})]
+
+
+@pytest.mark.parametrize("form,kw", FORMS, ids=[f.label for f, _ in FORMS])
+def test_fit_recovers_form_and_heights(form, kw):
+    L = 10.0 if form is RoofForm.PYRAMID else 14.0
+    p = part(form, L=L, W=10.0, **kw)
+    xyz, fp = sample_roof([p])
+    fit = fit_footprint(fp, xyz, GROUND, "B1")
+    assert fit is not None
+    got = fit.parts[0]
+    assert got.form is form
+    assert abs(got.eave_m - p.eave_m) < 0.1
+    assert abs(got.ridge_m - p.ridge_m) < 0.1
+    assert fit.rmse_m < 0.06        # noise is 0.03 m
+
+
+def test_fit_l_shape_as_two_parts():
+    # L: a hip main wing and a gable side wing, touching (as the sample city builds them)
+    p1 = RoofPart(X0 + 50, Y0 + 50, 16.0, 9.0, 90.0, GROUND, 7.0, 11.0, RoofForm.HIP, part_id="a")
+    p2 = RoofPart(X0 + 50 - 4.5 - 4.0, Y0 + 50 + 8.0 - 4.0, 8.0, 8.0, 180.0, GROUND, 7.0, 10.5, RoofForm.GABLE,
+                  part_id="b")
+    xyz, fp = sample_roof([p1, p2])
+    fit = fit_footprint(fp, xyz, GROUND, "L1")
+    assert fit is not None and len(fit.parts) == 2
+    assert fit.parts[0].form is RoofForm.HIP            # the larger part comes first
+    assert abs(max(p.ridge_m for p in fit.parts) - 11.0) < 0.1
+    assert sorted(p.form.label for p in fit.parts) == ["gable", "hip"]
+
+
+def test_segment_planes_gable_and_crown():
+    p = part(RoofForm.GABLE, angle=0.0)
+    xyz, fp = sample_roof([p])
+    rng = np.random.default_rng(5)
+    crown = rng.normal(0, 1.5, (300, 3)) + [p.cx + 3, p.cy, GROUND + 13]   # a tree crown above the roof
+    labels, planes = segment_planes(np.vstack([xyz, crown]))
+    assert len(planes) == 2
+    slope = np.degrees(np.arctan((10.0 - 6.0) / 4.5))
+    assert all(abs(pl.slope_deg - slope) < 1.0 for pl in planes)
+    assert (labels[len(xyz):] < 0).mean() > 0.9      # crown points are not roof
+    assert (labels[:len(xyz)] >= 0).mean() > 0.9
+
+
+def test_overhanging_tree_keeps_roof():
+    p = part(RoofForm.GABLE, angle=0.0)
+    xyz, fp = sample_roof([p])
+    rng = np.random.default_rng(7)
+    n = 600       # crown over a third of the roof, points between 0.5 and 4 m above the roof
+    cx, cy = rng.uniform(p.cx - 6, p.cx - 1, n), rng.uniform(p.cy - 4.5, p.cy + 4.5, n)
+    cz = building_roof_height([p], cx, cy) + rng.uniform(0.5, 4.0, n)
+    r = reconstruct_building(fp, np.vstack([xyz, np.column_stack([cx, cy, cz])]), flat_dtm(), building_id="T1")
+    assert r.method == "lod2_fitted" and r.roofType == 3100
+    assert abs(r.ridge_height_m - 10.0) < 0.15 and abs(r.eave_height_m - 6.0) < 0.15
+    assert r.validity_codes == []
+
+
+# ----------------------------------------------------------------------------- builders
+def test_build_lod1_volume_and_validity():
+    s = build_lod1(box(0, 0, 10, 6), 100.0, 7.5)
+    assert s.volume_m3 == pytest.approx(450.0)
+    assert validate_solid(s).valid
+
+
+def test_build_lod1_rejects_bad_input():
+    with pytest.raises(GeometryError, match="record 'X'.*not positive"):
+        build_lod1(box(0, 0, 1, 1), 0.0, 0.0, building_id="X")
+    bowtie = Polygon([(0, 0), (2, 2), (2, 0), (0, 2)])
+    with pytest.raises(GeometryError, match="invalid footprint.*Fix"):
+        build_lod1(bowtie, 0.0, 3.0, building_id="X")
+    with pytest.raises(GeometryError, match="MultiPolygon"):
+        build_lod1(MultiPolygon([box(0, 0, 1, 1), box(3, 3, 4, 4)]), 0.0, 3.0)
+
+
+@pytest.mark.parametrize("form,kw", FORMS, ids=[f.label for f, _ in FORMS])
+def test_build_parametric_rectangle_exact(form, kw):
+    fp = box(X0, Y0, X0 + 14, Y0 + 10)
+    solid, note = build_parametric(fp, GROUND, 6.0, 10.0, form, **kw)
+    assert note == ""
+    assert validate_solid(solid).valid
+    ridge = 6.0 if form is RoofForm.FLAT else 10.0
+    ref = RoofPart(X0 + 7, Y0 + 5, 14, 10, 0.0, GROUND, 6.0, ridge, form, **kw)
+    assert solid.volume_m3 == pytest.approx(part_volume_m3(ref), rel=1e-6)
+    assert solid.bounds[5] == pytest.approx(GROUND + ridge)
+
+
+def test_build_parametric_l_shape_clipped_or_lod1():
+    fp = Polygon([(0, 0), (16, 0), (16, 8), (8, 8), (8, 14), (0, 14)])
+    fp = shapely.affinity.translate(fp, X0, Y0)
+    solid, note = build_parametric(fp, GROUND, 5.0, 9.0, "gable", building_id="V1")
+    assert validate_solid(solid).valid
+    area = fp.area
+    assert area * 5.0 - 1e-6 <= solid.volume_m3 <= area * 9.0 + 1e-6
+    assert note in ("clipped",) or note.startswith("lod1")
+
+
+# ------------------------------------------------------------------------------ generic roof
+def test_generic_roof_two_flat_levels_volume():
+    # L-shaped footprint, two flat roofs: 5 m over the west part, 9 m over the east part
+    fp = shapely.affinity.translate(Polygon([(0, 0), (20, 0), (20, 10), (10, 10), (10, 16), (0, 16)]), X0, Y0)
+    rng = np.random.default_rng(3)
+    x = rng.uniform(X0, X0 + 20, 4000)
+    y = rng.uniform(Y0, Y0 + 16, 4000)
+    m = shapely.contains_xy(fp, x, y)
+    x, y = x[m], y[m]
+    z = np.where(x < X0 + 10, GROUND + 5.0, GROUND + 9.0) + rng.normal(0, 0.02, len(x))
+    xyz = np.column_stack([x, y, z])
+    labels, planes = segment_planes(xyz)
+    assert len(planes) == 2
+    solid = generic_roof_solid(fp, xyz, labels, planes, GROUND, building_id="G1")
+    assert validate_solid(solid).valid
+    expected = (10 * 16) * 5.0 + (10 * 10) * 9.0      # the step lies on x = 10 within a cell
+    assert solid.volume_m3 == pytest.approx(expected, rel=0.03)
+
+
+def test_reconstruct_generic_for_non_rectilinear_footprint():
+    # a footprint with a 30° cut corner: not a rectangle, not rectilinear -> generic roof
+    p = part(RoofForm.GABLE, angle=0.0, L=16.0, W=10.0)
+    xyz, rect = sample_roof([p])
+    cut = shapely.Polygon([(p.cx + 8, p.cy - 5), (p.cx + 8, p.cy + 1), (p.cx + 2, p.cy - 5)])
+    fp = rect.difference(cut)
+    xyz = xyz[shapely.contains_xy(fp, xyz[:, 0], xyz[:, 1])]
+    r = reconstruct_building(fp, xyz, flat_dtm(), building_id="C1")
+    assert r.method == "lod2_fitted"
+    assert r.validity_codes == []
+    assert r.roof_rmse_m < 0.15
+    assert abs(r.ridge_height_m - 10.0) < 0.3
+
+
+# --------------------------------------------------------------------------- bad input, tile
+def tile_points(xyz, cls=1):
+    n = len(xyz)
+    return TilePoints(xyz, xyz[:, 2] - GROUND, np.full(n, cls, np.uint8), np.ones(n, np.uint8),
+                      np.ones(n, np.uint8), False,
+                      (float(xyz[:, 0].min()), float(xyz[:, 1].min()), float(xyz[:, 0].max()),
+                       float(xyz[:, 1].max())), n)
+
+
+def frame(rows):
+    import geopandas as gpd
+    return gpd.GeoDataFrame([{k: v for k, v in r.items() if k != "geometry"} for r in rows],
+                            geometry=[r["geometry"] for r in rows], crs="EPSG:25832")
+
+
+TILE = Tile(682, 5645)
+
+
+def test_no_points_falls_back_to_storeys_and_official():
+    fp = box(X0 + 10, Y0 + 10, X0 + 20, Y0 + 18)
+    r = reconstruct_building(fp, np.empty((0, 3)), flat_dtm(), building_id="N1", storeys=3)
+    assert r.method == "lod1_fallback" and "too few points" in r.fallback_reason
+    assert "storeys" in r.fallback_reason and r.ridge_height_m == pytest.approx(9.0)
+    assert r.solid.volume_m3 == pytest.approx(80 * 9.0) and r.validity_codes == []
+    r2 = reconstruct_building(fp, np.empty((0, 3)), flat_dtm(), building_id="N1", storeys=3,
+                              official={"measured_height_m": 11.5})
+    assert "official" in r2.fallback_reason and r2.ridge_height_m == pytest.approx(11.5)
+
+
+def test_tile_bad_inputs():
+    p = part(RoofForm.GABLE, angle=0.0, cx=X0 + 100, cy=Y0 + 100)
+    xyz, fp_ok = sample_roof([p])
+    # a building on the tile edge (x = 683000 = X0 + 900): points from the halo make it complete
+    pe = part(RoofForm.HIP, angle=0.0, cx=X0 + 900 - 5.0, cy=Y0 + 200, L=16.0)
+    xyz_e, fp_edge = sample_roof([pe])
+    pts = tile_points(np.vstack([xyz, xyz_e]))
+    bowtie = Polygon([(X0 + 300, Y0 + 300), (X0 + 310, Y0 + 310), (X0 + 310, Y0 + 300), (X0 + 300, Y0 + 310)])
+    multi = MultiPolygon([box(X0 + 400, Y0 + 400, X0 + 410, Y0 + 408), box(X0 + 420, Y0 + 400, X0 + 428, Y0 + 410)])
+    far = box(X0 + 700, Y0 + 700, X0 + 710, Y0 + 710)      # inside the tile, outside the point cloud
+    other_tile = box(X0 + 1200, Y0 + 100, X0 + 1210, Y0 + 110)
+    rows = [dict(building_id="ok", function_code="31001_1010", storeys=2, roof_form=None, geometry=fp_ok),
+            dict(building_id="edge", function_code=None, storeys=3, roof_form=None, geometry=fp_edge),
+            dict(building_id="bow", function_code=None, storeys=1, roof_form=None, geometry=bowtie),
+            dict(building_id="multi", function_code=None, storeys=2, roof_form=None, geometry=multi),
+            dict(building_id="far", function_code=None, storeys=4, roof_form=None, geometry=far),
+            dict(building_id="elsewhere", function_code=None, storeys=4, roof_form=None, geometry=other_tile)]
+    res = {r.building_id: r for r in reconstruct_tile(frame(rows), pts, flat_dtm(), TILE)}
+    assert "elsewhere" not in res
+    assert res["ok"].method == "lod2_fitted" and res["ok"].roofType == 3100
+    assert res["edge"].roofType == 3200 and abs(res["edge"].ridge_height_m - 10.0) < 0.1
+    assert res["edge"].solid.bounds[3] == pytest.approx(X0 + 903, abs=0.05)   # complete over the tile edge
+    assert len(res["bow"].solids) == 2 and "self-intersection" in res["bow"].issues[0].lower()
+    assert len(res["multi"].solids) == 2 and res["multi"].part_ids == ["multi_p1", "multi_p2"]
+    assert res["far"].method == "lod1_fallback" and "outside the point cloud" in res["far"].fallback_reason
+    assert res["far"].ridge_height_m == pytest.approx(12.0)
+    for r in res.values():
+        assert r.validity_codes == [], r.building_id
+        assert r.ground_height_m == pytest.approx(GROUND, abs=1e-3)
+    # the neighbouring tile gets the 'elsewhere' building, not the edge one
+    nxt = [r.building_id for r in reconstruct_tile(frame(rows), pts, flat_dtm(), Tile(683, 5645))]
+    assert nxt == ["elsewhere"]
+
+
+def test_duplicate_ids_raise_or_flag():
+    p = part(RoofForm.FLAT, cx=X0 + 100, cy=Y0 + 100)
+    xyz, fp = sample_roof([p])
+    fp2 = shapely.affinity.translate(fp, 30, 0)
+    rows = [dict(building_id="D", function_code=None, storeys=1, roof_form=None, geometry=fp),
+            dict(building_id="D", function_code=None, storeys=1, roof_form=None, geometry=fp2)]
+    with pytest.raises(GeometryError, match="duplicate building_id.*'D'.*Fix"):
+        reconstruct_tile(frame(rows), tile_points(xyz), flat_dtm(), TILE)
+    res = reconstruct_tile(frame(rows), tile_points(xyz), flat_dtm(), TILE, on_duplicate="flag")
+    assert [r.building_id for r in res] == ["D", "D#2"]
+    assert all(any("duplicate" in i for i in r.issues) for r in res)
+
+
+def test_empty_footprint_rejected():
+    xyz, _ = sample_roof([part(RoofForm.FLAT)])
+    rows = [dict(building_id="E", function_code=None, storeys=1, roof_form=None, geometry=Polygon())]
+    res = reconstruct_tile(frame(rows), tile_points(xyz), flat_dtm(), TILE)
+    assert res[0].method == "rejected" and res[0].solids == []
+
+
+def test_results_write_valid_cityjson(tmp_path):
+    from pathlib import Path
+
+    from citymodel.cityjson import read_cityjson, validate_cityjson_schema, write_cityjson
+
+    schemas = Path(__file__).resolve().parent.parent.parent / "shared" / "schemas"
+    p = part(RoofForm.HIP, angle=20.0, cx=X0 + 100, cy=Y0 + 100)
+    xyz, fp = sample_roof([p])
+    multi = MultiPolygon([box(X0 + 400, Y0 + 400, X0 + 410, Y0 + 408), box(X0 + 420, Y0 + 400, X0 + 428, Y0 + 410)])
+    rows = [dict(building_id="H", function_code="31001_1010", storeys=2, roof_form=None, geometry=fp),
+            dict(building_id="M", function_code=None, storeys=2, roof_form=None, geometry=multi)]
+    res = reconstruct_tile(frame(rows), tile_points(xyz), flat_dtm(), TILE)
+    path = write_cityjson(tmp_path / "b.city.json", [r.to_city_building() for r in res])
+    back = {b.id: b for b in read_cityjson(path).buildings}
+    assert back["H"].attributes["roofType"] == 3200 and back["H"].attributes["method"] == "lod2_fitted"
+    assert len(back["M"].parts) == 2 and back["M"].attributes["method"] == "lod1_fallback"
+    if not schemas.is_dir():
+        pytest.skip(f"CityJSON schemas not found at {schemas}")
+    schema_dir = next(d for d in sorted(schemas.iterdir()) if d.name.startswith("cityjson"))
+    assert validate_cityjson_schema(path, schema_dir) == []
