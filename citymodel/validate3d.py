@@ -70,6 +70,15 @@ _LEVEL = {1: "ring", 2: "polygon", 3: "shell", 4: "solid"}
 _EPS_PLANE_M = 1e-7      # distance below which a vertex counts as lying on a triangle's plane
 _EPS_LEN_M = 1e-6        # overlap length below which two triangles only touch
 _EPS_AREA_M2 = 1e-12     # triangles below this area are degenerate
+_EPS_REL = 1e-9          # ... and those whose doubled area is below this times their longest edge²
+                         # (collinear vertices at T-junctions: their normal is numerical noise)
+
+
+def _degenerate(tri_pts: np.ndarray, doubled_area: np.ndarray) -> np.ndarray:
+    """Triangles ``(n, 3, 3)`` whose area is too small, absolutely or relative to their size."""
+    e = np.stack([tri_pts[:, 1] - tri_pts[:, 0], tri_pts[:, 2] - tri_pts[:, 1], tri_pts[:, 0] - tri_pts[:, 2]], 1)
+    longest2 = np.einsum("ijk,ijk->ij", e, e).max(axis=1)
+    return doubled_area <= np.maximum(2 * _EPS_AREA_M2, _EPS_REL * longest2)
 
 
 @dataclass(frozen=True)
@@ -473,7 +482,7 @@ def _polygon_checks(pts, ring_ids, poly_rings, gpolys, poly_shell, poly_local, d
         tn = _cross(B - A, C - A)
         ln = np.sqrt(np.einsum("ij,ij->i", tn, tn))
         cosang = np.einsum("ij,ij->i", tn, n[owner]) / np.where(ln > 0, ln, 1.0)
-        cosang[(ln <= 2 * _EPS_AREA_M2) | nonplanar[owner]] = 1.0
+        cosang[_degenerate(np.stack([A, B, C], 1), ln) | nonplanar[owner]] = 1.0
         worst = np.ones(npoly)
         np.minimum.at(worst, owner, cosang)
         for gi in np.nonzero(worst < cos_tol)[0]:
@@ -718,7 +727,7 @@ def _tri_tri(pts, ti, tj, shared) -> np.ndarray:
     n2 = _cross(V2[:, 1] - V2[:, 0], V2[:, 2] - V2[:, 0])
     l1 = np.linalg.norm(n1, axis=1)
     l2 = np.linalg.norm(n2, axis=1)
-    valid = (l1 > 2 * _EPS_AREA_M2) & (l2 > 2 * _EPS_AREA_M2) & (shared < 3)
+    valid = ~_degenerate(V1, l1) & ~_degenerate(V2, l2) & (shared < 3)
     n1 = n1 / np.where(l1 > 0, l1, 1)[:, None]
     n2 = n2 / np.where(l2 > 0, l2, 1)[:, None]
     d1 = np.einsum("ikj,ij->ik", V1 - V2[:, :1], n2)   # T1's vertices to T2's plane
