@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml tests/js/package-lock.json
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get install -y -q proj-data >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q proj-data >/dev/null 2>&1; } || echo "note: proj-data (EGM96 geoid grid) could not be installed; 3D Tiles use the recorded constant-undulation fallback"; \
 	  else echo "note: install Debian's proj-data for the EGM96 geoid grid (sudo apt-get install proj-data); without it 3D Tiles use a recorded constant-undulation fallback"; fi; fi
-	@if command -v npm >/dev/null; then npm ci --prefix tests/js --no-audit --no-fund --loglevel=error >/dev/null || echo "note: npm ci failed: the glTF / 3D Tiles validator tests will be skipped"; \
+	@if command -v npm >/dev/null; then npm ci --prefix tests/js --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null || echo "note: npm ci failed: the glTF / 3D Tiles validator tests will be skipped"; \
 	  else echo "note: npm not found: the glTF / 3D Tiles validator tests will be skipped"; fi
 	@touch $(STAMP)
 
