@@ -77,6 +77,9 @@ def cmd_run(args) -> int:
                 print(f"  failed {label}: {msg}", file=sys.stderr)
     out = settings.output_dir
     print("results:")
+    latest = out / "latest"
+    if latest.exists():
+        print(f"  release (3D Tiles, datasets):   {latest} -> {latest.resolve().name}  (open {latest / 'index.html'})")
     print(f"  staging (GeoParquet, LAZ, DTM): {settings.staging_dir}")
     print(f"  warehouse (DuckDB):             {settings.warehouse_path}")
     print(f"  quality report:                 {settings.quality_dir / 'report.html'}")
