@@ -99,19 +99,25 @@ def building_records(settings: Settings):
     return records
 
 
-@dg.asset(key=BUILDING_TILES_KEY, deps=[dg.AssetKey(["buildings", "model"])], group_name="publish",
+@dg.asset(key=BUILDING_TILES_KEY, deps=[dg.AssetKey(["buildings", "model"]), dg.AssetKey(["analysis", "building_values"])],
+          group_name="publish",
           code_version=PUBLISH_CODE_VERSION, automation_condition=dg.AutomationCondition.eager(),
           kinds={"3dtiles"}, description="Buildings as 3D Tiles 1.1 (GLB, EXT_mesh_features, "
                                          "EXT_structural_metadata), ECEF with geoid-corrected heights.")
 def building_tiles(context: AssetExecutionContext, settings: SettingsResource) -> dg.MaterializeResult:
     from citymodel.tiles3d import write_building_tiles
 
+    from .analysis import building_value_properties, building_values_by_id
+
     s = settings.load()
     out = publish_dir(s) / "tiles" / "buildings"
     with timer() as t:
         records = building_records(s)
+        values = building_values_by_id(s)
+        for r in records:
+            r["attributes"].update(values.get(r["id"], {}))
         info = write_building_tiles(records, out, crs=s.processing_crs, vertical_crs=s.vertical_crs,
-                                    extent=s.extent)
+                                    extent=s.extent, properties=building_value_properties(s))
     return dg.MaterializeResult(metadata={
         "buildings": info.n_features, "content_tiles": info.n_content_tiles,
         "skipped": dg.MetadataValue.json(info.skipped[:50]), "geoid": dg.MetadataValue.json(info.geoid),
@@ -184,7 +190,8 @@ def _release_checks(context, s: Settings) -> list[dict]:
 
 
 @dg.asset(key=RELEASE_KEY, deps=[REPORT_KEY, TREE_TILES_KEY, POINTCLOUD_TILES_KEY, BUILDING_TILES_KEY,
-                                 dg.AssetKey(["buildings", "model"])], group_name="publish",
+                                 dg.AssetKey(["buildings", "model"]), dg.AssetKey(["analysis", "building_values"]),
+                                 dg.AssetKey(["analysis", "sightlines"])], group_name="publish",
           code_version=PUBLISH_CODE_VERSION, automation_condition=dg.AutomationCondition.eager(),
           kinds={"dcat"},
           description="A versioned release (3D Tiles, open datasets, DCAT-AP catalog, SHA256SUMS, index.html); "
@@ -205,6 +212,9 @@ def release(context: AssetExecutionContext, settings: SettingsResource) -> dg.Ma
         try:
             builder.add_quality_report(s.quality_dir)
             _add_buildings(builder, s, pub)
+            from .analysis import add_analysis_to_release
+
+            add_analysis_to_release(builder, s)
             trees = pub / "tiles" / "trees" / "tileset.json"
             if trees.exists():
                 geoid = json.loads(trees.read_text()).get("asset", {}).get("extras", {}).get("geoid")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
 from .tiles import Tile, tiles_for_extent
@@ -76,6 +76,131 @@ class PublishSettings(_Strict):
     publisher: str = "Stadt Jena, Fachdienst Geoinformation"
 
 
+def _month_day(text: str) -> tuple[int, int]:
+    """'MM-DD' -> (month, day); a ValueError that says what is wrong otherwise."""
+    import datetime as _dt
+
+    try:
+        m, d = (int(p) for p in str(text).split("-"))
+        _dt.date(2024, m, d)  # a leap year: 02-29 is a valid day
+    except (ValueError, TypeError):
+        raise ValueError(f"'{text}' is not a day as 'MM-DD' (e.g. '03-21')") from None
+    return m, d
+
+
+class SunSettings(_Strict):
+    days: list[str] = Field(default_factory=lambda: ["03-21", "06-21", "12-21"],
+                            description="days of the sun-hours layer as 'MM-DD' (of `analysis.year`); one "
+                                        "GeoTIFF band and one facade column per day")
+    time_step_min: float = Field(15.0, gt=0, le=60, description="time step of the sun path (minutes)")
+    cell_m: float = Field(1.0, gt=0, description="cell size of the ground sun-hours grid (m)")
+    facade_spacing_m: float | None = Field(None, gt=0, description="facade points every this many metres "
+                                           "along a wall; empty: one point in the middle of each wall and storey")
+    din17037_date: str = Field("03-21", description="day of the DIN EN 17037 sunlight check as 'MM-DD', "
+                               "between 02-01 and 03-21 (the standard's window)")
+    din17037_step_min: float = Field(5.0, gt=0, le=30, description="time step of the DIN EN 17037 check (minutes)")
+    din17037_min_elevation_deg: float = Field(0.0, ge=0, le=30, description="sun below this elevation does not "
+                                              "count for DIN EN 17037 (national annex; 0 = the horizon)")
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("give at least one day, e.g. ['03-21', '06-21', '12-21']")
+        for d in v:
+            _month_day(d)
+        if len(set(v)) != len(v):
+            raise ValueError(f"days {v} repeat a day; give each day once")
+        return v
+
+    @field_validator("din17037_date")
+    @classmethod
+    def _din_date(cls, v: str) -> str:
+        m, d = _month_day(v)
+        if not ((m, d) >= (2, 1) and (m, d) <= (3, 21)):
+            raise ValueError(f"'{v}' is outside the DIN EN 17037 window 02-01 .. 03-21; choose e.g. '03-21'")
+        return v
+
+
+class SolarSettings(_Strict):
+    spacing_m: float = Field(1.0, gt=0, description="sample spacing on each roof surface (m)")
+    sun_bin_deg: float = Field(3.0, gt=0, le=15, description="azimuth/elevation bins of the year's sun "
+                               "positions; one shading ray per roof point and bin (degrees)")
+    model: str = Field("isotropic", pattern="^(isotropic|haydavies)$",
+                       description="sky diffuse transposition model: isotropic or haydavies")
+    albedo: float = Field(0.2, ge=0, le=1, description="ground reflectance for the ground-reflected part")
+    min_area_m2: float = Field(10.0, ge=0, description="roof surfaces smaller than this are classed 'too small'")
+
+
+class NoiseAnalysisSettings(_Strict):
+    grid_spacing_m: float = Field(10.0, gt=0, description="spacing of the RLS-19 receiver grid (m)")
+    grid_height_m: float = Field(4.0, gt=0, description="height of the grid receivers above the terrain (m)")
+    max_distance_m: float = Field(2000.0, gt=0, description="roads farther than this from a receiver are ignored (m)")
+    building_height: str = Field("mean", pattern="^(ridge|eave|mean)$",
+                                 description="flat top of the 2.5D screening blocks: ridge, eave or mean of "
+                                             "both (above the building's ground height)")
+    road_type: str = Field("gemeindestrasse", description="RLS-19 Table 2 road class for roads with DTV only "
+                           "(a road_type column of the roads overrides it)")
+    isophone_step_db: float = Field(5.0, gt=0, description="step of the isophone bands (dB)")
+    isophone_lower_db: float = Field(45.0, description="lowest isophone drawn (dB(A))")
+
+
+class FloodAnalysisSettings(_Strict):
+    floor_offset_m: float = Field(0.3, ge=0, description="height of the ground floor above the terrain: a "
+                                  "building whose maximum depth exceeds it has its ground floor flooded (m)")
+    sample_spacing_m: float = Field(1.0, gt=0, description="spacing of the depth samples on and in a footprint (m)")
+    scenarios: list[str] | None = Field(None, description="scenarios to compute (e.g. [HQ100, HQextrem]); "
+                                        "empty: every scenario of the flood zones")
+
+
+class SightlineSettings(_Strict):
+    viewshed_radius_m: float = Field(300.0, gt=0, description="radius of the viewshed around each observer (m)")
+    viewshed_cell_m: float = Field(1.0, gt=0, description="cell size of the viewshed rasters (m)")
+    target_height_m: float = Field(1.5, ge=0, description="height above the terrain of the viewshed targets (m)")
+    target_tolerance_m: float = Field(0.5, ge=0, description="hits this close to a target do not block (m)")
+    crowns_block: bool = Field(True, description="tree crowns block sight lines")
+
+
+class TrafficChangeSettings(_Strict):
+    label: str = Field(description="short description shown with the result, e.g. 'Löbdergraben: half the traffic'")
+    road_name: str | None = Field(None, description="change every road segment with this name (column 'name' "
+                                  "of the staged roads)")
+    road_ids: list[str] = Field(default_factory=list, description="change these road_id values (with or "
+                                "instead of road_name)")
+    factor: float | None = Field(None, ge=0, description="multiply the traffic volumes (dtv, m_day, m_night), "
+                                 "e.g. 0.5 halves the traffic")
+    speed_car_kmh: float | None = Field(None, gt=0, le=130, description="new car speed (km/h)")
+    speed_truck_kmh: float | None = Field(None, gt=0, le=130, description="new truck speed (km/h)")
+    surface: str | None = Field(None, description="new road surface (an RLS-19 surface, e.g. 'SMA')")
+
+    @model_validator(mode="after")
+    def _complete(self) -> "TrafficChangeSettings":
+        if not self.road_name and not self.road_ids:
+            raise ValueError("name the changed road: give road_name or road_ids")
+        if self.factor is None and self.speed_car_kmh is None and self.speed_truck_kmh is None \
+                and self.surface is None:
+            raise ValueError("the change changes nothing: give factor, speed_car_kmh, speed_truck_kmh or surface")
+        return self
+
+
+class AnalysisSettings(_Strict):
+    year: int = Field(2025, ge=1900, le=2200, description="year of the sun positions (days and solar year)")
+    storey_height_m: float = Field(3.0, gt=0, description="storey height for facade points per storey (m)")
+    scene_margin_m: float = Field(150.0, ge=0, description="buildings, trees and terrain this far beyond a "
+                                  "tile take part in its shading, screening and sight lines (m)")
+    terrain_cell_m: float = Field(2.0, gt=0, description="cell size of the terrain mesh of the ray-casting "
+                                  "scene and of the terrain used by noise (m)")
+    crown_transmissivity: float = Field(0.0, ge=0, le=1, description="share of direct light passing a tree "
+                                        "crown (0 = opaque)")
+    sun: SunSettings = SunSettings()
+    solar: SolarSettings = SolarSettings()
+    noise: NoiseAnalysisSettings = NoiseAnalysisSettings()
+    flood: FloodAnalysisSettings = FloodAnalysisSettings()
+    sightlines: SightlineSettings = SightlineSettings()
+    traffic_change: TrafficChangeSettings | None = Field(None, description="the demonstration traffic change "
+                                                         "(empty: no traffic-change layer)")
+
+
 class Settings(_Strict):
     name: str = Field(description="short name of the deployment (used in file names and titles)")
     title: str = ""
@@ -93,6 +218,7 @@ class Settings(_Strict):
     quality: QualitySettings = QualitySettings()
     schedule: ScheduleSettings = ScheduleSettings()
     publish: PublishSettings = PublishSettings()
+    analysis: AnalysisSettings = AnalysisSettings()
     config_path: Path | None = Field(None, exclude=True)
 
     @field_validator("sources")

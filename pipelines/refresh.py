@@ -17,6 +17,21 @@ from typing import Callable, Iterable
 import dagster as dg
 
 SOURCE_PREFIX = "sources"
+#: tag of tile assets that read their neighbour tiles' upstream results (shading, noise screening)
+NEIGHBOUR_TAG = "citymodel/reads_neighbour_tiles"
+
+
+def _neighbours(tile_id: str, tile_ids: list[str]) -> list[str]:
+    """The tiles of ``tile_ids`` that touch ``tile_id`` (8-neighbourhood, itself excluded)."""
+    from citymodel.tiles import parse_tile_id
+
+    t = parse_tile_id(tile_id)
+    out = []
+    for other in tile_ids:
+        o = parse_tile_id(other)
+        if other != tile_id and abs(o.e_km - t.e_km) <= 1 and abs(o.n_km - t.n_km) <= 1:
+            out.append(other)
+    return out
 
 
 @dataclass
@@ -124,7 +139,9 @@ def plan_refresh(instance: dg.DagsterInstance, asset_graph, tile_ids: Iterable[s
                 dirty.add((key, part))
                 plan.reasons[f"{key.to_user_string()}[{part or '-'}]"] = why
 
-    # 2. propagate downstream (a tile feeds the same tile; unpartitioned feeds every tile)
+    # 2. propagate downstream (a tile feeds the same tile, and its neighbours where the child reads
+    #    neighbour tiles; unpartitioned feeds every tile)
+    readers = {k for k in keys if (asset_graph.get(k).tags or {}).get(NEIGHBOUR_TAG) == "true"}
     frontier = list(dirty)
     while frontier:
         key, part = frontier.pop()
@@ -133,6 +150,8 @@ def plan_refresh(instance: dg.DagsterInstance, asset_graph, tile_ids: Iterable[s
                 continue
             if child in partitioned:
                 targets = [part] if part is not None else list(tile_ids)
+                if part is not None and child in readers:
+                    targets += _neighbours(part, tile_ids)
             else:
                 targets = [None]
             for t in targets:
@@ -157,10 +176,12 @@ def plan_refresh(instance: dg.DagsterInstance, asset_graph, tile_ids: Iterable[s
                   key=lambda k: k.to_user_string())
     if first:
         plan.runs.append(RunSpec(first, None, "unpartitioned sources and staging"))
-    for t in tile_ids:
-        tile_keys = sorted({k for k, p in dirty if p == t}, key=lambda k: k.to_user_string())
-        if tile_keys:
-            plan.runs.append(RunSpec(tile_keys, t, f"tile {t}"))
+    # tile assets that read neighbour tiles run after every tile's own assets are done
+    for phase, wanted in (("tile", lambda k: k not in readers), ("tile (reads neighbours)", lambda k: k in readers)):
+        for t in tile_ids:
+            tile_keys = sorted({k for k, p in dirty if p == t and wanted(k)}, key=lambda k: k.to_user_string())
+            if tile_keys:
+                plan.runs.append(RunSpec(tile_keys, t, f"{phase} {t}"))
     if last:
         plan.runs.append(RunSpec(last, None, "city-wide results", gathers_tiles=True))
     return plan

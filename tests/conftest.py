@@ -44,3 +44,37 @@ def write_config(tmp_dir: Path, catalog_url: str, output_dir: Path, **overrides)
     path = Path(tmp_dir) / "citymodel.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def pipeline_city(tmp_path_factory, sample_city_session):
+    """The whole asset graph materialized once on a copy of the sample city served over HTTP.
+
+    Shared by the end-to-end and analysis tests. The one test that changes a source
+    (test_pipeline_e2e.py::test_changed_dataset_rebuilds_only_what_depends_on_it) runs after
+    every other user of this fixture (test files run in alphabetical order).
+    """
+    import shutil
+    from types import SimpleNamespace
+
+    import dagster as dg
+
+    from catalog_server import CatalogServer
+    from citymodel.config import load_config
+    from pipelines.definitions import build_definitions
+    from pipelines.refresh_runner import execute_plan, plan_for
+
+    root = tmp_path_factory.mktemp("e2e")
+    src = root / "city"
+    shutil.copytree(sample_city_session.out_dir, src)
+    server = CatalogServer(src).start()
+    cfg = write_config(root, server.url("catalog.jsonld"), root / "out")
+    settings = load_config(cfg)
+    defs = build_definitions(config_path=str(cfg))
+    with dg.instance_for_test() as instance:
+        plan = plan_for(instance, settings, defs.resolve_asset_graph())
+        log: list[str] = []
+        outcome = execute_plan(defs, instance, plan, log=log.append)
+        yield SimpleNamespace(root=root, src=src, server=server, cfg=cfg, settings=settings, instance=instance,
+                              defs=defs, first_plan=plan, outcome=outcome, truth=sample_city_session, log=log)
+    server.stop()

@@ -14,7 +14,10 @@ EXPECTED_ASSETS = {
     "staging/buildings", "staging/trees", "staging/roads", "staging/flood_zones", "staging/viewpoints",
     "staging/lod2_reference", "staging/point_cloud", "staging/dtm",
     "quality/report",
-    "publish/tree_tiles", "publish/pointcloud_tiles", "publish/release",
+    "buildings/lod2", "buildings/model",
+    "analysis/sun_hours", "analysis/solar", "analysis/sightlines", "analysis/noise", "analysis/flood",
+    "analysis/traffic_change", "analysis/building_values",
+    "publish/tree_tiles", "publish/pointcloud_tiles", "publish/building_tiles", "publish/release",
 }
 
 
@@ -27,7 +30,8 @@ def test_asset_graph_snapshot():
     for k in graph.get_all_asset_keys():
         assert graph.get(k).group_name == k.path[0]
     # tile-shaped assets are partitioned by tile
-    for name in ("sources/lidar", "staging/point_cloud", "staging/dtm", "publish/pointcloud_tiles"):
+    for name in ("sources/lidar", "staging/point_cloud", "staging/dtm", "publish/pointcloud_tiles", "buildings/lod2",
+                 "analysis/sun_hours", "analysis/solar", "analysis/noise", "analysis/flood", "analysis/traffic_change"):
         pd = graph.get(dg.AssetKey(name.split("/"))).partitions_def
         assert isinstance(pd, dg.DynamicPartitionsDefinition) and pd.name == "tiles"
     assert graph.get(dg.AssetKey(["staging", "buildings"])).partitions_def is None

@@ -59,20 +59,8 @@ def _bump_distribution(catalog_path: Path, file_name: str, data_path: Path) -> N
 
 
 @pytest.fixture(scope="module")
-def city(tmp_path_factory, sample_city_session):
-    root = tmp_path_factory.mktemp("e2e")
-    src = root / "city"
-    shutil.copytree(sample_city_session.out_dir, src)
-    server = CatalogServer(src).start()
-    cfg = write_config(root, server.url("catalog.jsonld"), root / "out")
-    settings = load_config(cfg)
-    defs = build_definitions(config_path=str(cfg))
-    with dg.instance_for_test() as instance:
-        plan = plan_for(instance, settings, defs.resolve_asset_graph())
-        outcome = execute_plan(defs, instance, plan, log=lambda *_: None)
-        yield SimpleNamespace(root=root, src=src, server=server, cfg=cfg, settings=settings, instance=instance,
-                              defs=defs, first_plan=plan, outcome=outcome, truth=sample_city_session)
-    server.stop()
+def city(pipeline_city):
+    return pipeline_city
 
 
 def test_first_refresh_builds_every_asset_and_tile(city):
@@ -169,13 +157,21 @@ def test_changed_dataset_rebuilds_only_what_depends_on_it(city):
     hits_before = dict(city.server.hits)
     plan = plan_for(city.instance, s, city.defs.resolve_asset_graph())
     planned = [(r.partition_key, sorted(k.to_user_string() for k in r.asset_keys)) for r in plan.runs]
-    assert planned == [(None, ["sources/trees", "staging/trees"]),
-                       (None, ["publish/release", "publish/tree_tiles", "quality/report"])], planned
+    # trees shade the ground and roofs: sun hours and solar of every tile, then what gathers them
+    assert planned == [(None, ["sources/trees", "staging/trees"])] + \
+        [(t, ["analysis/solar", "analysis/sun_hours"]) for t in s.tile_ids] + \
+        [(None, ["analysis/building_values", "analysis/sightlines", "publish/building_tiles", "publish/release",
+                 "publish/tree_tiles", "quality/report"])], planned
     outcome = execute_plan(city.defs, city.instance, plan, log=lambda *_: None)
     assert outcome.ok, outcome.failed
     after = {k: _materializations(city.instance, k) for k in before}
     changed = {k for k in before if after[k] != before[k]}
-    assert changed == {"sources/trees", "staging/trees", "quality/report", "publish/tree_tiles", "publish/release"}
+    assert changed == {"sources/trees", "staging/trees", "quality/report", "publish/tree_tiles", "publish/release",
+                       "analysis/sightlines", "analysis/building_values", "publish/building_tiles"}
+    for t in s.tile_ids:  # per tile: only the layers trees feed
+        assert _materializations(city.instance, "analysis/sun_hours", t) == 2
+        assert _materializations(city.instance, "analysis/noise", t) == 1
+        assert _materializations(city.instance, "buildings/lod2", t) == 1
     for t in s.tile_ids:
         assert _materializations(city.instance, "staging/point_cloud", t) == 1
     new = {p for p, n in city.server.hits.items() if n != hits_before.get(p, 0)}
