@@ -7,9 +7,15 @@ Run from the project root::
 
 Prints
 (a) LAZ ingest throughput (points/s) of ``stage_tile`` next to plain lazrs decoding of the same
-    file (``laspy.read`` with the same single-threaded lazrs backend; the parallel backend is
-    shown for information), and their ratio (goal >= 0.5); also for the real Delft AHN3 crops
-    when ../shared/data is present;
+    file in the same run, like with like: "plain lazrs decoding" is ``laspy.read`` of the whole
+    file, once with single-threaded lazrs (``LazBackend.Lazrs``) and once with parallel lazrs
+    (``LazBackend.LazrsParallel``, rayon, all CPUs). ``stage_tile`` is run twice, with
+    ``parallel_laz=True`` (parallel lazrs for decoding and compression) and with its default
+    ``parallel_laz=False``
+    (single-threaded lazrs; its Python read-ahead / write-behind helper thread still overlaps a
+    little). Ratios: single-threaded staging / single-threaded decode, parallel staging / parallel
+    decode (goal >= 0.5), and parallel staging / single-threaded decode for information. Also for
+    the real Delft AHN3 crops when ../shared/data is present;
 (b) peak memory (max RSS of a child process that only imports the core and stages the tile; goal
     <= 2 GB).
 
@@ -124,42 +130,52 @@ def child(args: argparse.Namespace) -> None:
     out = Path(args.out)
     t = time.perf_counter()
     stats = stage_tile(paths, tile, "bench", out / "t.laz", out / "t.tif", args.crs, crs_override=args.crs,
-                       chunk_points=args.chunk_points)
+                       chunk_points=args.chunk_points, parallel_laz=not args.single_threaded)  # staging default is single
     dt = time.perf_counter() - t
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(json.dumps({"seconds": dt, "points": stats.staged_point_count, "tile_points": stats.point_count,
                       "stage_seconds": stats.seconds, "peak_rss_mb": rss_mb,
+                      "laz_backend": stats.laz_backend,
                       "dtm_info": stats.dtm_info, "density_m2": stats.density_m2}))
 
 
 def run_child(paths: list[Path], out: Path, e: int, n: int, size: float, prefix: str, crs: str,
-              chunk_points: int) -> dict:
+              chunk_points: int, single_threaded: bool = False) -> dict:
     cmd = [sys.executable, "-m", "benchmarks.bench_lidar", "--child", "--out", str(out), "--e", str(e),
            "--n", str(n), "--size", str(size), "--prefix", prefix, "--crs", crs,
            "--chunk-points", str(chunk_points), "--paths", *map(str, paths)]
+    if single_threaded:
+        cmd.append("--single-threaded")
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
     if res.returncode != 0:
         raise SystemExit(f"child failed:\n{res.stderr}")
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def report(label: str, path: Path, staged: dict, n_decode: int, t_single: float, t_par: float | None,
-           t_encode: float | None = None) -> None:
-    rate_stage = staged["points"] / staged["seconds"]
-    rate_dec = n_decode / t_single
+def report(label: str, path: Path, staged: dict, staged_1: dict, n_decode: int, t_single: float,
+           t_par: float, t_encode: float | None = None) -> None:
+    """Print throughput and like-with-like ratios (staged: default/parallel, staged_1: single-threaded)."""
+    rate_par = staged["points"] / staged["seconds"]
+    rate_one = staged_1["points"] / staged_1["seconds"]
+    dec_one, dec_par = n_decode / t_single, n_decode / t_par
     print(f"\n[{label}] {path.name}: {n_decode:,} points, {path.stat().st_size / 1e6:.1f} MB")
-    print(f"  lazrs decode (laspy.read, single-threaded) : {rate_dec / 1e6:6.2f} M points/s ({t_single:.2f} s)")
-    if t_par is not None:
-        print(f"  lazrs decode (laspy.read, parallel)        : {n_decode / t_par / 1e6:6.2f} M points/s "
-              f"({t_par:.2f} s, information only)")
-    print(f"  stage_tile (2 passes, DTM, HAG, LAZ write) : {rate_stage / 1e6:6.2f} M points/s "
+    print(f"  plain lazrs decode, single-threaded (laspy.read, Lazrs)        : {dec_one / 1e6:6.2f} M points/s "
+          f"({t_single:.2f} s)")
+    print(f"  plain lazrs decode, parallel (laspy.read, LazrsParallel)       : {dec_par / 1e6:6.2f} M points/s "
+          f"({t_par:.2f} s)")
+    print(f"  stage_tile, single-threaded lazrs (parallel_laz=False)         : {rate_one / 1e6:6.2f} M points/s "
+          f"({staged_1['seconds']:.2f} s: {staged_1['stage_seconds']})")
+    print(f"  stage_tile, parallel lazrs ({staged['laz_backend']})                : {rate_par / 1e6:6.2f} M points/s "
           f"({staged['seconds']:.2f} s: {staged['stage_seconds']})")
-    print(f"  ratio stage_tile / decode                  : {rate_stage / rate_dec:6.2f}  (goal >= 0.5)")
+    print(f"  ratio single-threaded staging / single-threaded decode        : {rate_one / dec_one:6.2f}  (goal >= 0.5)")
+    print(f"  ratio parallel staging / parallel decode (like with like)     : {rate_par / dec_par:6.2f}  (goal >= 0.5)")
+    print(f"  ratio parallel staging / single-threaded decode (information) : {rate_par / dec_one:6.2f}")
     if t_encode is not None:
         floor = t_single + t_encode
         print(f"  floor: decode + encode (single-threaded)   : {n_decode / floor / 1e6:6.2f} M points/s "
-              f"({floor:.2f} s); ratio stage_tile / floor: {floor / staged['seconds']:.2f}")
-    print(f"  peak RSS of the staging process            : {staged['peak_rss_mb']:7.0f} MB  (goal <= 2048 MB)")
+              f"({floor:.2f} s); ratio single-threaded stage_tile / floor: {floor / staged_1['seconds']:.2f}")
+    print(f"  peak RSS of the staging process (parallel / single-threaded)  : {staged['peak_rss_mb']:5.0f} / "
+          f"{staged_1['peak_rss_mb']:5.0f} MB  (goal <= 2048 MB)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -169,6 +185,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-delft", action="store_true", help="skip the real Delft AHN3 files")
     ap.add_argument("--tmp-dir", default=None, help="where the synthetic tile is generated")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--single-threaded", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--paths", nargs="*", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     ap.add_argument("--e", type=int, help=argparse.SUPPRESS)
@@ -190,27 +207,34 @@ def main(argv: list[str] | None = None) -> None:
         n = generate_tile(src, args.points_m2)
         print(f"generated {n:,} points ({args.points_m2:g} points/m² over tile + 25 m halo) "
               f"in {time.perf_counter() - t:.1f} s")
-        staged = run_child([src], td / "out", TILE_E, TILE_N, 1000.0, "32", "EPSG:25832", args.chunk_points)
+        # back to back, alternating, so that a change of the machine's load hits both alike
         n_dec, t_single = decode_rate(src, "Lazrs")
+        staged_1 = run_child([src], td / "out1", TILE_E, TILE_N, 1000.0, "32", "EPSG:25832", args.chunk_points,
+                             single_threaded=True)
+        _, t_par = decode_rate(src, "LazrsParallel")
+        staged = run_child([src], td / "out", TILE_E, TILE_N, 1000.0, "32", "EPSG:25832", args.chunk_points)
         t_enc = encode_seconds(src, td / "reencoded.laz")
         delft_rows = []
         delft = ROOT.parent / "shared" / "data" / "delft-ahn3"
         if not args.no_delft and delft.is_dir():
             files = sorted(delft.glob("*.laz"))
+            d_staged_1 = run_child(files, td / "delft1", 84, 447, 1100.0, "", "EPSG:28992", args.chunk_points,
+                                   single_threaded=True)
             d_staged = run_child(files, td / "delft", 84, 447, 1100.0, "", "EPSG:28992", args.chunk_points)
-            d_n = d_t = 0.0
+            d_n = d_t = d_tp = 0.0
             for f in files:
-                k, s = decode_rate(f, "Lazrs")
+                k, s1 = decode_rate(f, "Lazrs")
+                _, sp = decode_rate(f, "LazrsParallel")
                 d_n += k
-                d_t += s
-            delft_rows.append((files, d_staged, int(d_n), d_t))
-        # the parallel backend last: it leaves a rayon thread pool in this process
-        _, t_par = decode_rate(src, "LazrsParallel")
+                d_t += s1
+                d_tp += sp
+            delft_rows.append((files, d_staged, d_staged_1, int(d_n), d_t, d_tp))
         print(f"load average at the end: {os.getloadavg()[0]:.1f}")
-        report(f"synthetic 1 km tile, {args.points_m2:g} points/m²", src, staged, n_dec, t_single, t_par, t_enc)
+        report(f"synthetic 1 km tile, {args.points_m2:g} points/m²", src, staged, staged_1, n_dec, t_single, t_par,
+               t_enc)
         print(f"  DTM: {staged['dtm_info']}")
-        for files, d_staged, d_n, d_t in delft_rows:
-            report("Delft AHN3, 2 real files (849k points)", files[0], d_staged, d_n, d_t, None)
+        for files, d_staged, d_staged_1, d_n, d_t, d_tp in delft_rows:
+            report("Delft AHN3, 2 real files (849k points)", files[0], d_staged, d_staged_1, d_n, d_t, d_tp)
 
 
 if __name__ == "__main__":

@@ -4,15 +4,25 @@ PDAL is not available on the target machines; this module uses laspy + lazrs, nu
 
 LAZ backend
 -----------
-Every LAZ file is read and written with ``laspy.LazBackend.Lazrs``, the **single-threaded** lazrs
-backend (:data:`LAZ_BACKEND`). The parallel backend starts a rayon thread pool in the process that
-stays alive; a process that later forks (py3dtiles' converter, multiprocessing with ``fork``)
-then deadlocks in the child (see TOOLCHAIN.md). Single-threaded decoding costs about half the
-throughput of the parallel one on an idle 2-core machine, but it is safe in every executor, and
-a city's tiles are staged in parallel one per process anyway, so the cores are busy either way.
-To use a second core within one tile, :func:`stage_tile` decodes the next chunk (pass 1) and
-compresses the previous one (pass 2) in one Python helper thread (lazrs releases the GIL); that
-thread is joined before the call returns, also on errors, so no thread outlives it.
+Headers and :func:`iter_points` use ``laspy.LazBackend.Lazrs``, the **single-threaded** lazrs
+backend (:data:`LAZ_BACKEND`); so does :func:`stage_tile` by default. :func:`stage_tile` can decode
+its sources and compress its output with the **parallel** backend (:data:`LAZ_PARALLEL_BACKEND`,
+lazrs on rayon): ``parallel_laz=True`` or ``CITYMODEL_LAZ_PARALLEL=1``. It is opt-in because on the
+shared 2-core machine (load 3-4) it was *slower* than single-threaded (12 points/m² tile: 30.6 s
+against 21.3 s; oversubscription), and a city's tiles are staged one per process anyway, which
+keeps the cores busy. It pays on an idle machine staging one tile at a time.
+
+Fork safety (the choice, measured in ``benchmarks/bench_lidar.py``): the parallel backend runs on
+rayon's *global* thread pool, which is started on first use and **stays alive for the life of the
+process** (it cannot be shut down from Python). That is harmless for the process itself and for
+children started with fork + exec (``subprocess``, our py3dtiles call, dagster's multiprocess
+executor, which spawns), because exec replaces the whole image. It is not harmless for a child
+that is forked *without* exec (``multiprocessing`` with the ``fork`` start method) and then uses
+rayon itself: the child inherits a pool whose threads do not exist and deadlocks (the py3dtiles
+trap in TOOLCHAIN.md). So a process that was created by ``os.fork()`` (detected with
+``os.register_at_fork``) never uses the parallel backend and stages single-threaded; so does every
+process where ``CITYMODEL_LAZ_PARALLEL=0`` is set or that has one CPU. The Python helper threads of
+:func:`stage_tile` (read-ahead, write-behind) are always joined before it returns, also on errors.
 
 CRS rules (:func:`resolve_las_crs`)
 -----------------------------------
@@ -32,6 +42,7 @@ CRS rules (:func:`resolve_las_crs`)
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -57,7 +68,43 @@ from .tiles import Tile
 log = logging.getLogger(__name__)
 
 LAZ_BACKEND = laspy.LazBackend.Lazrs
-"""The lazrs backend used for every read and write: single-threaded (fork-safe), see module doc."""
+"""Single-threaded lazrs: headers, :func:`iter_points`, and :func:`stage_tile` where the parallel
+backend is not allowed (see module doc)."""
+LAZ_PARALLEL_BACKEND = laspy.LazBackend.LazrsParallel
+"""lazrs on rayon's global thread pool: :func:`stage_tile` decoding and compression (module doc)."""
+PARALLEL_ENV = "CITYMODEL_LAZ_PARALLEL"
+IN_MEMORY_MAX_POINTS = 30_000_000
+"""Tiles with at most this many candidate points (sum of the header counts of the files that touch
+tile + halo) are kept in memory between the passes (about 34 bytes/point), larger ones spooled."""
+
+_FORKED_CHILD = False
+
+
+def _mark_forked_child() -> None:
+    global _FORKED_CHILD
+    _FORKED_CHILD = True
+
+
+os.register_at_fork(after_in_child=_mark_forked_child)
+
+
+def staging_laz_backend(parallel: bool | None = None) -> laspy.LazBackend:
+    """The lazrs backend :func:`stage_tile` uses in this process.
+
+    Parameters
+    ----------
+    parallel : bool, optional
+        ``True`` asks for the parallel backend, ``False`` forces the single-threaded one; ``None``
+        (default) follows ``CITYMODEL_LAZ_PARALLEL`` (``1``: parallel; unset or other: single-threaded).
+        The parallel backend is never used in a process that was forked without exec or on one CPU.
+    """
+    if parallel is None:
+        parallel = os.environ.get(PARALLEL_ENV, "0").strip() == "1"
+    if not parallel or _FORKED_CHILD:
+        return LAZ_BACKEND
+    if (os.cpu_count() or 1) < 2 or not LAZ_PARALLEL_BACKEND.is_available():
+        return LAZ_BACKEND
+    return LAZ_PARALLEL_BACKEND
 
 CRS_CONFIG_KEY = "sources.lidar.crs"
 HAG_DIMENSION = "HeightAboveGround"
@@ -363,12 +410,12 @@ class _FileStream:
                                                            always_xy=True)
         self.points_read = 0
 
-    def chunks(self, bounds: Bounds | None, chunk_points: int
+    def chunks(self, bounds: Bounds | None, chunk_points: int, backend: laspy.LazBackend = LAZ_BACKEND
                ) -> Iterator[tuple[laspy.ScaleAwarePointRecord, np.ndarray, np.ndarray, np.ndarray]]:
         """Yield (record, x, y, z) of the points inside ``bounds`` (half-open), x/y/z float64."""
         path = self.info.path
         try:
-            with laspy.open(path, laz_backend=LAZ_BACKEND) as reader:
+            with laspy.open(path, laz_backend=backend) as reader:
                 for rec in reader.chunk_iterator(chunk_points):
                     n = len(rec)
                     if n == 0:
@@ -582,25 +629,54 @@ def complete_dtm(ground_z: np.ndarray, covered: np.ndarray) -> tuple[np.ndarray,
     return dtm, info
 
 
+class _Bilinear:
+    """Bilinear interpolation of cell-centre values, prepared once for many point batches.
+
+    Every cell of the centre lattice holds the four coefficients of its bilinear patch
+    (``v00 + tc dx + tr dy + tc tr dxy``), so one point costs one gather of 32 contiguous bytes
+    instead of four scattered ones. A lattice of one row or column is padded by repeating it (what
+    the clamping does anyway). NaN corners make the whole patch NaN (as the four-gather form does).
+    """
+
+    def __init__(self, grid: Grid, values: np.ndarray):
+        v = np.asarray(values, dtype=np.float64)
+        if v.shape[0] == 1:
+            v = np.vstack([v, v])
+        if v.shape[1] == 1:
+            v = np.hstack([v, v])
+        self.grid = grid
+        self.rows, self.cols = v.shape
+        v00, v01, v10, v11 = v[:-1, :-1], v[:-1, 1:], v[1:, :-1], v[1:, 1:]
+        coef = np.empty((self.rows - 1, self.cols - 1, 4))
+        coef[..., 0] = v00
+        coef[..., 1] = v01 - v00
+        coef[..., 2] = v10 - v00
+        coef[..., 3] = (v11 - v10) - (v01 - v00)
+        self.coef = coef.reshape(-1, 4)
+
+    def __call__(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        g = self.grid
+        fc = (np.asarray(x, dtype=np.float64) - g.minx) * (1.0 / g.resolution_m) - 0.5
+        fr = (g.maxy - np.asarray(y, dtype=np.float64)) * (1.0 / g.resolution_m) - 0.5
+        np.clip(fc, 0.0, self.cols - 1.0, out=fc)
+        np.clip(fr, 0.0, self.rows - 1.0, out=fr)
+        c0 = np.minimum(fc.astype(np.int32), self.cols - 2)
+        r0 = np.minimum(fr.astype(np.int32), self.rows - 2)
+        fc -= c0                                  # now the weights tc, tr in [0, 1]
+        fr -= r0
+        k = np.take(self.coef, r0 * np.int32(self.cols - 1) + c0, axis=0)
+        out = k[:, 1] * fc
+        out += k[:, 0]
+        out += fr * (k[:, 2] + k[:, 3] * fc)
+        return out
+
+
 def bilinear(grid: Grid, values: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Bilinear interpolation of cell-centre ``values`` at points (beyond the outer centres: clamped).
 
     NaN cells propagate NaN to the points that use them.
     """
-    fc = (x - grid.minx) / grid.resolution_m - 0.5
-    fr = (grid.maxy - y) / grid.resolution_m - 0.5
-    rows, cols = values.shape
-    fc = np.clip(fc, 0.0, cols - 1.0)
-    fr = np.clip(fr, 0.0, rows - 1.0)
-    c0 = np.minimum(fc.astype(np.int64), max(cols - 2, 0))
-    r0 = np.minimum(fr.astype(np.int64), max(rows - 2, 0))
-    c1 = np.minimum(c0 + 1, cols - 1)
-    r1 = np.minimum(r0 + 1, rows - 1)
-    tc = fc - c0
-    tr = fr - r0
-    top = values[r0, c0] * (1 - tc) + values[r0, c1] * tc
-    bottom = values[r1, c0] * (1 - tc) + values[r1, c1] * tc
-    return top * (1 - tr) + bottom * tr
+    return _Bilinear(grid, values)(x, y)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -768,26 +844,46 @@ def _output_header(infos: Sequence[LasInfo], streams: Sequence[_FileStream], pro
 
 
 def _convert_chunk(rec: laspy.ScaleAwarePointRecord, x: np.ndarray, y: np.ndarray, z: np.ndarray,
-                   header: laspy.LasHeader) -> np.ndarray:
+                   header: laspy.LasHeader, stream: _FileStream) -> np.ndarray:
     """The raw output-format array of one chunk (HAG left at 0)."""
-    out = laspy.ScaleAwarePointRecord.zeros(len(x), header=header)
     src_fmt, dst_fmt = rec.point_format.id, header.point_format.id
-    same_family = (src_fmt >= 6) == (dst_fmt >= 6)
-    if same_family:
+    if (src_fmt >= 6) == (dst_fmt >= 6):
+        out = np.zeros(len(x), dtype=header.point_format.dtype())
         src_names = set(rec.array.dtype.names)
-        for name in out.array.dtype.names:
+        for name in out.dtype.names:
             if name in src_names and name not in ("X", "Y", "Z"):
-                out.array[name] = rec.array[name]
+                out[name] = rec.array[name]
     else:
+        rec_out = laspy.ScaleAwarePointRecord.zeros(len(x), header=header)
         src_dims = set(rec.point_format.dimension_names)
         for name in header.point_format.standard_dimension_names:
             if name in src_dims and name not in ("X", "Y", "Z"):
-                out[name] = rec[name]
+                rec_out[name] = rec[name]
+        out = rec_out.array
     sc, off = header.scales, header.offsets
-    out.array["X"] = np.round((x - off[0]) / sc[0]).astype(np.int32)
-    out.array["Y"] = np.round((y - off[1]) / sc[1]).astype(np.int32)
-    out.array["Z"] = np.round((z - off[2]) / sc[2]).astype(np.int32)
-    return out.array
+    for i, (dim, v) in enumerate((("X", x), ("Y", y), ("Z", z))):
+        shift = _integer_shift(rec, header, stream, i)
+        if shift is not None:      # same scale, offsets a whole number of units apart: exact integers
+            out[dim] = rec.array[dim] + shift
+        else:
+            out[dim] = np.round((v - off[i]) / sc[i]).astype(np.int32)
+    return out
+
+
+def _integer_shift(rec: laspy.ScaleAwarePointRecord, header: laspy.LasHeader, stream: _FileStream,
+                   axis: int) -> int | None:
+    """``X_out - X_in`` when it is the same integer for every point of the axis, else None."""
+    if stream.reprojected and axis < 2:
+        return None
+    if axis == 2 and stream.z_factor != 1.0:
+        return None
+    s_in, s_out = float(rec.scales[axis]), float(header.scales[axis])
+    if s_in != s_out:
+        return None
+    d = (float(rec.offsets[axis]) - float(header.offsets[axis])) / s_out
+    if abs(d - round(d)) > 1e-6 or abs(d) > 2**30:
+        return None
+    return int(round(d))
 
 
 def _tmp_beside(path: Path, suffix: str) -> Path:
@@ -797,17 +893,21 @@ def _tmp_beside(path: Path, suffix: str) -> Path:
 def stage_tile(paths: Iterable[str | os.PathLike], tile: Tile, dataset: str, out_laz: str | os.PathLike,
                out_dtm_tif: str | os.PathLike, processing_crs: str | pyproj.CRS,
                crs_override: str | pyproj.CRS | None = None, halo_m: float = 25.0,
-               dtm_resolution_m: float = 1.0, chunk_points: int = 1_000_000) -> TileStats:
+               dtm_resolution_m: float = 1.0, chunk_points: int = 1_000_000, *,
+               parallel_laz: bool | None = None,
+               in_memory_max_points: int = IN_MEMORY_MAX_POINTS) -> TileStats:
     """Stage the point cloud of one tile: statistics, DTM GeoTIFF and a LAZ with height above ground.
 
     Pass 1 streams every source file that touches tile + halo: statistics of the tile proper
     (count, class and return histograms, bounds, z range, density over the covered area, ground
     density) and a ground grid (mean z of class 2 per cell) of tile + halo. The points of tile +
-    halo are spooled, in the output point format, to a temporary uncompressed file beside
-    ``out_laz`` (so the sources are decoded once). The DTM is completed where there is no ground
-    (:func:`complete_dtm`) and written for the **tile + halo** extent (nodata outside the covered
-    area). Pass 2 streams the spool, adds ``HeightAboveGround`` (float32, z - bilinear DTM) and
-    writes ``out_laz``. Both outputs are written under temporary names and renamed.
+    halo are kept, in the output point format, in memory (up to ``in_memory_max_points`` candidate
+    points) or else in a temporary uncompressed spool file beside ``out_laz`` (so the sources are
+    decoded once). The DTM is completed where there is no ground (:func:`complete_dtm`) and written
+    for the **tile + halo** extent (nodata outside the covered area). Pass 2 adds
+    ``HeightAboveGround`` (float32, z - bilinear DTM) to the kept points and writes ``out_laz``.
+    Both outputs are written under temporary names and renamed. Decoding and compression use
+    single-threaded lazrs unless the parallel backend is asked for (module doc).
 
     Parameters
     ----------
@@ -829,6 +929,13 @@ def stage_tile(paths: Iterable[str | os.PathLike], tile: Tile, dataset: str, out
         DTM cell size.
     chunk_points : int
         Points per decoded chunk (memory bound).
+    parallel_laz : bool, optional
+        ``True``: decode and compress with parallel lazrs where :func:`staging_laz_backend` allows
+        it (not in a process forked without exec); ``False``: single-threaded; default: the
+        ``CITYMODEL_LAZ_PARALLEL`` environment variable (``1`` = parallel), else single-threaded.
+    in_memory_max_points : int
+        Tiles with at most this many candidate points are kept in memory between the passes;
+        larger ones are spooled to an uncompressed temporary file beside ``out_laz``.
 
     Returns
     -------
@@ -874,33 +981,49 @@ def stage_tile(paths: Iterable[str | os.PathLike], tile: Tile, dataset: str, out
     bmax = -bmin
 
     header = _output_header(infos, streams, proc, tile) if infos else None
+    backend = staging_laz_backend(parallel_laz)
+    stats.laz_backend = backend.name
+    in_memory = sum(i.point_count for i in infos) <= in_memory_max_points
+    staged: list[np.ndarray] = []          # output-format chunks (in memory)
     spool = _tmp_beside(out_laz, ".spool")
     out_laz.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with open(spool, "wb") as spool_f:
+        with contextlib.nullcontext() if in_memory else open(spool, "wb") as spool_f:
             for info, stream in zip(infos, streams):
-                for rec, x, y, z in _read_ahead(stream.chunks(hb, chunk_points)):
+                for rec, x, y, z in _read_ahead(stream.chunks(hb, chunk_points, backend)):
                     cls = np.asarray(rec.classification, dtype=np.uint8)
                     row, col, inside = grid.cell_index(x, y)
-                    flat = (row * grid.cols + col)[inside]
+                    flat = row * grid.cols + col
+                    if not inside.all():
+                        flat, zi, ci = flat[inside], z[inside], cls[inside]
+                    else:
+                        zi, ci = z, cls
                     any_cnt += np.bincount(flat, minlength=ncell)
-                    g = (cls[inside] == GROUND_CLASS)
-                    g_sum += np.bincount(flat[g], weights=z[inside][g], minlength=ncell)
-                    g_cnt += np.bincount(flat[g], minlength=ncell)
+                    g = ci == GROUND_CLASS
+                    fg = flat[g]
+                    g_sum += np.bincount(fg, weights=zi[g], minlength=ncell)
+                    g_cnt += np.bincount(fg, minlength=ncell)
                     in_tile = (x >= tb[0]) & (x < tb[2]) & (y >= tb[1]) & (y < tb[3])
-                    if in_tile.any():
-                        xt, yt, zt = x[in_tile], y[in_tile], z[in_tile]
+                    all_tile = bool(in_tile.all())
+                    if all_tile or in_tile.any():
+                        sel = slice(None) if all_tile else in_tile
+                        xt, yt, zt = x[sel], y[sel], z[sel]
                         n_tile += len(xt)
-                        cls_hist += np.bincount(cls[in_tile], minlength=256)
-                        rn = np.asarray(rec.return_number)[in_tile].astype(np.int64)
-                        nr = np.asarray(rec.number_of_returns)[in_tile].astype(np.int64)
-                        ret_hist += np.bincount(np.clip(rn, 0, 15), minlength=16)
-                        multi += int((nr > 1).sum())
+                        cls_hist += np.bincount(cls[sel], minlength=256)
+                        rn = np.asarray(rec.return_number)[sel]
+                        nr = np.asarray(rec.number_of_returns)[sel]
+                        ret_hist += np.bincount(np.minimum(rn, 15), minlength=16)
+                        multi += int(np.count_nonzero(nr > 1))
                         crow, ccol, cin = cov.cell_index(xt, yt)
-                        cov_cnt += np.bincount((crow * cov.cols + ccol)[cin], minlength=cov_cnt.size)
+                        cflat = crow * cov.cols + ccol
+                        cov_cnt += np.bincount(cflat if cin.all() else cflat[cin], minlength=cov_cnt.size)
                         bmin = np.minimum(bmin, [xt.min(), yt.min(), zt.min()])
                         bmax = np.maximum(bmax, [xt.max(), yt.max(), zt.max()])
-                    _convert_chunk(rec, x, y, z, header).tofile(spool_f)
+                    arr = _convert_chunk(rec, x, y, z, header, stream)
+                    if in_memory:
+                        staged.append(arr)
+                    else:
+                        arr.tofile(spool_f)
                     n_staged += len(x)
                 stats.files.append({"path": str(info.path), "crs": _crs_label(info.crs),
                                     "crs_source": info.crs_source, "crs_note": info.crs_note,
@@ -956,34 +1079,44 @@ def stage_tile(paths: Iterable[str | os.PathLike], tile: Tile, dataset: str, out
         if np.isfinite(dtm).any() and not np.isfinite(dtm).all():
             _, (ir, ic) = ndimage.distance_transform_edt(~np.isfinite(dtm), return_indices=True)
             hag_dtm = dtm[ir, ic]
+        interp = _Bilinear(grid, hag_dtm)
         t3 = time.perf_counter()
 
-        # pass 2: spool -> LAZ with HAG
+        # pass 2: staged chunks -> LAZ with HAG
         dtype = header.point_format.dtype()
-        mm = np.memmap(spool, dtype=dtype, mode="r") if n_staged else np.zeros(0, dtype)
+        if in_memory:
+            def batches() -> Iterator[np.ndarray]:
+                while staged:
+                    yield staged.pop(0)     # the writer owns the chunk from here: memory is freed as we go
+        else:
+            mm = np.memmap(spool, dtype=dtype, mode="r") if n_staged else np.zeros(0, dtype)
+
+            def batches() -> Iterator[np.ndarray]:
+                for start in range(0, n_staged, chunk_points):
+                    yield np.array(mm[start:start + chunk_points])
         tmp_laz = _tmp_beside(out_laz, ".laz")
         hi = lo = missing = 0
         sc, off = header.scales, header.offsets
         try:
-            with laspy.open(tmp_laz, mode="w", header=header, laz_backend=LAZ_BACKEND, do_compress=True) as w:
+            with laspy.open(tmp_laz, mode="w", header=header, laz_backend=backend, do_compress=True) as w:
                 behind = _WriteBehind(w.write_points)
                 try:
-                    for start in range(0, n_staged, chunk_points):
-                        arr = np.array(mm[start:start + chunk_points])
+                    for arr in batches():
                         x = arr["X"] * sc[0] + off[0]
                         y = arr["Y"] * sc[1] + off[1]
                         z = arr["Z"] * sc[2] + off[2]
-                        hag = (z - bilinear(grid, hag_dtm, x, y)).astype(np.float32)
+                        hag = z - interp(x, y)
                         arr[HAG_DIMENSION] = hag
                         in_tile = (x >= tb[0]) & (x < tb[2]) & (y >= tb[1]) & (y < tb[3])
-                        ht = hag[in_tile]
-                        hi += int((ht > OUTLIER_HAG_HIGH_M).sum())
-                        lo += int((ht < OUTLIER_HAG_LOW_M).sum())
-                        missing += int(np.isnan(ht).sum())
+                        ht = arr[HAG_DIMENSION][in_tile]
+                        hi += int(np.count_nonzero(ht > OUTLIER_HAG_HIGH_M))
+                        lo += int(np.count_nonzero(ht < OUTLIER_HAG_LOW_M))
+                        missing += int(np.count_nonzero(np.isnan(ht)))
                         behind.put(laspy.ScaleAwarePointRecord(arr, header.point_format, sc, off))
                 finally:
                     behind.close()
-            del mm
+            if not in_memory:
+                del mm
             os.replace(tmp_laz, out_laz)
         finally:
             if tmp_laz.exists():
@@ -996,5 +1129,7 @@ def stage_tile(paths: Iterable[str | os.PathLike], tile: Tile, dataset: str, out
         stats.seconds["total"] = round(time.perf_counter() - t0, 3)
         return stats
     finally:
+        staged.clear()
         if spool.exists():
             spool.unlink()
+

@@ -505,3 +505,65 @@ def test_bilinear_matches_scipy_map_coordinates():
     expected = ndimage.map_coordinates(values, [(200.0 - y) / 2.0 - 0.5, (x - 100.0) / 2.0 - 0.5],
                                        order=1, mode="nearest")
     np.testing.assert_allclose(bilinear(grid, values, x, y), expected, atol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# LAZ backends and the in-memory / spool paths give the same result
+# --------------------------------------------------------------------------------------------
+def _comparable(stats) -> dict:
+    d = stats.to_dict()
+    for k in ("seconds", "laz_path", "dtm_path", "laz_backend"):
+        d.pop(k)
+    return d
+
+
+def test_single_threaded_spooled_staging_equals_parallel_in_memory(scene_file, tmp_path):
+    from citymodel.lidar import LAZ_BACKEND, LAZ_PARALLEL_BACKEND
+
+    threads_before = threading.active_count()
+    par = stage_tile([scene_file], TILE, "t", tmp_path / "p.laz", tmp_path / "p.tif", "EPSG:25832",
+                     chunk_points=7_001, parallel_laz=True)
+    one = stage_tile([scene_file], TILE, "t", tmp_path / "s.laz", tmp_path / "s.tif", "EPSG:25832",
+                     chunk_points=7_001, parallel_laz=False, in_memory_max_points=0)
+    assert par.laz_backend == LAZ_PARALLEL_BACKEND.name and one.laz_backend == LAZ_BACKEND.name
+    assert _comparable(par) == _comparable(one)
+    a, b = laspy.read(tmp_path / "p.laz"), laspy.read(tmp_path / "s.laz")
+    np.testing.assert_array_equal(a.points.array, b.points.array)      # bit-identical points and HAG
+    np.testing.assert_array_equal(read_geotiff(tmp_path / "p.tif").array, read_geotiff(tmp_path / "s.tif").array)
+    # the spool is gone, only the outputs remain
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.laz", "p.tif", "s.laz", "s.tif"]
+    assert threading.active_count() == threads_before
+    # staged coordinates are the source coordinates (same scale: exact integer shift of the offset)
+    raw = laspy.read(scene_file)
+    x, y = np.asarray(raw.x), np.asarray(raw.y)
+    m = (x >= TILE.bounds[0] - 25) & (x < TILE.bounds[2] + 25) & (y >= TILE.bounds[1] - 25) & (y < TILE.bounds[3] + 25)
+    np.testing.assert_array_equal(np.sort(np.asarray(a.x)), np.sort(x[m]))
+    np.testing.assert_array_equal(np.sort(np.asarray(a.z)), np.sort(np.asarray(raw.z)[m]))
+
+
+def test_parallel_backend_is_not_used_in_a_forked_child_or_when_disabled(monkeypatch):
+    import os
+
+    from citymodel.lidar import LAZ_BACKEND, LAZ_PARALLEL_BACKEND, PARALLEL_ENV, staging_laz_backend
+
+    monkeypatch.delenv(PARALLEL_ENV, raising=False)
+    assert staging_laz_backend() == LAZ_BACKEND                  # opt-in
+    assert staging_laz_backend(False) == LAZ_BACKEND
+    monkeypatch.setenv(PARALLEL_ENV, "0")
+    assert staging_laz_backend() == LAZ_BACKEND
+    if (os.cpu_count() or 1) >= 2:
+        assert staging_laz_backend(True) == LAZ_PARALLEL_BACKEND
+        monkeypatch.setenv(PARALLEL_ENV, "1")
+        assert staging_laz_backend() == LAZ_PARALLEL_BACKEND
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:                      # child: forked without exec -> rayon's pool must not be used
+        try:
+            os.write(w, (staging_laz_backend(True).name + "," + staging_laz_backend().name).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    name = os.read(r, 100).decode()
+    os.close(r)
+    os.waitpid(pid, 0)
+    assert name == f"{LAZ_BACKEND.name},{LAZ_BACKEND.name}"
