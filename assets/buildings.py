@@ -198,14 +198,14 @@ def building_model(context: AssetExecutionContext, settings: SettingsResource,
         for b in buildings:
             a = attrs_by_id.get(b.id, b.attributes)
             solids = list(b.solids.values()) if isinstance(b.solids, dict) else list(b.solids)
-            rec = {"id": b.id, "function": a.get("function_code"), "roof_type": _str_or_none(a.get("roofType")),
+            rec = {"id": _gml_id(b.id), "external_id": b.id, "function": a.get("function_code"), "roof_type": _str_or_none(a.get("roofType")),
                    "storeys": _int_or_none(a.get("storeys")), "measured_height_m": _float_or_none(a.get("measured_height_m")),
                    "solid": solids[0] if solids else None,
                    "attributes": {k: a[k] for k in ("method", "eave_height_m", "ridge_height_m", "ground_height_m",
                                                      "roof_rmse_m") if a.get(k) is not None and a.get(k) == a.get(k)}}
             if b.parts:
                 rec["solid"] = None
-                rec["parts"] = [{"id": p.id, "solid": (list(p.solids.values()) if isinstance(p.solids, dict) else p.solids)[0],
+                rec["parts"] = [{"id": _gml_id(p.id), "solid": (list(p.solids.values()) if isinstance(p.solids, dict) else p.solids)[0],
                                  "roof_type": rec["roof_type"], "measured_height_m": None} for p in b.parts]
             gml_records.append(rec)
         gml = write_citygml(gml_records, d / "buildings.gml", crs=s.processing_crs, vertical_crs=s.vertical_crs,
@@ -250,6 +250,17 @@ def building_model(context: AssetExecutionContext, settings: SettingsResource,
     if changes is not None:
         meta["changes"] = dg.MetadataValue.json(changes["status"].value_counts().to_dict())
     return dg.MaterializeResult(metadata=meta, check_results=checks)
+
+
+def _gml_id(building_id: str) -> str:
+    """A valid gml:id (XML NCName) for a building id; ids such as Dutch BAG numbers get a prefix
+    (the original id stays in core:externalReference)."""
+    import re
+
+    bid = str(building_id)
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", bid):
+        return bid
+    return "BLDG_" + re.sub(r"[^A-Za-z0-9_.-]", "_", bid)
 
 
 def _schema_dir(s: Settings, name: str) -> Path | None:

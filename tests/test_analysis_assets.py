@@ -519,3 +519,22 @@ def test_function_codes_and_screening_heights(tmp_path):
     assert out["height_m"].tolist() == [8.0, 8.0]          # mean of eave and ridge; ridge where no eave
     assert out["function_code"].tolist() == ["1010", "2000"]
     assert out.attrs["without_height"] == ["C"]
+
+
+def test_release_cityjson_carries_the_analysis_values(pipeline_city):
+    """Issue 'Analysis layers I/II': the values are attributes of the buildings in the published CityJSON."""
+    from citymodel.cityjson import read_cityjson
+
+    rel = (pipeline_city.settings.output_dir / "latest").resolve()
+    data = read_cityjson(rel / "data" / "buildings.city.json")
+    values = pd.read_parquet(pipeline_city.settings.output_dir / "analysis" / "building_values.parquet")
+    by_id = {b.id: b.attributes for b in data.buildings}
+    checked = 0
+    for row in values.itertuples():
+        a = by_id[row.building_id]
+        for col in ("noise_lrt_max_db", "solar_kwh_a", "sun_hours_jun21_max"):
+            v = getattr(row, col)
+            if v == v:  # not NaN
+                assert a[col] == pytest.approx(v, rel=1e-6), (row.building_id, col)
+                checked += 1
+    assert checked > 100

@@ -306,6 +306,18 @@ def _fallback_height(official: Mapping | None, storeys, storey_height_m: float, 
     return default_height_m, f"default height {default_height_m} m"
 
 
+def _none_if_missing(v):
+    """None for None, NaN and pandas' NA (nullable columns of the staged footprints)."""
+    if v is None:
+        return None
+    try:
+        import pandas as pd
+
+        return None if pd.isna(v) else v
+    except (TypeError, ValueError):
+        return v
+
+
 def reconstruct_building(footprint: Polygon | MultiPolygon, xyz: np.ndarray, dtm: Raster | None, *,
                          building_id: str, function_code: str | None = None, storeys: int | None = None,
                          official: Mapping | None = None, storey_height_m: float = 3.0,
@@ -338,9 +350,8 @@ def reconstruct_building(footprint: Polygon | MultiPolygon, xyz: np.ndarray, dtm
     -------
     BuildingResult
     """
-    res = BuildingResult(building_id=str(building_id), function_code=function_code,
-                         storeys=None if storeys is None or (isinstance(storeys, float) and math.isnan(storeys))
-                         else int(storeys))
+    res = BuildingResult(building_id=str(building_id), function_code=_none_if_missing(function_code),
+                         storeys=None if _none_if_missing(storeys) is None else int(storeys))
     polys = [orient(p, 1.0) for p in shapely.get_parts(footprint) if not p.is_empty]
     if not polys:
         res.method, res.fallback_reason = "rejected", "empty footprint"
@@ -392,6 +403,7 @@ def reconstruct_building(footprint: Polygon | MultiPolygon, xyz: np.ndarray, dtm
     rxyz = xyz[roof]
     big_planes = np.array([k for k, pl in enumerate(planes) if pl.count >= min_region_points], dtype=np.int64)
     solids, part_ids, parts, models = [], [], [], []
+    checked: dict[int, list[int]] = {}
     for k, p in enumerate(polys):
         pid = building_id if len(polys) == 1 else f"{building_id}_p{k + 1}"
         m = shapely.contains_xy(p, rxyz[:, 0], rxyz[:, 1])
@@ -416,6 +428,7 @@ def reconstruct_building(footprint: Polygon | MultiPolygon, xyz: np.ndarray, dtm
             rep = validate_solid(cand, feature=pid)
             if rep.valid:
                 solid = cand
+                checked[id(cand)] = list(rep.codes)      # not validated a second time below
                 break
             res.issues.append(f"{pid}: generic roof invalid (codes {rep.codes}, simplify {simp} m, "
                               f"ridge snap {snap} m)")
@@ -431,7 +444,7 @@ def reconstruct_building(footprint: Polygon | MultiPolygon, xyz: np.ndarray, dtm
     # the fit error is measured on the points of the roof planes (>= min_region_points points);
     # vegetation, chimneys and other small objects are not roof
     _roof_attributes(res, xyz[np.isin(labels, big_planes)] if len(big_planes) else rxyz, ground_z)
-    _validate(res)
+    _validate(res, checked)
     if res.validity_codes:
         h, how = _robust_height(rxyz, ground_z)
         codes = res.validity_codes
@@ -477,10 +490,12 @@ def _roof_attributes(res: BuildingResult, rxyz: np.ndarray, ground_z: float) -> 
     res.roof_rmse_m = float(np.sqrt(np.mean(d ** 2))) if len(d) else float("nan")
 
 
-def _validate(res: BuildingResult) -> None:
+def _validate(res: BuildingResult, checked: Mapping[int, list[int]] | None = None) -> None:
+    """Validity codes of all solids; ``checked`` maps ``id(solid)`` to codes already computed."""
     codes: set[int] = set()
     for pid, s in zip(res.part_ids, res.solids):
-        codes.update(validate_solid(s, feature=pid).codes)
+        known = checked.get(id(s)) if checked else None
+        codes.update(known if known is not None else validate_solid(s, feature=pid).codes)
     res.validity_codes = sorted(codes)
 
 
@@ -529,21 +544,41 @@ def reconstruct_tile(footprints_gdf, laz_path: str | os.PathLike | TilePoints, d
         returns them as ``method='rejected'`` (staging quarantines them first); invalid ones are
         repaired with ``make_valid`` (a self-intersecting one becomes a multi-part building) and
         flagged in ``issues``.
+
+    Notes
+    -----
+    A tile with many buildings is spread over forked worker processes (one per
+    ``BUILDINGS_PER_WORKER`` buildings, at most the CPU count; the environment variable
+    ``CITYMODEL_LOD2_WORKERS``, read at call time, overrides the CPU count, ``1`` = in-process).
+    The results do not depend on it.
+
+    Raises
+    ------
+    GeometryError
+        Duplicate ids with ``on_duplicate="raise"``.
+    ConfigError
+        ``CITYMODEL_LOD2_WORKERS`` is not a positive integer.
     """
     gdf = footprints_gdf
     ids = [str(b) for b in gdf["building_id"]]
     geoms = list(gdf.geometry.values)
     x0, y0, x1, y1 = tile.bounds
-    mine = []
-    for k, g in enumerate(geoms):
-        if g is None or g.is_empty:
-            mine.append(k)          # cannot be placed: reported as rejected (see Returns)
-            continue
-        rp = g.representative_point() if g.is_valid else shapely.make_valid(g).representative_point()
-        if x0 <= rp.x < x1 and y0 <= rp.y < y1:
-            mine.append(k)
+    # footprints without geometry cannot be placed: reported as rejected (see Returns)
+    arr = np.array([shapely.Polygon() if g is None else g for g in geoms], dtype=object)
+    empty = shapely.is_empty(arr)
+    valid = shapely.is_valid(arr)
+    placed = np.where(valid | empty, arr, None)
+    bad = np.flatnonzero(~valid & ~empty)
+    if len(bad):
+        placed[bad] = shapely.make_valid(arr[bad])
+    rp = shapely.get_coordinates(shapely.point_on_surface(np.where(empty, shapely.Point(0, 0), placed)))
+    inside = (x0 <= rp[:, 0]) & (rp[:, 0] < x1) & (y0 <= rp[:, 1]) & (rp[:, 1] < y1)
+    mine = [int(k) for k in np.flatnonzero(empty | inside)]
     seen: dict[str, int] = {}
-    dups = sorted({ids[k] for k in mine if ids.count(ids[k]) > 1})
+    count: dict[str, int] = {}
+    for b in ids:
+        count[b] = count.get(b, 0) + 1
+    dups = sorted({ids[k] for k in mine if count[ids[k]] > 1})
     if dups and on_duplicate == "raise":
         raise dataset_error(GeometryError, "buildings", f"duplicate building_id(s) {dups[:5]}"
                             f"{' ...' if len(dups) > 5 else ''}", "make building ids unique at the source or pass "
@@ -563,7 +598,8 @@ def reconstruct_tile(footprints_gdf, laz_path: str | os.PathLike | TilePoints, d
         notes.append(nt)
     idxs = points_by_footprint(pts, fixed)
     cov = pts.bounds
-    results = []
+    results: list[BuildingResult | None] = []
+    tasks: list[tuple[int, tuple, dict]] = []        # (position in results, args, kwargs)
     for k, g, idx, nt in zip(mine, fixed, idxs, notes):
         bid = ids[k]
         if bid in seen:
@@ -583,16 +619,84 @@ def reconstruct_tile(footprints_gdf, laz_path: str | os.PathLike | TilePoints, d
                                issues=nt + ["empty footprint: nothing built"], tile_id=tile.id)
             results.append(r)
             continue
-        idx = clean_building_points(pts, idx)
         minx, miny, maxx, maxy = g.bounds
         in_cov = len(pts.xyz) > 0 and not (maxx < cov[0] or minx > cov[2] or maxy < cov[1] or miny > cov[3])
-        r = reconstruct_building(g, pts.xyz[idx], dtm_raster, building_id=bid_out, function_code=fc,
-                                 storeys=None if st is None or (isinstance(st, float) and math.isnan(st)) else st,
-                                 official=official.get(bid), storey_height_m=storey_height_m,
-                                 default_height_m=default_height_m, min_points=min_points,
-                                 min_density_m2=min_density_m2, in_coverage=in_cov)
+        kwargs = dict(building_id=bid_out, function_code=fc,
+                      storeys=None if st is None or (isinstance(st, float) and math.isnan(st)) else st,
+                      official=official.get(bid), storey_height_m=storey_height_m,
+                      default_height_m=default_height_m, min_points=min_points,
+                      min_density_m2=min_density_m2, in_coverage=in_cov)
+        tasks.append((len(results), (g, idx, nt), kwargs))
+        results.append(None)
+    if dtm_raster is not None:
+        _dtm_array(dtm_raster)          # cached once, before worker processes inherit the raster
+    for pos, r in zip((t[0] for t in tasks), _run_tasks(pts, dtm_raster, [t[1:] for t in tasks])):
         r.tile_id = tile.id
-        r.issues = nt + r.issues
-        results.append(r)
+        results[pos] = r
     return results
 
+
+# ====================================================================== parallel buildings
+#: environment variable: worker processes per tile (default: the CPU count); 1 = in-process
+WORKERS_ENV = "CITYMODEL_LOD2_WORKERS"
+#: a tile gets one worker process per this many buildings at most (a process costs ~0.1 s)
+BUILDINGS_PER_WORKER = 40
+_BATCH = 4
+_SHARED: tuple | None = None        # (points, dtm, tasks) inherited by forked workers
+
+
+def _workers(n_tasks: int) -> int:
+    """Worker processes for ``n_tasks`` buildings (read at run time from ``CITYMODEL_LOD2_WORKERS``)."""
+    raw = os.environ.get(WORKERS_ENV, "").strip()
+    if raw:
+        try:
+            want = int(raw)
+        except ValueError:
+            want = 0
+        if want < 1:
+            from ..errors import ConfigError
+            raise dataset_error(ConfigError, "buildings", f"{WORKERS_ENV}={raw!r} is not a positive integer",
+                                f"set {WORKERS_ENV} to the number of processes per tile (1: no extra processes) "
+                                "or unset it")
+    else:
+        want = os.cpu_count() or 1
+    return max(1, min(want, n_tasks // BUILDINGS_PER_WORKER))
+
+
+def _run_task(pts: TilePoints, dtm: Raster, task) -> BuildingResult:
+    (g, idx, notes), kwargs = task
+    idx = clean_building_points(pts, idx)
+    r = reconstruct_building(g, pts.xyz[idx], dtm, **kwargs)
+    r.issues = notes + r.issues
+    return r
+
+
+def _run_batch(lo_hi: tuple[int, int]) -> list[BuildingResult]:
+    pts, dtm, tasks = _SHARED
+    return [_run_task(pts, dtm, tasks[i]) for i in range(*lo_hi)]
+
+
+def _run_tasks(pts: TilePoints, dtm: Raster, tasks: list) -> list[BuildingResult]:
+    """Reconstruct the buildings of ``tasks`` in order: in-process, or in forked worker processes.
+
+    Every building is independent and deterministic (its RANSAC has its own seed): the results
+    are the same whatever the number of processes. Workers are forked (they inherit the tile's
+    points and DTM, nothing is pickled but the results); where forking is not possible (no fork
+    on the platform, a daemonic process) the buildings are done in-process.
+    """
+    global _SHARED
+    workers = _workers(len(tasks))
+    if workers > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
+        batches = [(i, min(i + _BATCH, len(tasks))) for i in range(0, len(tasks), _BATCH)]
+        _SHARED = (pts, dtm, tasks)
+        try:
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as ex:
+                return [r for batch in ex.map(_run_batch, batches) for r in batch]
+        except (ValueError, OSError, AssertionError, BrokenProcessPool):
+            pass            # no fork here (or a daemonic parent, or a killed worker): in-process
+        finally:
+            _SHARED = None
+    return [_run_task(pts, dtm, t) for t in tasks]
