@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
 from dagster import AssetExecutionContext
 
 from citymodel.config import Settings
@@ -20,6 +21,11 @@ TREE_TILES_KEY = dg.AssetKey(["publish", "tree_tiles"])
 POINTCLOUD_TILES_KEY = dg.AssetKey(["publish", "pointcloud_tiles"])
 RELEASE_KEY = dg.AssetKey(["publish", "release"])
 BUILDING_TILES_KEY = dg.AssetKey(["publish", "building_tiles"])
+ANALYSIS_TILES_KEY = dg.AssetKey(["publish", "analysis_tiles"])
+#: the analysis tilesets: folder below publish/tiles (and the release's tiles/), dataset, title
+ANALYSIS_TILESETS = (("solar", "solar-3dtiles", "Roof solar irradiation (3D Tiles 1.1, roofs coloured by kWh/m²·a)"),
+                     ("facade_sun", "facade-sun-3dtiles", "Facade sun hours (3D Tiles 1.1, walls coloured by hours "
+                                                          "of direct sun on one day)"))
 
 
 def publish_dir(settings: Settings) -> Path:
@@ -125,11 +131,189 @@ def building_tiles(context: AssetExecutionContext, settings: SettingsResource) -
         "seconds": t["seconds"], "tileset": dg.MetadataValue.path(str(info.tileset_path))})
 
 
+def _write_cityjson_with_analysis(builder, s: Settings) -> None:
+    """``data/buildings.city.json``: the city model with the analysis values of each building as
+    CityJSON attributes (sun hours, DIN EN 17037, solar yield, noise, flood depth, ...)."""
+    from citymodel.cityjson import write_cityjson
+
+    from .analysis import building_values_by_id
+    from .buildings import _epsg, load_tile_buildings
+
+    buildings = load_tile_buildings(s, s.tile_ids)
+    if not buildings:
+        return
+    values = building_values_by_id(s)
+    for b in buildings:
+        b.attributes.update(values.get(b.id, {}))
+    write_cityjson(builder.path("data/buildings.city.json", dataset="buildings-cityjson",
+                                title="Buildings LoD2 with analysis values (CityJSON 2.0)",
+                                media_type="application/city+json", format="CityJSON"),
+                   buildings, title=s.title or s.name, horizontal_epsg=_epsg(s.processing_crs),
+                   vertical_epsg=_epsg(s.vertical_crs))
+
+
+# ============================================================================ analysis tiles
+def facade_tiles_day(settings: Settings) -> str:
+    """The day ('MM-DD') of the facade sun-hours tileset: the DIN EN 17037 date where it is one of
+    ``analysis.sun.days`` (21 March by default), else the first configured day."""
+    sun = settings.analysis.sun
+    return sun.din17037_date if sun.din17037_date in sun.days else sun.days[0]
+
+
+def analysis_records(settings: Settings) -> list[dict]:
+    """Records for the 3D Tiles writer with the solids the analysis layers used.
+
+    One record per building; its solid is the highest LoD of the building and of each of its parts,
+    surfaces concatenated in that order (``assets.analysis.building_solids``, as the solar and
+    sun-hours tiles saw them). So the ``surface_index`` of ``analysis/sun_hours`` (all surfaces of
+    the building counted) is the position in ``record["solid"].surfaces``, and the
+    ``surface_index`` of ``analysis/solar`` (RoofSurfaces counted) is the ordinal of a RoofSurface
+    among them. Attributes and validity as in :func:`building_records`.
+    """
+    from citymodel.geometry3d import Solid
+
+    from .analysis import building_solids
+    from .buildings import load_building_table, load_tile_buildings
+
+    table = load_building_table(settings)
+    attrs = {str(r["building_id"]): r for r in table.drop(columns="geometry").to_dict("records")} if len(table) else {}
+    records = []
+    for b in load_tile_buildings(settings, settings.tile_ids):
+        solids = building_solids([b]).get(str(b.id))
+        if not solids:
+            continue
+        a = dict(attrs.get(str(b.id), b.attributes))
+        codes = str(a.get("validity_codes") or "").strip("[] ")
+        records.append({"id": str(b.id), "solid": Solid([srf for sol in solids for srf in sol.surfaces]),
+                        "attributes": a, "valid": codes == ""})
+    return records
+
+
+def surface_values(records: list[dict], values: dict[tuple[str, int], float], kind: str,
+                   count_kind_only: bool) -> tuple[dict[str, np.ndarray], int]:
+    """Per record, the value of each surface (NaN where none or another kind).
+
+    ``values`` maps ``(building_id, index)`` to a value; ``index`` counts the surfaces of ``kind``
+    only (``count_kind_only``: solar's RoofSurface numbering) or all surfaces (sun hours' walls).
+    Returns the arrays by building id and how many ``values`` matched no surface of that kind.
+    """
+    out: dict[str, np.ndarray] = {}
+    matched = 0
+    for r in records:
+        kinds = np.array([srf.kind for srf in r["solid"].surfaces])
+        is_kind = kinds == kind
+        index = np.cumsum(is_kind) - 1 if count_kind_only else np.arange(len(kinds))
+        v = np.full(len(kinds), np.nan)
+        for j in np.flatnonzero(is_kind):
+            x = values.get((r["id"], int(index[j])))
+            if x is not None:
+                v[j] = x
+                matched += 1
+        out[r["id"]] = v
+    return out, len(values) - matched
+
+
+def _ramp_picture(ramp, title: str) -> str:
+    from matplotlib.colors import LinearSegmentedColormap
+
+    from .common import new_figure, png_markdown
+
+    lo, hi = ramp.minimum, ramp.maximum
+    cmap = LinearSegmentedColormap.from_list(
+        "ramp", [((v - lo) / (hi - lo), np.array(c) / 255.0) for v, c in zip(ramp.values, ramp.colors)])
+    fig, ax = new_figure(4, 0.9)
+    ax.imshow(np.linspace(0, 1, 256)[None, :], aspect="auto", cmap=cmap, extent=(lo, hi, 0, 1))
+    ax.set_yticks([])
+    ax.set_xticks(ramp.values)
+    ax.set_xlabel(f"{ramp.quantity} ({ramp.unit})", fontsize=8)
+    ax.set_title(title, fontsize=9)
+    return png_markdown(fig)
+
+
+@dg.asset(key=ANALYSIS_TILES_KEY, deps=[dg.AssetKey(["analysis", "solar"]), dg.AssetKey(["analysis", "sun_hours"]),
+                                        dg.AssetKey(["buildings", "model"]), dg.AssetKey(["analysis", "building_values"])],
+          group_name="publish", code_version=PUBLISH_CODE_VERSION, automation_condition=dg.AutomationCondition.eager(),
+          kinds={"3dtiles"},
+          description="The 3D analysis layers as 3D Tiles 1.1 (buildings with the building tiles' metadata): "
+                      "roofs coloured by annual solar irradiation (kWh/m²·a, tiles/solar) and walls coloured by "
+                      "hours of direct sun on one day (tiles/facade_sun); the colour legend in asset.extras and "
+                      "as tileset metadata; surfaces without a value neutral grey.")
+def analysis_tiles(context: AssetExecutionContext, settings: SettingsResource) -> dg.MaterializeResult:
+    from citymodel.tiles3d import write_building_tiles
+    from citymodel.tiles3d.colormap import solar_ramp, sun_hours_ramp
+
+    from .analysis import _read_tiles, _sun_path, building_value_properties, building_values_by_id, day_label
+
+    s = settings.load()
+    base = publish_dir(s) / "tiles"
+    meta: dict = {}
+    with timer() as t:
+        records = analysis_records(s)
+        values = building_values_by_id(s)
+        for r in records:
+            r["attributes"].update(values.get(r["id"], {}))
+        common = dict(crs=s.processing_crs, vertical_crs=s.vertical_crs, extent=s.extent,
+                      properties=building_value_properties(s))
+        # roofs: annual irradiation per RoofSurface
+        roofs = _read_tiles(s, "solar", "roofs")
+        if len(roofs):
+            ok = roofs["suitability_ratio"].to_numpy(float) > 0
+            ratio_ref = roofs["irradiation_kwh_m2a"].to_numpy(float)[ok] / roofs["suitability_ratio"].to_numpy(float)[ok]
+            reference = float(np.median(ratio_ref)) if len(ratio_ref) else float(roofs["unshaded_kwh_m2a"].max())
+        else:
+            reference = float("nan")
+        ramp = solar_ramp(reference if np.isfinite(reference) and reference > 0 else 1000.0)
+        roof_values = {(str(b), int(i)): float(v) for b, i, v in
+                       zip(roofs.get("building_id", []), roofs.get("surface_index", []),
+                           roofs.get("irradiation_kwh_m2a", []))}
+        by_id, unmatched_roofs = surface_values(records, roof_values, "RoofSurface", count_kind_only=True)
+        colours = {k: ramp.colors_of(v) for k, v in by_id.items()}
+        solar_info = write_building_tiles(
+            records, base / "solar", legend=ramp, extras={"layer": "solar"}, **common,
+            surface_colors=lambda rec, j, kind: colours[rec["id"]][j] if kind == "RoofSurface" else None)
+        n_roofs = sum(int(np.sum([s_.kind == "RoofSurface" for s_ in r["solid"].surfaces])) for r in records)
+        n_roof_values = sum(int(np.isfinite(v).sum()) for v in by_id.values())
+        meta["solar_legend"] = dg.MetadataValue.json(ramp.legend())
+        meta["solar_legend_picture"] = _ramp_picture(ramp, "roofs: annual irradiation")
+        # walls: sun hours on one day, mean over the wall's storeys
+        day = facade_tiles_day(s)
+        sun = _sun_path(s, [day], s.analysis.sun.time_step_min)
+        date = sun.dates[0]
+        day_length_h = float(sun.above_horizon[sun.day_mask(date)].sum() * sun.step_h)
+        fr = sun_hours_ramp(day_length_h, date.isoformat())
+        walls = _read_tiles(s, "sun_hours", "facades")
+        col = f"sun_h_mean_{day_label(day)}"
+        wall_values: dict[tuple[str, int], float] = {}
+        if len(walls) and col in walls:
+            g = walls.groupby(["building_id", "surface_index"])[col].mean()
+            wall_values = {(str(b), int(i)): float(v) for (b, i), v in g.items()}
+        wby_id, unmatched_walls = surface_values(records, wall_values, "WallSurface", count_kind_only=False)
+        wcolours = {k: fr.colors_of(v) for k, v in wby_id.items()}
+        facade_info = write_building_tiles(
+            records, base / "facade_sun", legend=fr, extras={"layer": "facade_sun", "day": date.isoformat()},
+            **common, surface_colors=lambda rec, j, kind: wcolours[rec["id"]][j] if kind == "WallSurface" else None)
+        n_walls = sum(int(np.sum([s_.kind == "WallSurface" for s_ in r["solid"].surfaces])) for r in records)
+        n_wall_values = sum(int(np.isfinite(v).sum()) for v in wby_id.values())
+        meta["facade_legend"] = dg.MetadataValue.json(fr.legend())
+        meta["facade_legend_picture"] = _ramp_picture(fr, f"walls: sun hours on {date.isoformat()}")
+    meta.update({
+        "buildings": solar_info.n_features, "skipped": dg.MetadataValue.json(solar_info.skipped[:50]),
+        "roof_surfaces": n_roofs, "roof_surfaces_with_value": n_roof_values,
+        "solar_values_without_surface": unmatched_roofs, "wall_surfaces": n_walls,
+        "wall_surfaces_with_value": n_wall_values, "sun_values_without_surface": unmatched_walls,
+        "facade_day": date.isoformat(), "content_tiles": solar_info.n_content_tiles + facade_info.n_content_tiles,
+        "bytes": solar_info.bytes_total + facade_info.bytes_total, "geoid": dg.MetadataValue.json(solar_info.geoid),
+        "seconds": t["seconds"], "solar_tileset": dg.MetadataValue.path(str(solar_info.tileset_path)),
+        "facade_sun_tileset": dg.MetadataValue.path(str(facade_info.tileset_path))})
+    return dg.MaterializeResult(metadata=meta)
+
+
 def _add_buildings(builder, s: Settings, pub: Path) -> None:
     from .buildings import buildings_dir
 
     d = buildings_dir(s)
-    files = [("buildings.city.json", "buildings-cityjson", "Buildings LoD2 (CityJSON 2.0)", "application/city+json", "CityJSON"),
+    _write_cityjson_with_analysis(builder, s)
+    files = [
              ("buildings.gml", "buildings-citygml", "Buildings LoD2 (CityGML 2.0, AdV profile)", "application/gml+xml", "GML"),
              ("buildings.gpkg", "buildings-gpkg", "Building footprints with attributes (GeoPackage)",
               "application/geopackage+sqlite3", "GPKG"),
@@ -189,7 +373,7 @@ def _release_checks(context, s: Settings) -> list[dict]:
     return checks_from_quality_report(report)
 
 
-@dg.asset(key=RELEASE_KEY, deps=[REPORT_KEY, TREE_TILES_KEY, POINTCLOUD_TILES_KEY, BUILDING_TILES_KEY,
+@dg.asset(key=RELEASE_KEY, deps=[REPORT_KEY, TREE_TILES_KEY, POINTCLOUD_TILES_KEY, BUILDING_TILES_KEY, ANALYSIS_TILES_KEY,
                                  dg.AssetKey(["buildings", "model"]), dg.AssetKey(["analysis", "building_values"]),
                                  dg.AssetKey(["analysis", "sightlines"])], group_name="publish",
           code_version=PUBLISH_CODE_VERSION, automation_condition=dg.AutomationCondition.eager(),
@@ -215,6 +399,10 @@ def release(context: AssetExecutionContext, settings: SettingsResource) -> dg.Ma
             from .analysis import add_analysis_to_release
 
             add_analysis_to_release(builder, s)
+            for name, ds, title in ANALYSIS_TILESETS:
+                ts_path = pub / "tiles" / name / "tileset.json"
+                if ts_path.exists():
+                    builder.add_folder(ts_path.parent, f"tiles/{name}", dataset=ds, entry="tileset.json", title=title)
             trees = pub / "tiles" / "trees" / "tileset.json"
             if trees.exists():
                 geoid = json.loads(trees.read_text()).get("asset", {}).get("extras", {}).get("geoid")

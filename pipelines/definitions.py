@@ -12,7 +12,7 @@ import dagster as dg
 
 from assets.analysis import analysis_assets
 from assets.buildings import building_model, lod2_tile
-from assets.publish import building_tiles, pointcloud_tiles, release, tree_tiles
+from assets.publish import analysis_tiles, building_tiles, pointcloud_tiles, release, tree_tiles
 from assets.quality_report import quality_report
 from assets.sources import source_assets
 from assets.staging import VECTOR_ROLES, _build_vector_asset, build_lidar_asset, lod2_reference
@@ -37,7 +37,8 @@ def build_definitions(config_path: str | None = None, output_dir: str | None = N
     settings_res = SettingsResource(config_path=config_path, output_dir=output_dir)
     assets = [*source_assets, *[_build_vector_asset(r, settings) for r in VECTOR_ROLES], lod2_reference,
               build_lidar_asset(settings), quality_report,
-              lod2_tile, building_model, *analysis_assets, tree_tiles, pointcloud_tiles, building_tiles, release]
+              lod2_tile, building_model, *analysis_assets, tree_tiles, pointcloud_tiles, building_tiles,
+              analysis_tiles, release]
     schedule = build_nightly_schedule(settings)
     return dg.Definitions(
         assets=assets,

@@ -17,7 +17,8 @@ EXPECTED_ASSETS = {
     "buildings/lod2", "buildings/model",
     "analysis/sun_hours", "analysis/solar", "analysis/sightlines", "analysis/noise", "analysis/flood",
     "analysis/traffic_change", "analysis/building_values",
-    "publish/tree_tiles", "publish/pointcloud_tiles", "publish/building_tiles", "publish/release",
+    "publish/tree_tiles", "publish/pointcloud_tiles", "publish/building_tiles", "publish/analysis_tiles",
+    "publish/release",
 }
 
 

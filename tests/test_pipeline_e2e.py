@@ -160,14 +160,15 @@ def test_changed_dataset_rebuilds_only_what_depends_on_it(city):
     # trees shade the ground and roofs: sun hours and solar of every tile, then what gathers them
     assert planned == [(None, ["sources/trees", "staging/trees"])] + \
         [(t, ["analysis/solar", "analysis/sun_hours"]) for t in s.tile_ids] + \
-        [(None, ["analysis/building_values", "analysis/sightlines", "publish/building_tiles", "publish/release",
-                 "publish/tree_tiles", "quality/report"])], planned
+        [(None, ["analysis/building_values", "analysis/sightlines", "publish/analysis_tiles", "publish/building_tiles",
+                 "publish/release", "publish/tree_tiles", "quality/report"])], planned
     outcome = execute_plan(city.defs, city.instance, plan, log=lambda *_: None)
     assert outcome.ok, outcome.failed
     after = {k: _materializations(city.instance, k) for k in before}
     changed = {k for k in before if after[k] != before[k]}
     assert changed == {"sources/trees", "staging/trees", "quality/report", "publish/tree_tiles", "publish/release",
-                       "analysis/sightlines", "analysis/building_values", "publish/building_tiles"}
+                       "analysis/sightlines", "analysis/building_values", "publish/building_tiles",
+                       "publish/analysis_tiles"}
     for t in s.tile_ids:  # per tile: only the layers trees feed
         assert _materializations(city.instance, "analysis/sun_hours", t) == 2
         assert _materializations(city.instance, "analysis/noise", t) == 1
@@ -255,6 +256,43 @@ def test_release_is_complete_and_verifiable(city):
         for ts in ("buildings", "trees", "pointcloud"):
             assert validate_tileset_schema(rel / f"tiles/{ts}/tileset.json", SCHEMAS / "3d-tiles-1.1") == [], ts
     assert validate_citygml_xsd(rel / "data/buildings.gml").ok
+    # the analysis layers as coloured 3D Tiles: legend in asset.extras and as tileset metadata, in the catalog
+    from citymodel.tiles3d import read_glb
+    from citymodel.tiles3d.colormap import ColorRamp
+
+    assert {"solar-3dtiles", "facade-sun-3dtiles"} <= set(cat.datasets)
+    for ts, unit, kind, layer in (("solar", "kWh/m²·a", 2, "solar"), ("facade_sun", "h", 1, "sun_hours")):
+        doc = json.loads((rel / f"tiles/{ts}/tileset.json").read_text())
+        legend, meta = doc["asset"]["extras"]["legend"], doc["metadata"]
+        assert legend["unit"] == unit and legend["maximum"] > legend["minimum"] == 0.0, ts
+        assert meta["class"] == "legend" and meta["properties"]["stopValues"] == [st["value"] for st in legend["stops"]]
+        if SCHEMAS.is_dir():
+            assert validate_tileset_schema(rel / f"tiles/{ts}/tileset.json", SCHEMAS / "3d-tiles-1.1") == [], ts
+        # vertex colours of the coloured kind: ramp colours of the layer's values, few surfaces without one
+        ramp = ColorRamp(tuple(st["value"] for st in legend["stops"]), tuple(tuple(st["rgba"]) for st in legend["stops"]))
+        table = pd.concat([pd.read_parquet(p) for p in (out / "analysis" / layer).glob(
+            "*_facades.parquet" if layer == "sun_hours" else "*.parquet")])
+        if layer == "solar":
+            vals = table["irradiation_kwh_m2a"]
+        else:  # a wall's value is the mean over its storeys (day: the DIN EN 17037 date, 21 March)
+            assert meta["properties"]["day"].endswith("-03-21")
+            vals = table.groupby(["building_id", "surface_index"])["sun_h_mean_mar21"].mean()
+        allowed = {tuple(c) for c in ramp.colors_of(vals.to_numpy(float))} | {(128, 128, 128, 255)}
+        coloured = grey = 0
+        for glb in sorted((rel / f"tiles/{ts}/content").glob("*.glb"))[:5]:
+            g, binary = read_glb(glb.read_bytes())
+            attrs = g["meshes"][0]["primitives"][0]["attributes"]
+
+            def acc(i, dtype, k):
+                a, v = g["accessors"][i], g["bufferViews"][g["accessors"][i]["bufferView"]]
+                return np.frombuffer(binary, dtype=dtype, count=a["count"] * k, offset=v["byteOffset"]).reshape(-1, k)
+
+            kinds = acc(attrs["_FEATURE_ID_1"], np.float32, 1)[:, 0].astype(int)
+            rgba = acc(attrs["COLOR_0"], np.uint8, 4)[kinds == kind]
+            assert {tuple(c) for c in rgba.tolist()} <= allowed, ts
+            grey += int(np.all(rgba == 128, axis=1).sum())
+            coloured += len(rgba)
+        assert coloured > 0 and grey / coloured < 0.2, (ts, grey, coloured)
 
 
 def test_release_tiles_pass_the_independent_validators(city):
@@ -267,6 +305,11 @@ def test_release_tiles_pass_the_independent_validators(city):
     for r in report["results"]:
         assert r["numErrors"] == 0, (r["path"], r["messages"][:5])
     for ts in ("buildings", "trees", "pointcloud"):
+        r = run_node("check_tileset.mjs", str(rel / "tiles" / ts / "tileset.json"))
+        assert r["errors"] == [], (ts, r["errors"][:5])
+        assert r["contents"] > 0
+    assert any("/tiles/solar/" in str(p) for p in glbs) and any("/tiles/facade_sun/" in str(p) for p in glbs)
+    for ts in ("solar", "facade_sun"):
         r = run_node("check_tileset.mjs", str(rel / "tiles" / ts / "tileset.json"))
         assert r["errors"] == [], (ts, r["errors"][:5])
         assert r["contents"] > 0

@@ -483,3 +483,150 @@ def test_pointcloud_missing_file_is_an_error(tmp_path):
 
     with pytest.raises(SourceDataError, match=r"dataset 'lidar'.*absent.laz.*Fix: stage"):
         write_pointcloud_tiles([tmp_path / "absent.laz"], tmp_path / "pc", geoid=46.31)
+
+
+# ------------------------------------------------------------------------------ analysis colours
+def _colours_by_feature(tileset_dir: Path) -> dict[str, dict[int, np.ndarray]]:
+    """Building id -> surface kind index -> the distinct vertex colours (k, 4) of that kind."""
+    ts = json.loads((tileset_dir / "tileset.json").read_text())
+    out: dict[str, dict[int, np.ndarray]] = {}
+    for tile, _ in walk(ts["root"]):
+        if "content" not in tile:
+            continue
+        doc, binary = read_glb((tileset_dir / tile["content"]["uri"]).read_bytes())
+        prim = doc["meshes"][0]["primitives"][0]
+        table = doc["extensions"]["EXT_structural_metadata"]["propertyTables"][0]
+        offs = np.frombuffer(view_bytes(doc, binary, table["properties"]["id"]["stringOffsets"]), dtype=np.uint32)
+        text = view_bytes(doc, binary, table["properties"]["id"]["values"])
+        ids = [text[offs[i]:offs[i + 1]].decode() for i in range(table["count"])]
+        fid = accessor(doc, binary, prim["attributes"]["_FEATURE_ID_0"]).astype(int)
+        kind = accessor(doc, binary, prim["attributes"]["_FEATURE_ID_1"]).astype(int)
+        colour = accessor(doc, binary, prim["attributes"]["COLOR_0"])
+        for f, rid in enumerate(ids):
+            out[rid] = {int(k): np.unique(colour[(fid == f) & (kind == k)], axis=0)
+                        for k in np.unique(kind[fid == f])}
+    return out
+
+
+def _box(rid: str, x: float, y: float) -> dict:
+    fp = np.array([[x, y], [x + 10, y], [x + 10, y + 6], [x, y + 6]])
+    return {"id": rid, "solid": prism(fp, 150.0, 158.0), "attributes": {"function_code": "31001_1010"}}
+
+
+def test_colour_ramp_values_by_hand_and_bad_ramps():
+    from citymodel.tiles3d.colormap import NO_DATA_RGBA, ColorRamp, solar_ramp
+
+    ramp = ColorRamp((0.0, 100.0, 300.0), ((0, 0, 0), (200, 100, 40), (200, 200, 240)), name="t", unit="u")
+    got = ramp.colors_of([-5.0, 0.0, 25.0, 100.0, 200.0, 300.0, 1e9, np.nan, None])
+    want = [[0, 0, 0, 255], [0, 0, 0, 255], [50, 25, 10, 255], [200, 100, 40, 255], [200, 150, 140, 255],
+            [200, 200, 240, 255], [200, 200, 240, 255], list(NO_DATA_RGBA), list(NO_DATA_RGBA)]
+    assert got.tolist() == want
+    assert NO_DATA_RGBA[0] == NO_DATA_RGBA[1] == NO_DATA_RGBA[2]  # neutral grey
+    # solar: stops at 0, 40, 60, 80, 100 % of the reference (the suitability class limits)
+    s = solar_ramp(2000.0)
+    assert s.values == (0.0, 800.0, 1200.0, 1600.0, 2000.0)
+    assert s.legend()["unit"] == "kWh/m²·a" and s.legend()["maximum"] == 2000.0
+    for stops, colours in [((0.0, 0.0), ((0, 0, 0), (1, 1, 1))), ((1.0,), ((0, 0, 0),)),
+                           ((0.0, 1.0), ((0, 0, 0), (256, 0, 0))), ((0.0, 1.0), ((0, 0, 0),))]:
+        with pytest.raises(ConfigError, match=r"dataset '3D Tiles colour ramp'.*Fix:"):
+            ColorRamp(stops, colours, name="bad")
+    with pytest.raises(ConfigError, match=r"record 'solar'.*Fix: give the best"):
+        solar_ramp(0.0)
+
+
+@pytest.fixture(scope="module")
+def coloured(tmp_path_factory):
+    """Three boxes: roof value X, roof without value, and a gable house; walls keep their colour."""
+    from citymodel.tiles3d.colormap import solar_ramp
+
+    out = tmp_path_factory.mktemp("coloured") / "solar"
+    ramp = solar_ramp(2000.0)
+    x_value = 1000.0  # halfway between the 800 (light blue) and 1200 (pale yellow) stops
+    values = {("A", 0): x_value, ("G", 0): 1600.0}  # (building, roof ordinal) -> kWh/m²·a; G's roof 1 has none
+    roof_ordinal = {}
+    recs = [_box("A", E0 + 100, N0 + 100), _box("N", E0 + 140, N0 + 100), house(7, E0 + 200, N0 + 100)]
+    recs[2]["id"] = "G"
+    for r in recs:
+        kinds = [s.kind for s in r["solid"].surfaces]
+        roof_ordinal[r["id"]] = np.cumsum([k == "RoofSurface" for k in kinds]) - 1
+    calls = []
+
+    def colour(rec, j, kind):
+        calls.append((rec["id"], j, kind))
+        if kind != "RoofSurface":
+            return None
+        return ramp.color_of(values.get((rec["id"], int(roof_ordinal[rec["id"]][j]))))
+
+    info = write_building_tiles(recs, out, geoid=46.31, surface_colors=colour, legend=ramp,
+                                extras={"layer": "solar"})
+    return out, info, ramp, x_value, recs, calls
+
+
+def test_roof_gets_exactly_the_ramp_colour_and_walls_keep_theirs(coloured):
+    out, info, ramp, x_value, recs, calls = coloured
+    assert info.n_features == 3
+    # one call per surface of every record, with the record, its surface index and kind
+    assert calls == [(r["id"], j, s.kind) for r in recs for j, s in enumerate(r["solid"].surfaces)]
+    c = _colours_by_feature(out)
+    # X = 1000 lies halfway between (116, 173, 209) at 800 and (255, 255, 191) at 1200
+    halfway = [round((116 + 255) / 2), round((173 + 255) / 2), round((209 + 191) / 2), 255]
+    assert halfway == [186, 214, 200, 255]  # 185.5 rounds to the even 186
+    assert ramp.color_of(x_value) == tuple(halfway)
+    assert c["A"][2].tolist() == [halfway]                     # every roof vertex of A
+    assert c["A"][1].tolist() == [[224, 224, 220, 255]]        # walls unchanged
+    assert c["A"][0].tolist() == [[90, 90, 90, 255]]           # ground unchanged
+    assert c["N"][2].tolist() == [[128, 128, 128, 255]]        # no value: neutral grey
+    assert c["N"][1].tolist() == [[224, 224, 220, 255]]
+    # the gable house: roof 0 at the 1600 stop (orange), roof 1 without value (grey)
+    assert sorted(map(tuple, c["G"][2].tolist())) == [(128, 128, 128, 255), (253, 174, 97, 255)]
+
+
+def test_default_colours_unchanged_without_surface_colors(tmp_path):
+    info = write_building_tiles([_box("A", E0 + 100, N0 + 100)], tmp_path / "t", geoid=46.31)
+    c = _colours_by_feature(info.tileset_path.parent)
+    assert c["A"][2].tolist() == [[150, 62, 44, 255]] and c["A"][1].tolist() == [[224, 224, 220, 255]]
+    ts = json.loads(info.tileset_path.read_text())
+    assert "metadata" not in ts and "legend" not in ts["asset"]["extras"]
+    assert set(ts["schema"]["classes"]) == {"building", "surface"}
+
+
+def test_legend_in_extras_and_as_tileset_metadata(coloured):
+    from citymodel.tiles3d.colormap import LEGEND_CLASS
+
+    out, info, ramp, *_ = coloured
+    ts = json.loads((out / "tileset.json").read_text())
+    legend = ts["asset"]["extras"]["legend"]
+    assert legend["unit"] == "kWh/m²·a" and legend["minimum"] == 0.0 and legend["maximum"] == 2000.0
+    assert [s["color"] for s in legend["stops"]] == ["#313695", "#74add1", "#ffffbf", "#fdae61", "#d73027"]
+    assert legend["noDataColor"] == "#808080" and ts["asset"]["extras"]["layer"] == "solar"
+    meta = ts["metadata"]
+    assert meta["class"] == "legend" and ts["schema"]["classes"]["legend"] == LEGEND_CLASS
+    # every metadata value matches its class property (type, array-ness)
+    props = LEGEND_CLASS["properties"]
+    for name, v in meta["properties"].items():
+        p = props[name]
+        items = v if p.get("array") else [v]
+        assert isinstance(v, list) == bool(p.get("array")), name
+        assert all(isinstance(x, str) if p["type"] == "STRING" else isinstance(x, (int, float)) for x in items), name
+    assert meta["properties"]["stopValues"] == [0.0, 800.0, 1200.0, 1600.0, 2000.0]
+    assert meta["properties"]["appliesTo"] == "RoofSurface"
+    # per-building metadata as in the building tiles
+    assert "roofType" in ts["schema"]["classes"]["building"]["properties"]
+    if SCHEMA_DIR.is_dir():
+        assert validate_tileset_schema(ts, SCHEMA_DIR) == []
+
+
+def test_coloured_tiles_pass_the_independent_validators(coloured):
+    out, info, *_ = coloured
+    files = sorted(out.glob("content/*.glb"))
+    report = run_node("validate_gltf.mjs", *map(str, files))
+    assert [r["numErrors"] for r in report["results"]] == [0] * len(files)
+    r = run_node("check_tileset.mjs", str(out / "tileset.json"))
+    assert r["errors"] == [] and r["contents"] == info.n_content_tiles
+
+
+def test_bad_surface_colour_names_the_record_and_surface(tmp_path):
+    for bad in [(300, 0, 0), (1, 2), "red", (0.5, 0.5, 0.5)]:
+        with pytest.raises(ConfigError, match=r"record 'A'.*surface \d+ \(\w+Surface\).*Fix: return \(r, g, b"):
+            write_building_tiles([_box("A", E0 + 100, N0 + 100)], tmp_path / "t", geoid=46.31,
+                                 surface_colors=lambda rec, j, kind, bad=bad: bad)

@@ -6,11 +6,15 @@ Each content tile is a glTF 2.0 binary with one triangle primitive:
   axes (``x = east, y = up, z = -north``); the tile's ``transform`` takes them to ECEF
   (EPSG:4978) after the y-up to z-up rotation 3D Tiles applies to glTF content;
 - flat normals (one per planar surface), vertex colours by surface kind (roof red-brown, walls
-  light grey, ground dark grey) multiplying a white material;
+  light grey, ground dark grey) multiplying a white material; a caller may colour single surfaces
+  instead (``surface_colors``: analysis layers coloured by value, see :mod:`.colormap`);
 - ``EXT_mesh_features``: feature id set 0 = the building (``_FEATURE_ID_0``, property table 0 of
   class ``building``), feature id set 1 = the semantic surface type (``_FEATURE_ID_1``, property
   table 1 of class ``surface``);
 - ``EXT_structural_metadata``: the schema (classes ``building`` and ``surface``) and the tables.
+
+An analysis layer passes ``legend`` (a :class:`~citymodel.tiles3d.colormap.ColorRamp`): its legend
+goes to ``asset.extras.legend`` and, as tileset metadata of class ``legend``, to ``metadata``.
 
 Heights are orthometric in the input (DHHN2016) and made ellipsoidal by the geoid model of
 :mod:`citymodel.tiles3d.geo`; the model used goes to ``asset.extras.geoid`` of ``tileset.json``.
@@ -27,7 +31,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 import mapbox_earcut
 import numpy as np
@@ -39,8 +43,14 @@ from .glb import ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER, GltfBuilder, PropertySpec, 
 from .tileset import (GEOMETRIC_ERROR_DIVISOR, Region, column_major, quadtree_parents, tileset_document,
                       write_bytes_atomic, write_json_atomic)
 
+if TYPE_CHECKING:
+    from .colormap import ColorRamp
+
+#: ``surface_colors(record, surface_index, kind) -> (r, g, b[, a]) or None``
+SurfaceColorFn = Callable[[Mapping[str, Any], int, str], "Sequence[int] | None"]
+
 __all__ = ["write_building_tiles", "triangulate_solid", "TilesetInfo", "BUILDING_PROPERTIES", "SURFACE_KINDS",
-           "SURFACE_COLORS", "Y_UP_TO_Z_UP", "building_glb"]
+           "SURFACE_COLORS", "Y_UP_TO_Z_UP", "building_glb", "SurfaceColorFn"]
 
 DATASET = "3D Tiles buildings"
 
@@ -320,12 +330,14 @@ def tile_transform(centre: np.ndarray, rot: np.ndarray) -> np.ndarray:
 
 
 def building_glb(tri: Triangulation, members: np.ndarray, rows: Sequence[Mapping[str, Any]],
-                 specs: Sequence[PropertySpec], geo: GeoTransformer, ids: Sequence[str]
-                 ) -> tuple[bytes, Region, np.ndarray]:
+                 specs: Sequence[PropertySpec], geo: GeoTransformer, ids: Sequence[str],
+                 surface_rgba: np.ndarray | None = None) -> tuple[bytes, Region, np.ndarray]:
     """The GLB of one content tile.
 
     ``members`` are the positions (in the triangulation's solids) of the tile's buildings, in the
     order of their feature ids; ``rows`` and ``ids`` are their attributes and ids in that order.
+    ``surface_rgba`` (s, 4) uint8, optional: the vertex colour of every surface of the
+    triangulation (default :data:`SURFACE_COLORS` by kind).
     Returns the GLB bytes, the content's region and the tile transform (4x4, local ENU -> ECEF).
     """
     nsol = int(tri.surface_solid.max()) + 1 if len(tri.surface_solid) else 0
@@ -368,7 +380,8 @@ def building_glb(tri: Triangulation, members: np.ndarray, rows: Sequence[Mapping
     attrs = {
         "POSITION": gb.add_accessor(pos_gltf, min_max=True),
         "NORMAL": gb.add_accessor(nrm_gltf),
-        "COLOR_0": gb.add_accessor(SURFACE_COLORS[vkind], normalized=True),
+        "COLOR_0": gb.add_accessor(SURFACE_COLORS[vkind] if surface_rgba is None else surface_rgba[vsurf_global],
+                                   normalized=True),
         "_FEATURE_ID_0": gb.add_accessor(fid),
         "_FEATURE_ID_1": gb.add_accessor(vkind.astype(np.float32)),
     }
@@ -445,7 +458,8 @@ def write_building_tiles(buildings: Iterable[Mapping[str, Any]], out_dir: str | 
                          fallback_undulation_m: float | None = None, valid_ids: Iterable[str] | None = None,
                          validate: bool = False, max_buildings_per_tile: int = 2000,
                          min_tile_size_m: float = 125.0, extent: tuple[float, float, float, float] | None = None,
-                         extras: Mapping[str, Any] | None = None) -> TilesetInfo:
+                         extras: Mapping[str, Any] | None = None, surface_colors: SurfaceColorFn | None = None,
+                         legend: "ColorRamp | None" = None) -> TilesetInfo:
     """Write buildings as a 3D Tiles 1.1 tileset (``out_dir/tileset.json`` + ``content/*.glb``).
 
     Parameters
@@ -474,6 +488,16 @@ def write_building_tiles(buildings: Iterable[Mapping[str, Any]], out_dir: str | 
         Used for the root's region when nothing is publishable (an empty tileset).
     extras : mapping, optional
         Added to ``asset.extras``.
+    surface_colors : callable, optional
+        ``surface_colors(record, surface_index, kind)`` -> ``(r, g, b)`` or ``(r, g, b, a)`` sRGB
+        bytes (0..255), or None to keep the kind's colour of :data:`SURFACE_COLORS`. Called once
+        per surface of every published record: ``record`` is the input mapping,
+        ``surface_index`` the position in ``record["solid"].surfaces`` and ``kind`` its
+        ``Surface.kind``. Default: every surface coloured by its kind.
+    legend : ColorRamp, optional
+        The colour ramp of an analysis layer: :meth:`~.colormap.ColorRamp.legend` goes to
+        ``asset.extras.legend``, :meth:`~.colormap.ColorRamp.tileset_metadata` to the tileset's
+        ``metadata`` (class ``legend`` added to the tileset schema).
 
     Returns
     -------
@@ -482,7 +506,8 @@ def write_building_tiles(buildings: Iterable[Mapping[str, Any]], out_dir: str | 
     Raises
     ------
     ConfigError
-        Malformed records or properties, an unknown CRS, or nothing to publish without ``extent``.
+        Malformed records or properties, an unknown CRS, nothing to publish without ``extent``, or
+        a ``surface_colors`` result that is not a colour (names the record and surface).
     """
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
@@ -506,6 +531,7 @@ def write_building_tiles(buildings: Iterable[Mapping[str, Any]], out_dir: str | 
     ids: list[str] = []
     solids: list[Solid] = []
     rows: list[dict] = []
+    kept: list[Mapping[str, Any]] = []
     seen: set[str] = set()
     for i, rec in enumerate(buildings):
         rid, solid, attrs, flag = _record(rec, i)
@@ -527,9 +553,11 @@ def write_building_tiles(buildings: Iterable[Mapping[str, Any]], out_dir: str | 
         ids.append(rid)
         solids.append(solid)
         rows.append(attrs)
+        kept.append(rec)
     tri = triangulate_solids(solids)
     for k, reason in sorted(tri.bad.items()):
         info.skipped.append({"id": ids[k], "reason": f"unusable solid: {reason}"})
+    surface_rgba = None if surface_colors is None else _surface_rgba(tri, kept, solids, ids, surface_colors)
     # building centres (bounding box of the exterior ring vertices) -> grid tiles
     n_ext = int(np.sum([len(s_.rings[0]) for sol in solids for s_ in sol.surfaces])) if solids else 0
     vsol = tri.vertex_solid[:n_ext]
@@ -550,7 +578,7 @@ def write_building_tiles(buildings: Iterable[Mapping[str, Any]], out_dir: str | 
     for (e, n), keys in sorted(grid.items()):
         b = (e * tile_size_m, n * tile_size_m, (e + 1) * tile_size_m, (n + 1) * tile_size_m)
         tree = _split(keys, cen, b, max_buildings_per_tile, min_tile_size_m, _tile_name(e, n, tile_size_m))
-        tile_nodes[(e, n)] = _materialise(tree, tri, rows, ids, specs, geo, content_dir, info)
+        tile_nodes[(e, n)] = _materialise(tree, tri, rows, ids, specs, geo, content_dir, info, surface_rgba)
 
     if not tile_nodes:
         if extent is None:
@@ -568,12 +596,52 @@ def write_building_tiles(buildings: Iterable[Mapping[str, Any]], out_dir: str | 
     ext = {"geoid": model.to_dict(), "crs": str(crs), "verticalCrs": vertical_crs,
            "geometricErrorRule": f"leaf 0; tile without content: horizontal diagonal / {GEOMETRIC_ERROR_DIVISOR:g}",
            "buildings": info.n_features, "skipped": info.skipped}
+    if legend is not None:
+        ext["legend"] = legend.legend()
     if extras:
         ext.update(dict(extras))
-    doc = tileset_document(root, extras=ext, schema=building_schema(specs))
+    schema = building_schema(specs)
+    if legend is not None:
+        from .colormap import LEGEND_CLASS, LEGEND_CLASS_ID
+
+        schema["classes"][LEGEND_CLASS_ID] = LEGEND_CLASS
+    doc = tileset_document(root, extras=ext, schema=schema)
+    if legend is not None:
+        doc["metadata"] = legend.tileset_metadata()
     write_json_atomic(info.tileset_path, doc)
     info.seconds = time.perf_counter() - t0
     return info
+
+
+def _surface_rgba(tri: Triangulation, records: Sequence[Mapping[str, Any]], solids: Sequence[Solid],
+                  ids: Sequence[str], fn: SurfaceColorFn) -> np.ndarray:
+    """Vertex colour (s, 4) uint8 of every surface of the triangulation: ``fn``'s or the kind's.
+
+    The triangulation lists the surfaces of each usable solid in order, so the surfaces of solid
+    ``k`` are ``first[k] + j`` for its ``j``-th surface.
+    """
+    rgba = SURFACE_COLORS[tri.surface_kind].copy()
+    first = np.searchsorted(tri.surface_solid, np.arange(len(solids)), side="left")
+    for k, (rec, sol) in enumerate(zip(records, solids)):
+        if k in tri.bad:
+            continue
+        for j, srf in enumerate(sol.surfaces):
+            c = fn(rec, j, srf.kind)
+            if c is None:
+                continue
+            try:
+                a = np.asarray(c, dtype=float).reshape(-1)
+            except (TypeError, ValueError):
+                a = np.zeros(0)
+            if a.size not in (3, 4) or not np.all(np.isfinite(a)) or np.any(a < 0) or np.any(a > 255) \
+                    or np.any(a != np.round(a)):
+                raise dataset_error(ConfigError, DATASET, f"surface_colors gave {c!r} for surface {j} ({srf.kind}), "
+                                    "not an sRGB byte colour", "return (r, g, b[, a]) with integers 0..255 or None",
+                                    ids[k])
+            rgba[first[k] + j, :a.size] = a.astype(np.uint8)
+            if a.size == 3:
+                rgba[first[k] + j, 3] = 255
+    return rgba
 
 
 def _tile_name(e: int, n: int, size_m: float) -> str:
@@ -583,12 +651,12 @@ def _tile_name(e: int, n: int, size_m: float) -> str:
 
 
 def _materialise(tree: dict, tri: Triangulation, rows, ids, specs, geo, content_dir: Path,
-                 info: TilesetInfo) -> dict:
+                 info: TilesetInfo, surface_rgba: np.ndarray | None = None) -> dict:
     """Tile JSON of a split tree; writes the contents of its leaves."""
     if not tree["children"]:
         keys = tree["keys"]
         glb, region, transform = building_glb(tri, np.asarray(keys, dtype=np.int64), [rows[k] for k in keys],
-                                              specs, geo, [ids[k] for k in keys])
+                                              specs, geo, [ids[k] for k in keys], surface_rgba)
         uri = f"content/{tree['name']}.glb"
         write_bytes_atomic(content_dir / f"{tree['name']}.glb", glb)
         info.n_features += len(keys)
@@ -597,7 +665,8 @@ def _materialise(tree: dict, tri: Triangulation, rows, ids, specs, geo, content_
         info.contents.append({"uri": uri, "tile": tree["name"], "features": len(keys), "bytes": len(glb)})
         return {"boundingVolume": region.to_json(), "geometricError": 0.0, "transform": column_major(transform),
                 "content": {"uri": uri, "boundingVolume": region.to_json()}, "_region": region}
-    children = [_materialise(c, tri, rows, ids, specs, geo, content_dir, info) for c in tree["children"]]
+    children = [_materialise(c, tri, rows, ids, specs, geo, content_dir, info, surface_rgba)
+                for c in tree["children"]]
     return _parent(children)
 
 
