@@ -11,8 +11,13 @@ Prints, per data set, buildings per second for reconstruction + validation (insi
 before the clock starts), and the peak memory (max RSS) of the worker after each tile (an upper
 bound of the tile's peak: a worker keeps its high-water mark).
 Goal: >= 50 buildings/s on 2 cores. Staging (``citymodel.lidar.stage_tile``) is done first and
-not counted. ``--profile`` runs the largest tile under cProfile in-process and prints where the
-time goes.
+not counted. ``--profile`` runs the largest tile under cProfile in-process (one process: the
+buildings are not spread over worker processes) and prints where the time goes.
+
+``reconstruct_tile`` itself forks worker processes over the buildings of a large tile (one per
+40 buildings, at most the CPU count; ``CITYMODEL_LOD2_WORKERS`` overrides, 1 = none): a tile of
+135 buildings next to one of 25 no longer leaves a core idle. ``--tile-workers`` sets that
+variable for the run.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import argparse
 import cProfile
 import io
 import json
+import os
 import pstats
 import resource
 import sys
@@ -79,7 +85,8 @@ def _run(name, jobs, workers):
         wall = time.perf_counter() - t0
     n = sum(r["buildings"] for r in rows)
     cpu = sum(r["reconstruct_validate_s"] + r["write_s"] for r in rows)
-    out = {"dataset": name, "workers": workers, "buildings": n, "wall_s": round(wall, 2),
+    out = {"dataset": name, "workers": workers, "tile_workers": os.environ.get("CITYMODEL_LOD2_WORKERS", "auto"),
+           "buildings": n, "wall_s": round(wall, 2),
            "buildings_per_s": round(n / wall, 1), "buildings_per_s_per_process": round(n / cpu, 1) if cpu else None,
            "tiles": rows, "peak_rss_mb_max": max(r["max_rss_mb"] for r in rows)}
     print(json.dumps(out, indent=1))
@@ -151,7 +158,11 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--work-dir", type=Path, default=None, help="keep staged inputs here (default: temp)")
     ap.add_argument("--profile", action="store_true", help="cProfile the largest sample-city tile")
+    ap.add_argument("--tile-workers", type=int, default=None,
+                    help="worker processes per tile inside reconstruct_tile (CITYMODEL_LOD2_WORKERS; default: auto)")
     args = ap.parse_args(argv)
+    if args.tile_workers is not None:
+        os.environ["CITYMODEL_LOD2_WORKERS"] = str(args.tile_workers)
     tmp = None
     if args.work_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="bench_lod2_")
@@ -168,7 +179,15 @@ def main(argv=None) -> int:
     if args.profile:
         big = max(jobs, key=lambda j: Path(j[1]).stat().st_size)
         prof = cProfile.Profile()
-        prof.runcall(_tile_job, big)
+        saved = os.environ.get("CITYMODEL_LOD2_WORKERS")
+        os.environ["CITYMODEL_LOD2_WORKERS"] = "1"          # profile all buildings in this process
+        try:
+            prof.runcall(_tile_job, big)
+        finally:
+            if saved is None:
+                os.environ.pop("CITYMODEL_LOD2_WORKERS", None)
+            else:
+                os.environ["CITYMODEL_LOD2_WORKERS"] = saved
         s = io.StringIO()
         pstats.Stats(prof, stream=s).sort_stats("cumulative").print_stats(25)
         print(s.getvalue())

@@ -283,3 +283,91 @@ def test_results_write_valid_cityjson(tmp_path):
         pytest.skip(f"CityJSON schemas not found at {schemas}")
     schema_dir = next(d for d in sorted(schemas.iterdir()) if d.name.startswith("cityjson"))
     assert validate_cityjson_schema(path, schema_dir) == []
+
+
+# ------------------------------------------------------------------- speed-ups keep results
+def test_smallest_eigenpairs_match_lapack():
+    """The closed-form smallest eigenpair equals numpy's LAPACK eigh (planes, edges, degenerate)."""
+    from citymodel.lod2.points import smallest_eigenpairs
+
+    rng = np.random.default_rng(3)
+    q = rng.normal(size=(500, 10, 3)) * np.array([2.0, 1.0, 0.02])          # noisy planes
+    q[:50, :, 1] = 0.0                                                       # flat in two directions
+    q[50:60] = np.linspace(0, 1, 10)[:, None] * np.array([1.0, 2.0, 0.5])    # collinear: 2 zero eigenvalues
+    q[60:70] = 0.0                                                           # identical points
+    rot = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+    q = q @ rot.T
+    q = q - q.mean(axis=1, keepdims=True)
+    cov = np.matmul(q.transpose(0, 2, 1), q) / 10
+    w, v = np.linalg.eigh(cov)
+    w0, v0 = smallest_eigenpairs(cov)
+    scale = w[:, 2:3]                       # accuracy is relative to the matrix norm (largest eigenvalue)
+    assert np.all(np.abs(w0 - w[:, 0]) <= 1e-11 * scale[:, 0])
+    assert np.all(np.linalg.norm(v0, axis=1) == pytest.approx(1.0))
+    assert np.all(np.abs(np.einsum("nij,nj->ni", cov, v0) - w0[:, None] * v0) <= 1e-9 * scale)   # an eigenpair
+    well = w[:, 1] - w[:, 0] > 1e-6                                          # unique eigenvector
+    assert np.allclose(np.abs(np.einsum("ni,ni->n", v0[well], v[well, :, 0])), 1.0, atol=1e-9)
+
+
+def test_points_by_footprint_and_outliers_match_reference():
+    """Point selection = shapely STRtree 'intersects' (boundary included); outlier test = ball counts."""
+    from scipy.spatial import cKDTree
+
+    from citymodel.lod2 import clean_building_points, points_by_footprint
+
+    rng = np.random.default_rng(5)
+    xy = np.round(rng.uniform(0, 60, size=(20000, 2)), 1)          # on a 0.1 m grid: points on outlines
+    xyz = np.column_stack([xy + [X0, Y0], rng.uniform(155, 165, len(xy))])
+    pts = tile_points(xyz)
+    fps = [box(X0 + 5, Y0 + 5, X0 + 15.5, Y0 + 12.3), None, Polygon(),
+           MultiPolygon([box(X0 + 20, Y0 + 20, X0 + 25, Y0 + 30), box(X0 + 30, Y0 + 20, X0 + 35, Y0 + 30)]),
+           Polygon([(X0 + 40, Y0 + 40), (X0 + 55, Y0 + 41), (X0 + 50, Y0 + 58)], [[(X0 + 45, Y0 + 45),
+                                                                                 (X0 + 49, Y0 + 45),
+                                                                                 (X0 + 47, Y0 + 48)]])]
+    got = points_by_footprint(pts, fps)
+    tree = shapely.STRtree([g if g is not None else Polygon() for g in fps])
+    pi, fi = tree.query(shapely.points(xyz[:, :2]), predicate="intersects")
+    for k in range(len(fps)):
+        assert np.array_equal(got[k], np.sort(pi[fi == k])), k
+    assert len(got[0]) > 0 and len(got[1]) == len(got[2]) == 0
+    assert shapely.touches(fps[0], shapely.points(xyz[got[0], :2])).any()      # boundary points kept
+    # outliers: fewer than 4 points (itself included) within 1 m, counted by the ball query
+    sparse = np.vstack([xyz[got[3]], [[X0 + 22, Y0 + 25, 200.0]], [[X0 + 32, Y0 + 25, 170.0]]])
+    pts2 = tile_points(sparse)
+    idx = np.arange(len(sparse))
+    kept = clean_building_points(pts2, idx)
+    cnt = np.asarray(cKDTree(sparse).query_ball_point(sparse, 1.0, return_length=True))
+    assert np.array_equal(kept, idx[cnt >= 4])
+    assert len(sparse) - 2 not in kept and len(sparse) - 1 not in kept
+
+
+def test_tile_results_do_not_depend_on_worker_processes(monkeypatch):
+    """Forked worker processes over the buildings of a tile give the in-process results."""
+    import citymodel.lod2.build as build
+
+    parts = [part(f, cx=X0 + 40 + 30 * (k % 6), cy=Y0 + 40 + 30 * (k // 6), angle=10.0 * k, **kw)
+             for k, (f, kw) in enumerate(FORMS * 2)]
+    xyz = np.vstack([sample_roof([p], seed=k)[0] for k, p in enumerate(parts)])
+    rows = [dict(building_id=f"B{k}", function_code=None, storeys=2, roof_form=None,
+                 geometry=Polygon(p.corners_xy())) for k, p in enumerate(parts)]
+    monkeypatch.setattr(build, "BUILDINGS_PER_WORKER", 3)
+    out = {}
+    for w in ("1", "2"):
+        monkeypatch.setenv(build.WORKERS_ENV, w)
+        out[w] = reconstruct_tile(frame(rows), tile_points(xyz), flat_dtm(), TILE)
+    assert build._workers(len(rows)) == 2
+    for a, b in zip(out["1"], out["2"]):
+        assert a.building_id == b.building_id and a.method == b.method == "lod2_fitted"
+        assert a.attributes() == b.attributes()
+        assert [s.vertices_array().tolist() for s in a.solids] == [s.vertices_array().tolist() for s in b.solids]
+
+
+def test_bad_worker_setting_is_a_config_error(monkeypatch):
+    import citymodel.lod2.build as build
+    from citymodel.errors import ConfigError
+
+    monkeypatch.setenv(build.WORKERS_ENV, "two")
+    with pytest.raises(ConfigError, match="CITYMODEL_LOD2_WORKERS.*Fix"):
+        build._workers(100)
+    monkeypatch.setenv(build.WORKERS_ENV, "1")
+    assert build._workers(1000) == 1

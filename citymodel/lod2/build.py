@@ -547,10 +547,10 @@ def reconstruct_tile(footprints_gdf, laz_path: str | os.PathLike | TilePoints, d
 
     Notes
     -----
-    A tile with many buildings is spread over forked worker processes (one per
-    ``BUILDINGS_PER_WORKER`` buildings, at most the CPU count; the environment variable
-    ``CITYMODEL_LOD2_WORKERS``, read at call time, overrides the CPU count, ``1`` = in-process).
-    The results do not depend on it.
+    By default a tile is reconstructed in this process. With the environment variable
+    ``CITYMODEL_LOD2_WORKERS`` (read at call time) set to N > 1, a tile with many buildings is
+    spread over up to N forked worker processes (one per ``BUILDINGS_PER_WORKER`` buildings). The
+    results do not depend on it.
 
     Raises
     ------
@@ -659,7 +659,9 @@ def _workers(n_tasks: int) -> int:
                                 f"set {WORKERS_ENV} to the number of processes per tile (1: no extra processes) "
                                 "or unset it")
     else:
-        want = os.cpu_count() or 1
+        # default: in-process. Forking inside an orchestrator's process (threads of Dagster, embree,
+        # lazrs) risks deadlocks; tiles are the unit of parallelism. Opt in with the variable.
+        want = 1
     return max(1, min(want, n_tasks // BUILDINGS_PER_WORKER))
 
 

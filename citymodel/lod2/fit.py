@@ -123,52 +123,79 @@ def rect_of(poly: Polygon) -> Rect:
 
 
 # --------------------------------------------------------------------------- design matrices
-def _design(form: RoofForm, rect: Rect, q: float, u: np.ndarray, v: np.ndarray):
-    """(shape dict, X) of a form with shape parameter ``q`` (ratio), or None if not applicable."""
-    L, W = rect.length_m, rect.width_m
-    one = np.ones_like(u)
-    av = np.abs(v)
-    side = 1.0 - 2.0 * av / W
-    s = L / 2 - np.abs(u)
-    if form is RoofForm.HIP:
-        d = q * W / 2
-        if d > L / 2 + 1e-9 or d < 0.5:
-            return None
-        return {"hip_length_m": min(d, L / 2)}, np.column_stack([one, np.minimum(side, s / d)])
-    if form is RoofForm.HALF_HIP:
-        d = q * W / 2
-        if d > L / 2 or d < 0.3 or not 0 < q < 1:
-            return None
-        return ({"half_hip_fraction": float(q), "hip_length_m": d},
-                np.column_stack([one, np.minimum(side, 1.0 - q * (1.0 - s / d))]))
-    if form is RoofForm.MANSARD:
-        i = q * W
-        if not 0 < q < 0.5:
-            return None
-        lower = av >= W / 2 - i
-        t = np.where(lower, (W / 2 - av) / i, 0.0)
-        w = np.where(lower, 0.0, av / (W / 2 - i))
-        return {"mansard_inset_m": i}, np.column_stack([np.where(lower, 1 - t, 0.0), np.where(lower, t, w),
-                                                        np.where(lower, 0.0, 1 - w)])
-    raise ValueError(form)
-
-
 _GRIDS = {RoofForm.HIP: _HIP_RATIOS, RoofForm.HALF_HIP: _HALF_HIP_FRACTIONS, RoofForm.MANSARD: _MANSARD_INSETS}
 
 
-def _candidates(rect: Rect, u: np.ndarray, v: np.ndarray):
-    """Yield (form, rect, shape dict, X, q) with z = X @ theta; theta = (e, h) or (e, b, r)."""
+def _design_stack(form: RoofForm, rect: Rect, qs, u: np.ndarray, v: np.ndarray):
+    """Design matrices of a form for many shape parameters ``qs`` (ratios) at once.
+
+    Hip: depth ``q W/2``; half-hip: fraction ``q`` of the rise, depth ``q W/2``; mansard: inset
+    ``q W``. Parameters the form cannot take are skipped. Returns ``(shapes, qs, X)``: the shape
+    dicts and parameters of the applicable ``qs`` (in order) and their design matrices stacked
+    ``(m, n, p)`` with ``z = X @ theta``.
+    """
+    L, W = rect.length_m, rect.width_m
+    q = np.asarray([float(x) for x in qs], dtype=float)
+    av = np.abs(v)
+    if form is RoofForm.MANSARD:
+        q = q[(q > 0) & (q < 0.5)]
+        i = q * W
+        col = np.empty((len(q), len(u), 3))
+        ic = i[:, None]
+        lower = av[None, :] >= W / 2 - ic
+        t = np.where(lower, (W / 2 - av[None, :]) / ic, 0.0)
+        w = np.where(lower, 0.0, av[None, :] / (W / 2 - ic))
+        col[:, :, 0] = np.where(lower, 1 - t, 0.0)
+        col[:, :, 1] = np.where(lower, t, w)
+        col[:, :, 2] = np.where(lower, 0.0, 1 - w)
+        return [{"mansard_inset_m": float(x)} for x in i], [float(x) for x in q], col
+    side = 1.0 - 2.0 * av / W
+    s = L / 2 - np.abs(u)
+    d = q * W / 2
+    if form is RoofForm.HIP:
+        ok = ~((d > L / 2 + 1e-9) | (d < 0.5))
+        q, d = q[ok], d[ok]
+        X = np.empty((len(q), len(u), 2))
+        X[:, :, 0] = 1.0
+        X[:, :, 1] = np.minimum(side[None, :], s[None, :] / d[:, None])
+        return [{"hip_length_m": min(float(x), L / 2)} for x in d], [float(x) for x in q], X
+    if form is RoofForm.HALF_HIP:
+        ok = ~((d > L / 2) | (d < 0.3) | ~((q > 0) & (q < 1)))
+        q, d = q[ok], d[ok]
+        X = np.empty((len(q), len(u), 2))
+        X[:, :, 0] = 1.0
+        X[:, :, 1] = np.minimum(side[None, :], 1.0 - q[:, None] * (1.0 - s[None, :] / d[:, None]))
+        return ([{"half_hip_fraction": float(a), "hip_length_m": float(b)} for a, b in zip(q, d)],
+                [float(x) for x in q], X)
+    raise ValueError(form)
+
+
+def _candidate_groups(rect: Rect, u: np.ndarray, v: np.ndarray, forms=None) -> list:
+    """Candidates on ``rect`` as groups ``(form, rect, shapes, qs, X (m, n, p))`` with ``z = X @ theta``.
+
+    Gable, the two sheds, and the hip, half-hip and mansard grids; ``theta`` = (e, h) or (e, b, r).
+    """
     W = rect.width_m
-    one = np.ones_like(u)
-    side = 1.0 - 2.0 * np.abs(v) / W
-    yield RoofForm.GABLE, rect, {}, np.column_stack([one, side]), None
-    yield RoofForm.SHED, rect, {}, np.column_stack([one, (v + W / 2) / W]), None
-    yield RoofForm.SHED, rect.flipped(), {}, np.column_stack([one, (W / 2 - v) / W]), None
+    n = len(u)
+    out = []
+
+    def single(form, r, col1):
+        X = np.empty((1, n, 2))
+        X[0, :, 0] = 1.0
+        X[0, :, 1] = col1
+        out.append((form, r, [{}], [None], X))
+
+    if forms is None or RoofForm.GABLE in forms:
+        single(RoofForm.GABLE, rect, 1.0 - 2.0 * np.abs(v) / W)
+    if forms is None or RoofForm.SHED in forms:
+        single(RoofForm.SHED, rect, (v + W / 2) / W)
+        single(RoofForm.SHED, rect.flipped(), (W / 2 - v) / W)
     for form, grid in _GRIDS.items():
-        for q in grid:
-            d = _design(form, rect, float(q), u, v)
-            if d is not None:
-                yield form, rect, d[0], d[1], float(q)
+        if forms is None or form in forms:
+            shapes, qs, X = _design_stack(form, rect, grid, u, v)
+            if len(qs):
+                out.append((form, rect, shapes, qs, X))
+    return out
 
 
 def _lstsq(X: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -248,15 +275,19 @@ def fit_rect(xyz: np.ndarray, rect: Rect, ground_z: float, part_id: str = "",
                                      float(np.sqrt(np.mean(res[inl] ** 2))) if inl.any() else float("nan"))
     # pyramid (orientation-free)
     u, v = rect.local(xyz[:, 0], xyz[:, 1])
-    cands = []
+    groups = []
     if forms is None or RoofForm.PYRAMID in forms:
         g = np.minimum(1 - 2 * np.abs(v) / rect.width_m, 1 - 2 * np.abs(u) / rect.length_m)
-        cands.append((RoofForm.PYRAMID, rect, {}, np.column_stack([np.ones(n), g]), None))
+        X = np.empty((1, n, 2))
+        X[0, :, 0] = 1.0
+        X[0, :, 1] = g
+        groups.append((RoofForm.PYRAMID, rect, [{}], [None], X))
+    local = {}
     for r in (rect, rect.turned()):
-        uu, vv = r.local(xyz[:, 0], xyz[:, 1])
-        cands.extend(c for c in _candidates(r, uu, vv) if forms is None or c[0] in forms)
+        uu, vv = local[r] = r.local(xyz[:, 0], xyz[:, 1])
+        groups.extend(_candidate_groups(r, uu, vv, forms))
     best_q: dict[RoofForm, tuple[Rect, float]] = {}
-    out, best_q = _run(cands, z, ground_z, part_id, out, best_q)
+    out, best_q = _run_groups(groups, z, ground_z, part_id, out, best_q)
     # refine the shape parameter of hip, half-hip and mansard between the neighbouring grid values
     refine = []
     for form, (r, q) in best_q.items():
@@ -264,12 +295,11 @@ def fit_rect(xyz: np.ndarray, rect: Rect, ground_z: float, part_id: str = "",
         k = int(np.argmin(np.abs(grid - q)))
         lo = grid[max(k - 1, 0)]
         hi = grid[min(k + 1, len(grid) - 1)]
-        uu, vv = r.local(xyz[:, 0], xyz[:, 1])
-        for qq in np.linspace(lo, hi, 11):
-            d = _design(form, r, float(qq), uu, vv)
-            if d is not None:
-                refine.append((form, r, d[0], d[1], float(qq)))
-    out, _ = _run(refine, z, ground_z, part_id, out, {})
+        uu, vv = local[r] if r in local else r.local(xyz[:, 0], xyz[:, 1])
+        shapes, qs, X = _design_stack(form, r, np.linspace(lo, hi, 11), uu, vv)
+        if len(qs):
+            refine.append((form, r, shapes, qs, X))
+    out, _ = _run_groups(refine, z, ground_z, part_id, out, {})
     return out
 
 
@@ -288,20 +318,65 @@ def _solve_batch(Xs: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return theta, res
 
 
-def _run(cands, z, ground_z, part_id, out, best_q):
-    """Solve all candidates (batched by column count); keep the best valid one of each form."""
-    if not cands:
+def _solve_batch_affine(C: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_solve_batch` for design matrices ``[1, c]`` given by their second columns ``C (m, n)``.
+
+    The 2x2 normal equations are formed from row sums and solved in closed form (no stacked
+    matrix products): the same least squares, with one trimmed refit.
+    """
+    reg = 1e-9
+
+    def solve(w0, w1, w11, wz, w1z):
+        a00, a11 = w0 + reg, w11 + reg
+        det = a00 * a11 - w1 * w1
+        e = (a11 * wz - w1 * w1z) / det
+        h = (a00 * w1z - w1 * wz) / det
+        return e, h
+
+    n = C.shape[1]
+    s1 = C.sum(axis=1)
+    s11 = np.einsum("mn,mn->m", C, C)
+    sz = float(z.sum())
+    s1z = C @ z
+    e, h = solve(float(n), s1, s11, sz, s1z)
+    res = z[None, :] - (e[:, None] + h[:, None] * C)
+    r2 = res * res
+    scale = np.sqrt(np.mean(np.minimum(r2, TRUNCATE_M ** 2), axis=1))
+    keep = (r2 <= np.maximum(0.15, 3.0 * scale)[:, None] ** 2).astype(float)
+    KC = keep * C
+    e, h = solve(keep.sum(axis=1), KC.sum(axis=1), np.einsum("mn,mn->m", KC, C), keep @ z, KC @ z)
+    res = z[None, :] - (e[:, None] + h[:, None] * C)
+    return np.column_stack([e, h]), res
+
+
+def _run_groups(groups, z, ground_z, part_id, out, best_q):
+    """Solve all candidate groups ``(form, rect, shapes, qs, X)``; keep the best valid one of each form.
+
+    Candidates are solved in batches of equal column count; ties are broken by candidate order.
+    """
+    if not groups:
         return out, best_q
-    costs, thetas, resids = [None] * len(cands), [None] * len(cands), [None] * len(cands)
-    for p in {c[3].shape[1] for c in cands}:
-        idx = [k for k, c in enumerate(cands) if c[3].shape[1] == p]
-        theta, res = _solve_batch(np.stack([cands[k][3] for k in idx]), z)
+    meta = [(form, r, shape, q) for form, r, shapes, qs, _ in groups for shape, q in zip(shapes, qs)]
+    m = len(meta)
+    costs = np.empty(m)
+    thetas: list = [None] * m
+    resids: list = [None] * m
+    starts = np.cumsum([0] + [len(g[3]) for g in groups])
+    for p in sorted({g[4].shape[2] for g in groups}):
+        sel = [k for k, g in enumerate(groups) if g[4].shape[2] == p]
+        Xs = groups[sel[0]][4] if len(sel) == 1 else np.concatenate([groups[k][4] for k in sel])
+        if p == 2:      # every two-column design is [1, c] (eave + rise): closed-form normal equations
+            theta, res = _solve_batch_affine(Xs[:, :, 1], z)
+        else:
+            theta, res = _solve_batch(Xs, z)
         cost = np.sum(np.minimum(res * res, TRUNCATE_M ** 2), axis=1)
-        for j, k in enumerate(idx):
-            costs[k], thetas[k], resids[k] = float(cost[j]), theta[j], res[j]
+        flat = np.concatenate([np.arange(starts[k], starts[k + 1]) for k in sel])
+        costs[flat] = cost
+        for j, k in enumerate(flat):
+            thetas[k], resids[k] = theta[j], res[j]
     for k in np.argsort(costs, kind="stable"):
-        form, r, shape, X, q = cands[k]
-        cost, theta, res = costs[k], thetas[k], resids[k]
+        form, r, shape, q = meta[k]
+        cost, theta, res = float(costs[k]), thetas[k], resids[k]
         best = out.get(form)
         if best is not None and cost >= best.cost:
             continue

@@ -233,8 +233,13 @@ def _assemble(rings_per_piece, labs, planes, ground_z, building_id, snap_ridges_
         faces.append(face)
     P = np.array(nodes, dtype=float)
 
+    # plane coefficients as Python floats: the same arithmetic as Plane.z, without array overhead
+    pc = {lab: (float(planes[lab].coef[0]), float(planes[lab].coef[1]), float(planes[lab].coef[2]),
+                float(planes[lab].origin[0]), float(planes[lab].origin[1])) for lab in set(labs)}
+
     def zf(f: int, i: int) -> float:
-        return float(planes[labs[f]].z(P[i, 0], P[i, 1]))
+        a, b, c, o0, o1 = pc[labs[f]]
+        return a * (float(P[i, 0]) - o0) + b * (float(P[i, 1]) - o1) + c
 
     # split interior edges whose heights cross
     crossing: dict[int, tuple[int, int]] = {}

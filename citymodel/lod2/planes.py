@@ -65,6 +65,28 @@ def fit_plane(xyz: np.ndarray, origin: np.ndarray) -> tuple[np.ndarray, float]:
     return coef, float(np.sqrt(np.mean(res ** 2))) if len(res) else 0.0
 
 
+def _fit_plane_fast(p: np.ndarray) -> tuple[np.ndarray, float]:
+    """Coefficients of :func:`fit_plane` (origin 0) by the normal equations on centred coordinates.
+
+    For the intermediate fits of the segmentation (membership tests at decimetres); the planes
+    returned to the caller are fitted by :func:`fit_plane` (the generic roof is sensitive to the
+    last bits of its planes).
+    """
+    if len(p) >= 3:
+        x, y, z = p[:, 0], p[:, 1], p[:, 2]
+        mx, my, mz = x.mean(), y.mean(), z.mean()
+        dx, dy, dz = x - mx, y - my, z - mz
+        sxx, sxy, syy = dx @ dx, dx @ dy, dy @ dy
+        sxz, syz = dx @ dz, dy @ dz
+        det = sxx * syy - sxy * sxy
+        if det > 1e-9 * max(sxx * syy, 1e-300):
+            a = (syy * sxz - sxy * syz) / det
+            b = (sxx * syz - sxy * sxz) / det
+            res = dz - a * dx - b * dy
+            return np.array([a, b, mz - a * mx - b * my]), float(np.sqrt(np.mean(res * res)))
+    return fit_plane(p, np.zeros(2))
+
+
 def segment_planes(xyz: np.ndarray, *, k: int = 10, max_roughness_m: float = 0.08,
                    max_angle_deg: float = 12.0, max_offset_m: float = 0.12, max_dist_m: float = 0.25,
                    min_points: int = 15, merge_angle_deg: float = 5.0, merge_offset_m: float = 0.15,
@@ -107,14 +129,17 @@ def segment_planes(xyz: np.ndarray, *, k: int = 10, max_roughness_m: float = 0.0
     tree = cKDTree(p)
     normals, rough, nb = local_roughness(p, k, tree)
     kk = nb.shape[1]
+    smooth = rough <= max_roughness_m
+    # link tests on the (n, k) neighbour pairs, only for pairs of two smooth distinct points
     i = np.repeat(np.arange(n), kk)
     j = nb.ravel()
-    smooth = rough <= max_roughness_m
+    cand = np.flatnonzero((i != j) & smooth[i] & smooth[j])
+    i, j = i[cand], j[cand]
+    ni, nj = normals[i], normals[j]
     d = p[j] - p[i]
-    ok = (i != j) & smooth[i] & smooth[j]
-    ok &= np.einsum("ij,ij->i", normals[i], normals[j]) >= np.cos(np.radians(max_angle_deg))
-    ok &= np.abs(np.einsum("ij,ij->i", normals[i], d)) <= max_offset_m
-    ok &= np.abs(np.einsum("ij,ij->i", normals[j], d)) <= max_offset_m
+    ok = np.einsum("ij,ij->i", ni, nj) >= np.cos(np.radians(max_angle_deg))
+    ok &= np.abs(np.einsum("ij,ij->i", ni, d)) <= max_offset_m
+    ok &= np.abs(np.einsum("ij,ij->i", nj, d)) <= max_offset_m
     g = coo_matrix((np.ones(int(ok.sum())), (i[ok], j[ok])), shape=(n, n))
     _, comp = connected_components(g, directed=False)
     comp = np.where(smooth, comp, -1)
@@ -127,7 +152,7 @@ def segment_planes(xyz: np.ndarray, *, k: int = 10, max_roughness_m: float = 0.0
     rng = np.random.default_rng(0)
     while comps:
         members, splittable = comps.pop()
-        coef, rmse = fit_plane(p[members], np.zeros(2))
+        coef, rmse = _fit_plane_fast(p[members])
         if splittable and rmse > split_rmse_m and len(members) >= 2 * min_points:
             # leaked over a ridge or a step: split by RANSAC planes, each its largest connected piece
             for piece in _ransac_split(p, members, nb, rng, max_offset_m, min_points):
@@ -138,7 +163,7 @@ def segment_planes(xyz: np.ndarray, *, k: int = 10, max_roughness_m: float = 0.0
             members = members[res <= max_dist_m]
             if len(members) < min_points:
                 break
-            coef, _ = fit_plane(p[members], np.zeros(2))
+            coef, _ = _fit_plane_fast(p[members])
         if len(members) < min_points:
             continue
         if np.degrees(np.arctan(np.hypot(coef[0], coef[1]))) > max_slope_deg:
@@ -177,8 +202,11 @@ def _ransac_split(p, members, nb, rng, tol_m, min_points, hypotheses: int = 256)
         if not good.any():
             break
         n = n[good] / norm[good, None]
-        d = np.abs(q @ n.T - np.einsum("hk,hk->h", a[good], n)[None, :])
-        count = (d <= tol_m).sum(axis=0)
+        d = _small_matmul(q, n.T)
+        d -= np.einsum("hk,hk->h", a[good], n)[None, :]
+        np.abs(d, out=d)
+        # inliers per hypothesis (a column sum of bytes is much faster than of booleans)
+        count = np.add.reduce((d <= tol_m).view(np.uint8), axis=0, dtype=np.int64)
         h = int(np.argmax(count))
         inl = rest[d[:, h] <= tol_m]
         if len(inl) < min_points:
@@ -198,6 +226,19 @@ def _ransac_split(p, members, nb, rng, tol_m, min_points, hypotheses: int = 256)
             break
         out.append(piece)
         rest = np.setdiff1d(rest, piece)
+    return out
+
+
+def _small_matmul(a: np.ndarray, b: np.ndarray, rows: int = 256) -> np.ndarray:
+    """``a @ b`` in blocks of ``rows`` rows.
+
+    Each block stays below OpenBLAS's threading threshold: a (k=3) product of a few hundred
+    thousand entries is not worth waking BLAS threads, which cost more CPU than they save on a
+    busy machine (and where tiles already run in parallel processes). Same values as ``a @ b``.
+    """
+    out = np.empty((a.shape[0], b.shape[1]))
+    for r0 in range(0, a.shape[0], rows):
+        np.matmul(a[r0:r0 + rows], b, out=out[r0:r0 + rows])
     return out
 
 
@@ -226,7 +267,7 @@ def _merge(p, tree, segs, coefs, angle_deg, offset_m):
                 if not np.isfinite(dist).any():
                     continue
                 members = np.concatenate([segs[a], segs[b]])
-                coef, _ = fit_plane(p[members], np.zeros(2))
+                coef, _ = _fit_plane_fast(p[members])
                 segs[a] = members
                 coefs[a] = coef
                 del segs[b], coefs[b]

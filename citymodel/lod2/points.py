@@ -24,8 +24,11 @@ GROUND_CLASS = 2
 #: classes never taken as building points (ground, low/medium/high vegetation, noise, water, bridge)
 EXCLUDED_CLASSES = (2, 3, 4, 5, 7, 9, 17, 18, 26)
 
+_SELECTION = (laspy.DecompressionSelection.XY_RETURNS_CHANNEL | laspy.DecompressionSelection.Z
+              | laspy.DecompressionSelection.CLASSIFICATION | laspy.DecompressionSelection.ALL_EXTRA_BYTES)
+
 __all__ = ["TilePoints", "read_tile_points", "points_by_footprint", "clean_building_points",
-           "local_roughness"]
+           "local_roughness", "smallest_eigenpairs"]
 
 
 @dataclass
@@ -79,7 +82,8 @@ def read_tile_points(laz_path: str | os.PathLike, min_hag_m: float = 2.0, datase
         If the file cannot be read or has no ``HeightAboveGround`` dimension.
     """
     try:
-        las = laspy.read(str(laz_path), laz_backend=laspy.LazBackend.Lazrs)
+        # only the fields used here are decompressed (point formats 6-10 store them in layers)
+        las = laspy.read(str(laz_path), laz_backend=laspy.LazBackend.Lazrs, decompression_selection=_SELECTION)
     except Exception as exc:  # laspy/lazrs raise many kinds
         raise dataset_error(SourceDataError, dataset, f"cannot read staged point cloud {laz_path}: {exc}",
                             "re-run the LiDAR staging of this tile", None) from exc
@@ -101,7 +105,10 @@ def read_tile_points(laz_path: str | os.PathLike, min_hag_m: float = 2.0, datase
 
 
 def points_by_footprint(points: TilePoints, footprints) -> list[np.ndarray]:
-    """Indices of the candidate points inside each footprint (STRtree on the footprints).
+    """Indices of the candidate points inside each footprint (boundary included).
+
+    The points are sorted by x once; each footprint tests only the points of its bounding box
+    (``shapely.intersects_xy``).
 
     Parameters
     ----------
@@ -111,27 +118,35 @@ def points_by_footprint(points: TilePoints, footprints) -> list[np.ndarray]:
     Returns
     -------
     list of numpy.ndarray
-        One index array (into ``points``) per footprint, in input order.
+        One ascending index array (into ``points``) per footprint, in input order.
     """
-    geoms = np.array([g if g is not None else shapely.Polygon() for g in footprints], dtype=object)
+    geoms = [g if g is not None else shapely.Polygon() for g in footprints]
     out = [np.empty(0, dtype=np.int64) for _ in range(len(geoms))]
     if len(points) == 0 or len(geoms) == 0:
         return out
-    valid = ~shapely.is_empty(geoms)
-    tree = shapely.STRtree(np.where(valid, geoms, None))
-    pts = shapely.points(points.xyz[:, 0], points.xyz[:, 1])
-    pi, fi = tree.query(pts, predicate="intersects")
-    order = np.argsort(fi, kind="stable")
-    pi, fi = pi[order], fi[order]
-    cuts = np.searchsorted(fi, np.arange(len(geoms) + 1))
-    for k in range(len(geoms)):
-        out[k] = pi[cuts[k]:cuts[k + 1]]
+    order = np.argsort(points.xyz[:, 0], kind="stable")
+    xs = points.xyz[order, 0]
+    for k, g in enumerate(geoms):
+        if g.is_empty:
+            continue
+        minx, miny, maxx, maxy = g.bounds
+        lo, hi = np.searchsorted(xs, minx, side="left"), np.searchsorted(xs, maxx, side="right")
+        cand = order[lo:hi]
+        y = points.xyz[cand, 1]
+        cand = cand[(y >= miny) & (y <= maxy)]
+        if len(cand) == 0:
+            continue
+        cand = np.sort(cand)
+        out[k] = cand[shapely.intersects_xy(g, points.xyz[cand, 0], points.xyz[cand, 1])]
     return out
 
 
 def local_roughness(xyz: np.ndarray, k: int = 10, tree: cKDTree | None = None
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Normals and roughness of the k-neighbourhood of every point (PCA, vectorised).
+
+    The smallest eigenpair of every 3x3 covariance is computed in closed form
+    (:func:`smallest_eigenpairs`), not by one LAPACK call per point.
 
     Returns
     -------
@@ -145,12 +160,63 @@ def local_roughness(xyz: np.ndarray, k: int = 10, tree: cKDTree | None = None
         tree = cKDTree(xyz)
     _, nb = tree.query(xyz, k=k)
     nb = np.asarray(nb).reshape(n, k)
-    q = xyz[nb] - xyz[nb].mean(axis=1, keepdims=True)
-    cov = np.einsum("nki,nkj->nij", q, q) / k
-    w, v = np.linalg.eigh(cov)
-    normals = v[:, :, 0]
+    x = xyz[nb]
+    q = x - x.mean(axis=1, keepdims=True)
+    cov = np.matmul(q.transpose(0, 2, 1), q) / k
+    w0, normals = smallest_eigenpairs(cov)
     normals = normals * np.where(normals[:, 2:3] < 0, -1.0, 1.0)
-    return normals, np.sqrt(np.clip(w[:, 0], 0.0, None)), nb
+    return normals, np.sqrt(np.clip(w0, 0.0, None)), nb
+
+
+def smallest_eigenpairs(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Smallest eigenvalue and its unit eigenvector of each symmetric 3x3 matrix (closed form).
+
+    Eigenvalues by the trigonometric solution of the characteristic cubic; the eigenvector as the
+    longest cross product of two rows of ``A - w I`` (they span the plane orthogonal to it).
+    Falls back to ``numpy.linalg.eigh`` for the matrices where that is ill-conditioned (two
+    equal smallest eigenvalues, e.g. collinear or identical points).
+
+    Parameters
+    ----------
+    cov : (n, 3, 3) array
+
+    Returns
+    -------
+    w0 : (n,) smallest eigenvalues
+    v0 : (n, 3) unit eigenvectors
+    """
+    a00, a11, a22 = cov[:, 0, 0], cov[:, 1, 1], cov[:, 2, 2]
+    a01, a02, a12 = cov[:, 0, 1], cov[:, 0, 2], cov[:, 1, 2]
+    m = (a00 + a11 + a22) / 3.0
+    b00, b11, b22 = a00 - m, a11 - m, a22 - m
+    p2 = (b00 * b00 + b11 * b11 + b22 * b22 + 2.0 * (a01 * a01 + a02 * a02 + a12 * a12)) / 6.0
+    p = np.sqrt(p2)
+    det = b00 * (b11 * b22 - a12 * a12) - a01 * (a01 * b22 - a12 * a02) + a02 * (a01 * a12 - b11 * a02)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(p2 > 0, det / (2.0 * p * p2), 0.0)
+    phi = np.arccos(np.clip(r, -1.0, 1.0)) / 3.0
+    w0 = m + 2.0 * p * np.cos(phi + 2.0 * np.pi / 3.0)
+    w2 = m + 2.0 * p * np.cos(phi)
+    d0, d1, d2 = a00 - w0, a11 - w0, a22 - w0
+    # cross products of the rows (d0 a01 a02), (a01 d1 a12), (a02 a12 d2)
+    c = np.empty((len(cov), 3, 3))
+    c[:, 0] = np.column_stack([a01 * a12 - a02 * d1, a02 * a01 - d0 * a12, d0 * d1 - a01 * a01])
+    c[:, 1] = np.column_stack([a01 * d2 - a02 * a12, a02 * a02 - d0 * d2, d0 * a12 - a01 * a02])
+    c[:, 2] = np.column_stack([d1 * d2 - a12 * a12, a12 * a02 - a01 * d2, a01 * a12 - d1 * a02])
+    nn = np.einsum("nij,nij->ni", c, c)
+    rows = np.arange(len(cov))
+    best = np.argmax(nn, axis=1)
+    big = nn[rows, best]
+    v = c[rows, best] / np.sqrt(np.where(big > 0, big, 1.0))[:, None]
+    # ill-conditioned: the middle eigenvalue is (nearly) the smallest one
+    w1 = 3.0 * m - w0 - w2
+    bad = ~(big > 1e-12 * np.maximum(w2, 1e-300) ** 4) | ~(w1 - w0 > 1e-8 * np.maximum(w2, 1e-300))
+    if bad.any():
+        wb, vb = np.linalg.eigh(cov[bad])
+        w0 = w0.copy()
+        w0[bad] = wb[:, 0]
+        v[bad] = vb[:, :, 0]
+    return w0, v
 
 
 def clean_building_points(points: TilePoints, idx: np.ndarray, *, outlier_radius_m: float = 1.0,
@@ -172,5 +238,8 @@ def clean_building_points(points: TilePoints, idx: np.ndarray, *, outlier_radius
     if len(idx) < outlier_min_neighbours:
         return idx
     xyz = points.xyz[idx]
-    cnt = cKDTree(xyz).query_ball_point(xyz, outlier_radius_m, return_length=True)
-    return idx[np.asarray(cnt) >= outlier_min_neighbours]
+    # at least ``outlier_min_neighbours`` points (itself included) within the radius: the k-th
+    # nearest one is not farther (a bounded k-NN query is cheaper than counting the whole ball)
+    bound = np.nextafter(outlier_radius_m, np.inf)
+    dist, _ = cKDTree(xyz).query(xyz, k=[outlier_min_neighbours], distance_upper_bound=bound)
+    return idx[np.isfinite(dist[:, 0]) & (dist[:, 0] <= outlier_radius_m)]
