@@ -12,19 +12,18 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 
-def atomic_write_text(path: str | os.PathLike, chunks: str | Iterable[str]) -> Path:
-    """Write text to a temporary file beside ``path``, fsync, then rename it over ``path``.
+def _atomic_write(path: str | os.PathLike, mode: str, write) -> Path:
+    """Call ``write(file)`` on a temporary file beside ``path``, fsync, then rename it over ``path``.
 
-    A failure (also in the iterable producing ``chunks``) leaves neither ``path`` changed nor a
-    temporary file behind.
+    A failure leaves neither ``path`` changed nor a temporary file behind.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            for c in ([chunks] if isinstance(chunks, str) else chunks):
-                f.write(c)
+        kw = {"encoding": "utf-8", "newline": "\n"} if "b" not in mode else {}
+        with os.fdopen(fd, mode, **kw) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -35,26 +34,20 @@ def atomic_write_text(path: str | os.PathLike, chunks: str | Iterable[str]) -> P
             pass
         raise
     return path
+
+
+def atomic_write_text(path: str | os.PathLike, chunks: str | Iterable[str]) -> Path:
+    """Write text atomically (see :func:`_atomic_write`); ``chunks`` may be a generator, and a
+    failure inside it leaves the old file in place."""
+    def write(f):
+        for c in ([chunks] if isinstance(chunks, str) else chunks):
+            f.write(c)
+    return _atomic_write(path, "w", write)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Binary counterpart of :func:`atomic_write_text`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+    return _atomic_write(path, "wb", lambda f: f.write(data))
 
 
 def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
