@@ -342,24 +342,35 @@ def _add_buildings(builder, s: Settings, pub: Path) -> None:
                            title="Buildings (3D Tiles 1.1)")
 
 
+def _run_partition(instance, run_id: str) -> str | None:
+    """The tile a run was for (check results of partitioned assets carry it only on the run)."""
+    run = instance.get_run_by_id(run_id)
+    return run.tags.get("dagster/partition") if run is not None else None
+
+
 def _blocking_check_results(context) -> list[dict]:
-    """The latest result of every blocking asset check of the graph (a failed one stops the release)."""
-    instance = context.instance
+    """The latest result of every blocking asset check of the graph, per tile for tile assets: a
+    failed one stops the release (a later passing tile must not hide an earlier failing one)."""
+    storage = context.instance.event_log_storage
     graph = context.job_def.asset_layer.asset_graph
     out = []
-    keys = list(graph.asset_check_keys)
-    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys) if keys else {}
-    for key in keys:
+    for key in graph.asset_check_keys:
         spec = graph.get_check_spec(key)
-        record = latest.get(key)
-        if not spec.blocking or record is None or record.event is None:
+        if not spec.blocking:
             continue
-        evaluation = record.event.dagster_event.event_specific_data if record.event.dagster_event else None
-        passed = getattr(evaluation, "passed", None)
-        if passed is None:
-            continue
-        out.append({"name": f"{key.asset_key.to_user_string()}/{key.name}", "passed": bool(passed),
-                    "blocking": True, "description": spec.description or ""})
+        latest_by_partition: dict = {}
+        for record in storage.get_asset_check_execution_history(key, limit=1000):  # newest first
+            if record.event is None or record.event.dagster_event is None:
+                continue
+            partition = record.partition or _run_partition(context.instance, record.run_id)
+            if partition in latest_by_partition:
+                continue
+            passed = getattr(record.event.dagster_event.event_specific_data, "passed", None)
+            if passed is not None:
+                latest_by_partition[partition] = passed
+        for partition, passed in sorted(latest_by_partition.items(), key=lambda kv: str(kv[0])):
+            name = f"{key.asset_key.to_user_string()}/{key.name}" + (f"[{partition}]" if partition else "")
+            out.append({"name": name, "passed": bool(passed), "blocking": True, "description": spec.description or ""})
     return out
 
 
