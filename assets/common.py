@@ -58,11 +58,9 @@ def new_figure(w: float = 4.0, h: float = 3.0):
 
 
 def write_json_atomic(path: Path, obj: Any) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    from citymodel.fileio import atomic_write_text
+
+    return atomic_write_text(path, json.dumps(obj, indent=2, default=str))
 
 
 def read_json(path: Path) -> Any:

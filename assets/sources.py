@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from citymodel.catalog import extract_zip, format_of
+from citymodel.catalog import extract_zip, format_of, select_distributions
 from citymodel.config import ROLES
 from citymodel.sources import lidar_distributions_for_tile, not_configured_version, source_version
 from pipelines.partitions import TILES
@@ -68,7 +68,7 @@ def _build_source_asset(role: str) -> dg.AssetsDefinition:
             client = catalog_client(s)
             dataset = client.dataset(src.dataset)
             version = source_version(dataset, role)
-            result = _download(client, dataset, client_dists(dataset, role), role, s.raw_dir)
+            result = _download(client, dataset, select_distributions(dataset, role), role, s.raw_dir)
         manifest = {"role": role, "configured": True, "dataset": dataset.identifier,
                     "modified": str(dataset.modified), "fingerprint": version.fingerprint, **result}
         write_json_atomic(manifest_path(s.raw_dir, role), manifest)
@@ -84,7 +84,7 @@ def _build_source_asset(role: str) -> dg.AssetsDefinition:
     return _source
 
 
-def client_dists(dataset, role):
+def select_distributions(dataset, role):
     from citymodel.catalog import select_distributions
 
     return select_distributions(dataset, role)
