@@ -276,3 +276,37 @@ def test_bad_scene_inputs_raise_with_dataset_record_and_fix():
         TerrainModel(np.array([[1.0, np.nan], [1.0, 1.0]]), Affine(1, 0, 0, 0, -1, 2))
     with pytest.raises(ConfigError, match="spacing"):
         SO.roof_irradiation(Scene.build({}), {}, None, spacing_m=0)
+
+
+def test_one_direction_for_all_rays_equals_one_per_ray():
+    """The single-direction fast path (no (n, 3) copy) answers exactly like per-ray directions,
+    on the thread pool (> 20,000 rays), for buildings, terrain and (semi-transparent) crowns."""
+    rng = np.random.default_rng(3)
+    boxes = {f"B{i}": _box(X0 - 200 + 40 * (i % 10), Y0 - 200 + 40 * (i // 10), 15, 12, rng.uniform(5, 30))
+             for i in range(100)}
+    trees = pd.DataFrame({"tree_id": [f"T{i}" for i in range(50)], "x": rng.uniform(X0 - 200, X0 + 200, 50),
+                          "y": rng.uniform(Y0 - 200, Y0 + 200, 50), "height_m": 12.0, "crown_diameter_m": 8.0})
+    from affine import Affine
+    xs = np.arange(600) + EXTENT[0] + 0.5
+    heights = Z0 + 0.05 * (xs[None, :] - X0) + np.zeros((600, 1))
+    terrain = TerrainModel(heights, Affine(1.0, 0, EXTENT[0], 0, -1.0, EXTENT[3]))
+    n = 60_000
+    x = rng.uniform(X0 - 200, X0 + 200, n)
+    y = rng.uniform(Y0 - 200, Y0 + 200, n)
+    o = np.column_stack([x, y, terrain.height(x, y) + 0.05])
+    d = np.array([0.3, -0.5, 0.4])
+    for transmissivity in (0.0, 0.4):
+        scene = Scene.build(boxes, trees=trees, terrain=terrain, crown_transmissivity=transmissivity)
+        one = scene.transmittance(o, d)
+        many = scene.transmittance(o, np.tile(d, (n, 1)))
+        np.testing.assert_array_equal(one, many)
+        assert 0.05 < (one == 0).mean() < 0.95          # the scene does shade some rays, not all
+        if transmissivity:
+            assert np.isclose(one, 0.4).any()           # some rays pass exactly one crown
+        np.testing.assert_array_equal(scene.occluded(o, d), scene.occluded(o, np.tile(d, (n, 1))))
+        d1, w1 = scene.first_hit(o[:5000], d)
+        d2, w2 = scene.first_hit(o[:5000], np.tile(d, (5000, 1)))
+        np.testing.assert_array_equal(w1, w2)
+        np.testing.assert_allclose(d1, d2)
+    with pytest.raises(ValueError, match="directions"):
+        scene.occluded(o[:10], np.tile(d, (3, 1)))
