@@ -227,7 +227,8 @@ DTM_KEY = dg.AssetKey(["staging", "dtm"])
 
 def point_cloud_paths(settings: Settings, tile_id: str) -> tuple[Path, Path, Path]:
     d = settings.staging_dir / "lidar"
-    return d / f"{tile_id}.laz", d / f"dtm_{tile_id}.tif", d / f"{tile_id}.stats.json"
+    ext = settings.lidar.staged_format
+    return d / f"{tile_id}.{ext}", d / f"dtm_{tile_id}.tif", d / f"{tile_id}.stats.json"
 
 
 def _lidar_check_specs(settings: Settings | None) -> list[dg.AssetCheckSpec]:
@@ -241,12 +242,17 @@ def _lidar_check_specs(settings: Settings | None) -> list[dg.AssetCheckSpec]:
 
 
 def build_lidar_asset(settings_at_load: Settings | None) -> dg.AssetsDefinition:
+    # the staged format is part of the code version: switching lidar.staged_format restages every tile
+    fmt = settings_at_load.lidar.staged_format if settings_at_load is not None else "las"
+    version = f"{STAGING_CODE_VERSION}-{fmt}"
+
     @dg.multi_asset(
         specs=[dg.AssetSpec(POINT_CLOUD_KEY, deps=[dg.AssetKey(["sources", "lidar"])], group_name="staging",
-                            code_version=STAGING_CODE_VERSION, partitions_def=TILES, kinds={"laz"},
-                            description="Points of tile + halo (LAZ) with HeightAboveGround; tile statistics."),
+                            code_version=version, partitions_def=TILES, kinds={fmt},
+                            description=f"Points of tile + halo ({fmt.upper()}) with HeightAboveGround; "
+                                        "tile statistics."),
                  dg.AssetSpec(DTM_KEY, deps=[dg.AssetKey(["sources", "lidar"])], group_name="staging",
-                              code_version=STAGING_CODE_VERSION, partitions_def=TILES, kinds={"geotiff"},
+                              code_version=version, partitions_def=TILES, kinds={"geotiff"},
                               description="Terrain model (GeoTIFF) from the ground points of tile + halo.")],
         check_specs=_lidar_check_specs(settings_at_load),
         partitions_def=TILES,
@@ -269,6 +275,8 @@ def build_lidar_asset(settings_at_load: Settings | None) -> dg.AssetsDefinition:
                                dtm_resolution_m=s.lidar.dtm_resolution_m, chunk_points=s.lidar.chunk_points)
         st = stats.to_dict()
         write_json_atomic(out_stats, st)
+        other = out_laz.with_suffix(".laz" if out_laz.suffix == ".las" else ".las")
+        other.unlink(missing_ok=True)          # left from staging in the other lidar.staged_format
         row = {"tile_id": tile.id, "point_count": int(st["point_count"]), "density_m2": float(st["density_m2"]),
                "z_min_m": st["z_min_m"], "z_max_m": st["z_max_m"]}
         for c in s.lidar.required_classes:

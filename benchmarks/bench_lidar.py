@@ -9,11 +9,10 @@ Prints
 (a) LAZ ingest throughput (points/s) of ``stage_tile`` next to plain lazrs decoding of the same
     file in the same run, like with like: "plain lazrs decoding" is ``laspy.read`` of the whole
     file, once with single-threaded lazrs (``LazBackend.Lazrs``) and once with parallel lazrs
-    (``LazBackend.LazrsParallel``, rayon, all CPUs). ``stage_tile`` is run twice, with
-    ``parallel_laz=True`` (parallel lazrs for decoding and compression) and with its default
-    ``parallel_laz=False``
-    (single-threaded lazrs; its Python read-ahead / write-behind helper thread still overlaps a
-    little). Ratios: single-threaded staging / single-threaded decode, parallel staging / parallel
+    (``LazBackend.LazrsParallel``, rayon, all CPUs). ``stage_tile`` is run, staging to the default
+    ``lidar.staged_format`` (LAS), with ``parallel_laz=True`` (parallel lazrs decoding) and with its
+    default ``parallel_laz=False`` (single-threaded lazrs; the compiled per-point loops run on the
+    read-ahead thread's spare core), and once more to LAZ (re-compressed, for information). Ratios: single-threaded staging / single-threaded decode, parallel staging / parallel
     decode (goal >= 0.5), and parallel staging / single-threaded decode for information. Also for
     the real Delft AHN3 crops when ../shared/data is present;
 (b) peak memory (max RSS of a child process that only imports the core and stages the tile; goal
@@ -129,19 +128,19 @@ def child(args: argparse.Namespace) -> None:
     tile = Tile(args.e, args.n, size_m=args.size, prefix=args.prefix)
     out = Path(args.out)
     t = time.perf_counter()
-    stats = stage_tile(paths, tile, "bench", out / "t.laz", out / "t.tif", args.crs, crs_override=args.crs,
+    stats = stage_tile(paths, tile, "bench", out / f"t.{args.format}", out / "t.tif", args.crs, crs_override=args.crs,
                        chunk_points=args.chunk_points, parallel_laz=not args.single_threaded)  # staging default is single
     dt = time.perf_counter() - t
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(json.dumps({"seconds": dt, "points": stats.staged_point_count, "tile_points": stats.point_count,
                       "stage_seconds": stats.seconds, "peak_rss_mb": rss_mb,
-                      "laz_backend": stats.laz_backend,
+                      "laz_backend": stats.laz_backend, "format": args.format,
                       "dtm_info": stats.dtm_info, "density_m2": stats.density_m2}))
 
 
 def run_child(paths: list[Path], out: Path, e: int, n: int, size: float, prefix: str, crs: str,
-              chunk_points: int, single_threaded: bool = False) -> dict:
-    cmd = [sys.executable, "-m", "benchmarks.bench_lidar", "--child", "--out", str(out), "--e", str(e),
+              chunk_points: int, single_threaded: bool = False, fmt: str = "las") -> dict:
+    cmd = [sys.executable, "-m", "benchmarks.bench_lidar", "--child", "--out", str(out), "--e", str(e), "--format", fmt,
            "--n", str(n), "--size", str(size), "--prefix", prefix, "--crs", crs,
            "--chunk-points", str(chunk_points), "--paths", *map(str, paths)]
     if single_threaded:
@@ -153,7 +152,7 @@ def run_child(paths: list[Path], out: Path, e: int, n: int, size: float, prefix:
 
 
 def report(label: str, path: Path, staged: dict, staged_1: dict, n_decode: int, t_single: float,
-           t_par: float, t_encode: float | None = None) -> None:
+           t_par: float, t_encode: float | None = None, staged_laz: dict | None = None) -> None:
     """Print throughput and like-with-like ratios (staged: default/parallel, staged_1: single-threaded)."""
     rate_par = staged["points"] / staged["seconds"]
     rate_one = staged_1["points"] / staged_1["seconds"]
@@ -163,13 +162,18 @@ def report(label: str, path: Path, staged: dict, staged_1: dict, n_decode: int, 
           f"({t_single:.2f} s)")
     print(f"  plain lazrs decode, parallel (laspy.read, LazrsParallel)       : {dec_par / 1e6:6.2f} M points/s "
           f"({t_par:.2f} s)")
-    print(f"  stage_tile, single-threaded lazrs (parallel_laz=False)         : {rate_one / 1e6:6.2f} M points/s "
+    print(f"  stage_tile -> {staged_1['format'].upper()}, single-threaded lazrs (the default)     : {rate_one / 1e6:6.2f} M points/s "
           f"({staged_1['seconds']:.2f} s: {staged_1['stage_seconds']})")
-    print(f"  stage_tile, parallel lazrs ({staged['laz_backend']})                : {rate_par / 1e6:6.2f} M points/s "
+    print(f"  stage_tile -> {staged['format'].upper()}, parallel lazrs ({staged['laz_backend']})       : {rate_par / 1e6:6.2f} M points/s "
           f"({staged['seconds']:.2f} s: {staged['stage_seconds']})")
     print(f"  ratio single-threaded staging / single-threaded decode        : {rate_one / dec_one:6.2f}  (goal >= 0.5)")
     print(f"  ratio parallel staging / parallel decode (like with like)     : {rate_par / dec_par:6.2f}  (goal >= 0.5)")
     print(f"  ratio parallel staging / single-threaded decode (information) : {rate_par / dec_one:6.2f}")
+    if staged_laz is not None:
+        rate_laz = staged_laz["points"] / staged_laz["seconds"]
+        print(f"  stage_tile -> LAZ (lidar.staged_format: laz), single-threaded  : {rate_laz / 1e6:6.2f} M points/s "
+              f"({staged_laz['seconds']:.2f} s: {staged_laz['stage_seconds']}); ratio to single-threaded decode "
+              f"{rate_laz / dec_one:.2f} (information)")
     if t_encode is not None:
         floor = t_single + t_encode
         print(f"  floor: decode + encode (single-threaded)   : {n_decode / floor / 1e6:6.2f} M points/s "
@@ -193,6 +197,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--size", type=float, default=1000.0, help=argparse.SUPPRESS)
     ap.add_argument("--prefix", default="32", help=argparse.SUPPRESS)
     ap.add_argument("--crs", default="EPSG:25832", help=argparse.SUPPRESS)
+    ap.add_argument("--format", default="las", choices=["las", "laz"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         child(args)
@@ -214,6 +219,8 @@ def main(argv: list[str] | None = None) -> None:
         _, t_par = decode_rate(src, "LazrsParallel")
         staged = run_child([src], td / "out", TILE_E, TILE_N, 1000.0, "32", "EPSG:25832", args.chunk_points)
         t_enc = encode_seconds(src, td / "reencoded.laz")
+        staged_laz = run_child([src], td / "outz", TILE_E, TILE_N, 1000.0, "32", "EPSG:25832", args.chunk_points,
+                               single_threaded=True, fmt="laz")
         delft_rows = []
         delft = ROOT.parent / "shared" / "data" / "delft-ahn3"
         if not args.no_delft and delft.is_dir():
@@ -231,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
             delft_rows.append((files, d_staged, d_staged_1, int(d_n), d_t, d_tp))
         print(f"load average at the end: {os.getloadavg()[0]:.1f}")
         report(f"synthetic 1 km tile, {args.points_m2:g} points/m²", src, staged, staged_1, n_dec, t_single, t_par,
-               t_enc)
+               t_enc, staged_laz)
         print(f"  DTM: {staged['dtm_info']}")
         for files, d_staged, d_staged_1, d_n, d_t, d_tp in delft_rows:
             report("Delft AHN3, 2 real files (849k points)", files[0], d_staged, d_staged_1, d_n, d_t, d_tp)

@@ -61,6 +61,7 @@ import pyproj
 from laspy.vlrs.known import GeoKeyDirectoryVlr, WktCoordinateSystemVlr
 from scipy import ndimage
 
+from ._lidar_kernels import accumulate_pass1, bilinear_hag
 from .errors import ConfigError, CRSError, SourceDataError, dataset_error
 from .raster import write_geotiff
 from .tiles import Tile
@@ -688,8 +689,10 @@ _DONE = object()
 def _read_ahead(iterator: Iterator[Any]) -> Iterator[Any]:
     """Yield the items of ``iterator``, produced one item ahead in a helper thread.
 
-    lazrs releases the GIL while it decodes, so decoding overlaps with the statistics of the previous
-    chunk. The thread always ends (and is joined) before this generator finishes, also on errors
+    lazrs holds the GIL while it decodes (measured: two decodes on two threads take longer than one
+    after the other), but the compiled statistics loops (``citymodel._lidar_kernels``, ``nogil``)
+    and numpy's large-array operations release it, so they run while the next chunk is decoded.
+    The thread always ends (and is joined) before this generator finishes, also on errors
     or when the consumer stops early: no thread outlives the call (fork safety).
     """
     q: queue.Queue = queue.Queue(maxsize=1)
@@ -847,7 +850,15 @@ def _convert_chunk(rec: laspy.ScaleAwarePointRecord, x: np.ndarray, y: np.ndarra
                    header: laspy.LasHeader, stream: _FileStream) -> np.ndarray:
     """The raw output-format array of one chunk (HAG left at 0)."""
     src_fmt, dst_fmt = rec.point_format.id, header.point_format.id
-    if (src_fmt >= 6) == (dst_fmt >= 6):
+    src_dt, dst_dt = rec.array.dtype, header.point_format.dtype()
+    if _is_prefix(src_dt, dst_dt):
+        # the source record is the leading part of the output record (same point format, the
+        # output only adds HeightAboveGround): one copy of bytes instead of a copy per field
+        out = np.zeros(len(x), dtype=dst_dt)
+        src = np.ascontiguousarray(rec.array)
+        out.view(np.uint8).reshape(len(x), dst_dt.itemsize)[:, :src_dt.itemsize] = \
+            src.view(np.uint8).reshape(len(x), src_dt.itemsize)
+    elif (src_fmt >= 6) == (dst_fmt >= 6):
         out = np.zeros(len(x), dtype=header.point_format.dtype())
         src_names = set(rec.array.dtype.names)
         for name in out.dtype.names:
@@ -868,6 +879,13 @@ def _convert_chunk(rec: laspy.ScaleAwarePointRecord, x: np.ndarray, y: np.ndarra
         else:
             out[dim] = np.round((v - off[i]) / sc[i]).astype(np.int32)
     return out
+
+
+def _is_prefix(src: np.dtype, dst: np.dtype) -> bool:
+    """Every field of ``src`` is in ``dst`` at the same offset with the same type, and ``dst`` only adds fields."""
+    if src.names is None or dst.names is None or len(src.names) > len(dst.names):
+        return False
+    return all(a == b and src.fields[a][:2] == dst.fields[b][:2] for a, b in zip(src.names, dst.names))
 
 
 def _integer_shift(rec: laspy.ScaleAwarePointRecord, header: laspy.LasHeader, stream: _FileStream,
@@ -896,7 +914,7 @@ def stage_tile(paths: Iterable[str | os.PathLike], tile: Tile, dataset: str, out
                dtm_resolution_m: float = 1.0, chunk_points: int = 1_000_000, *,
                parallel_laz: bool | None = None,
                in_memory_max_points: int = IN_MEMORY_MAX_POINTS) -> TileStats:
-    """Stage the point cloud of one tile: statistics, DTM GeoTIFF and a LAZ with height above ground.
+    """Stage the point cloud of one tile: statistics, DTM GeoTIFF and a LAS/LAZ with height above ground.
 
     Pass 1 streams every source file that touches tile + halo: statistics of the tile proper
     (count, class and return histograms, bounds, z range, density over the covered area, ground
@@ -905,7 +923,7 @@ def stage_tile(paths: Iterable[str | os.PathLike], tile: Tile, dataset: str, out
     points) or else in a temporary uncompressed spool file beside ``out_laz`` (so the sources are
     decoded once). The DTM is completed where there is no ground (:func:`complete_dtm`) and written
     for the **tile + halo** extent (nodata outside the covered area). Pass 2 adds
-    ``HeightAboveGround`` (float32, z - bilinear DTM) to the kept points and writes ``out_laz``.
+    ``HeightAboveGround`` (float32, z - bilinear DTM) to the kept points (one compiled loop) and writes ``out_laz``.
     Both outputs are written under temporary names and renamed. Decoding and compression use
     single-threaded lazrs unless the parallel backend is asked for (module doc).
 
@@ -918,7 +936,9 @@ def stage_tile(paths: Iterable[str | os.PathLike], tile: Tile, dataset: str, out
     dataset : str
         Dataset name for messages.
     out_laz, out_dtm_tif : path-like
-        Outputs (folders are created).
+        Outputs (folders are created). The staged points are compressed (lazrs) when ``out_laz``
+        ends in ``.laz`` and written as uncompressed LAS otherwise (``lidar.staged_format``:
+        re-compression costs about as much as decoding, and the file is read again downstream).
     processing_crs : str or pyproj.CRS
         Projected CRS in metres; the staged LAZ carries it as its CRS record.
     crs_override : str or pyproj.CRS, optional
@@ -979,6 +999,9 @@ def stage_tile(paths: Iterable[str | os.PathLike], tile: Tile, dataset: str, out
     n_staged = 0
     bmin = np.array([np.inf, np.inf, np.inf])
     bmax = -bmin
+    grid_params = np.array([grid.minx, grid.maxy, grid.resolution_m, grid.rows, grid.cols], dtype=np.float64)
+    cov_params = np.array([cov.minx, cov.maxy, cov.resolution_m, cov.rows, cov.cols], dtype=np.float64)
+    tile_params = np.asarray(tb, dtype=np.float64)
 
     header = _output_header(infos, streams, proc, tile) if infos else None
     backend = staging_laz_backend(parallel_laz)
@@ -991,34 +1014,15 @@ def stage_tile(paths: Iterable[str | os.PathLike], tile: Tile, dataset: str, out
         with contextlib.nullcontext() if in_memory else open(spool, "wb") as spool_f:
             for info, stream in zip(infos, streams):
                 for rec, x, y, z in _read_ahead(stream.chunks(hb, chunk_points, backend)):
-                    cls = np.asarray(rec.classification, dtype=np.uint8)
-                    row, col, inside = grid.cell_index(x, y)
-                    flat = row * grid.cols + col
-                    if not inside.all():
-                        flat, zi, ci = flat[inside], z[inside], cls[inside]
-                    else:
-                        zi, ci = z, cls
-                    any_cnt += np.bincount(flat, minlength=ncell)
-                    g = ci == GROUND_CLASS
-                    fg = flat[g]
-                    g_sum += np.bincount(fg, weights=zi[g], minlength=ncell)
-                    g_cnt += np.bincount(fg, minlength=ncell)
-                    in_tile = (x >= tb[0]) & (x < tb[2]) & (y >= tb[1]) & (y < tb[3])
-                    all_tile = bool(in_tile.all())
-                    if all_tile or in_tile.any():
-                        sel = slice(None) if all_tile else in_tile
-                        xt, yt, zt = x[sel], y[sel], z[sel]
-                        n_tile += len(xt)
-                        cls_hist += np.bincount(cls[sel], minlength=256)
-                        rn = np.asarray(rec.return_number)[sel]
-                        nr = np.asarray(rec.number_of_returns)[sel]
-                        ret_hist += np.bincount(np.minimum(rn, 15), minlength=16)
-                        multi += int(np.count_nonzero(nr > 1))
-                        crow, ccol, cin = cov.cell_index(xt, yt)
-                        cflat = crow * cov.cols + ccol
-                        cov_cnt += np.bincount(cflat if cin.all() else cflat[cin], minlength=cov_cnt.size)
-                        bmin = np.minimum(bmin, [xt.min(), yt.min(), zt.min()])
-                        bmax = np.maximum(bmax, [xt.max(), yt.max(), zt.max()])
+                    raw = rec.array
+                    new_fmt = rec.point_format.id >= 6
+                    nt, nm = accumulate_pass1(
+                        x, y, z, raw["classification"] if new_fmt else raw["raw_classification"],
+                        255 if new_fmt else 31, raw["bit_fields"], 15 if new_fmt else 7, 4 if new_fmt else 3,
+                        15 if new_fmt else 7, GROUND_CLASS, grid_params, any_cnt, g_sum, g_cnt, tile_params,
+                        cov_params, cov_cnt, cls_hist, ret_hist, bmin, bmax)
+                    n_tile += nt
+                    multi += nm
                     arr = _convert_chunk(rec, x, y, z, header, stream)
                     if in_memory:
                         staged.append(arr)
@@ -1094,24 +1098,20 @@ def stage_tile(paths: Iterable[str | os.PathLike], tile: Tile, dataset: str, out
             def batches() -> Iterator[np.ndarray]:
                 for start in range(0, n_staged, chunk_points):
                     yield np.array(mm[start:start + chunk_points])
-        tmp_laz = _tmp_beside(out_laz, ".laz")
+        compress = out_laz.suffix.lower() == ".laz"
+        tmp_laz = _tmp_beside(out_laz, out_laz.suffix.lower())
         hi = lo = missing = 0
         sc, off = header.scales, header.offsets
         try:
-            with laspy.open(tmp_laz, mode="w", header=header, laz_backend=backend, do_compress=True) as w:
+            with laspy.open(tmp_laz, mode="w", header=header, laz_backend=backend, do_compress=compress) as w:
                 behind = _WriteBehind(w.write_points)
                 try:
                     for arr in batches():
-                        x = arr["X"] * sc[0] + off[0]
-                        y = arr["Y"] * sc[1] + off[1]
-                        z = arr["Z"] * sc[2] + off[2]
-                        hag = z - interp(x, y)
-                        arr[HAG_DIMENSION] = hag
-                        in_tile = (x >= tb[0]) & (x < tb[2]) & (y >= tb[1]) & (y < tb[3])
-                        ht = arr[HAG_DIMENSION][in_tile]
-                        hi += int(np.count_nonzero(ht > OUTLIER_HAG_HIGH_M))
-                        lo += int(np.count_nonzero(ht < OUTLIER_HAG_LOW_M))
-                        missing += int(np.count_nonzero(np.isnan(ht)))
+                        h, l_, m_ = bilinear_hag(arr["X"], arr["Y"], arr["Z"], sc, off, interp.coef, interp.rows,
+                                                 interp.cols, grid.minx, grid.maxy, 1.0 / grid.resolution_m,
+                                                 tile_params, OUTLIER_HAG_LOW_M, OUTLIER_HAG_HIGH_M,
+                                                 arr[HAG_DIMENSION])
+                        hi, lo, missing = hi + h, lo + l_, missing + m_
                         behind.put(laspy.ScaleAwarePointRecord(arr, header.point_format, sc, off))
                 finally:
                     behind.close()

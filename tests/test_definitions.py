@@ -92,3 +92,18 @@ def test_assets_that_gather_tiles_are_automated():
     assert gathering
     for k in gathering:
         assert graph.get(k).automation_condition is not None, k
+
+
+def test_staged_lidar_format_is_part_of_the_code_version():
+    """Switching lidar.staged_format changes the staging code version, so the refresh restages."""
+    from assets.staging import DTM_KEY, POINT_CLOUD_KEY, build_lidar_asset
+    from citymodel.config import load_config
+
+    s = load_config()
+    versions = {}
+    for fmt in ("las", "laz"):
+        a = build_lidar_asset(s.model_copy(update={"lidar": s.lidar.model_copy(update={"staged_format": fmt})}))
+        versions[fmt] = a.code_versions_by_key[POINT_CLOUD_KEY]
+        assert a.code_versions_by_key[DTM_KEY] == versions[fmt]
+        assert a.specs_by_key[POINT_CLOUD_KEY].kinds == {fmt}
+    assert versions["las"] != versions["laz"]

@@ -83,7 +83,7 @@ def test_delft_point_cloud_staged_per_tile(delft):
     assert sum(s["point_count"] for s in stats) == 848_942
     assert sum(s["class_counts"].get("6", 0) for s in stats) == 280_065
     for t in settings.tile_ids:
-        las = laspy.read(settings.staging_dir / "lidar" / f"{t}.laz")
+        las = laspy.read(settings.staging_dir / "lidar" / f"{t}.{settings.lidar.staged_format}")
         assert las.header.parse_crs().to_epsg() == 28992
         hag = np.asarray(las["HeightAboveGround"])
         ground = np.asarray(las.classification) == 2

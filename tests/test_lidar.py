@@ -541,6 +541,103 @@ def test_single_threaded_spooled_staging_equals_parallel_in_memory(scene_file, t
     np.testing.assert_array_equal(np.sort(np.asarray(a.z)), np.sort(np.asarray(raw.z)[m]))
 
 
+def test_staged_las_holds_the_same_points_as_staged_laz(scene_file, tmp_path):
+    """lidar.staged_format: '.las' writes the same records uncompressed (the default), '.laz' compressed."""
+    a = stage_tile([scene_file], TILE, "t", tmp_path / "a.laz", tmp_path / "a.tif", "EPSG:25832")
+    b = stage_tile([scene_file], TILE, "t", tmp_path / "b.las", tmp_path / "b.tif", "EPSG:25832")
+    assert _comparable(a) == _comparable(b)
+    la, lb = laspy.read(tmp_path / "a.laz"), laspy.read(tmp_path / "b.las")
+    assert la.header.are_points_compressed and not lb.header.are_points_compressed
+    np.testing.assert_array_equal(la.points.array, lb.points.array)
+    assert HAG_DIMENSION in lb.point_format.extra_dimension_names
+    n = len(lb.points)
+    assert (tmp_path / "b.las").stat().st_size >= n * lb.header.point_format.size
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.laz", "a.tif", "b.las", "b.tif"]
+
+
+@pytest.mark.parametrize("point_format", [1, 6])
+def test_compiled_pass1_loop_equals_the_numpy_formulation(point_format):
+    """The numba loop of pass 1 against the plain numpy statistics it replaces (bincount etc.)."""
+    from citymodel._lidar_kernels import accumulate_pass1
+    from citymodel.lidar import Grid
+
+    rng = np.random.default_rng(point_format)
+    n = 50_000
+    x = rng.uniform(-30, 1030, n)               # some points beyond grid and tile
+    y = rng.uniform(-30, 1030, n)
+    z = rng.normal(100, 5, n)
+    rec = laspy.ScaleAwarePointRecord.zeros(n, point_format=laspy.PointFormat(point_format),
+                                            scales=np.array([0.01] * 3), offsets=np.zeros(3))
+    rec.classification = rng.choice([1, 2, 2, 6, 9], n)
+    rec.return_number = rng.integers(1, 8 if point_format < 6 else 16, n)
+    rec.number_of_returns = rng.integers(1, 8 if point_format < 6 else 16, n)
+    if point_format < 6:
+        rec.withheld = rng.integers(0, 2, n).astype(bool)          # a flag in the class byte
+    grid = Grid.from_bounds((-20.0, -20.0, 1020.0, 1020.0), 1.0)
+    cov = Grid.from_bounds((0.0, 0.0, 1000.0, 1000.0), 2.0)
+    tb = (0.0, 0.0, 1000.0, 1000.0)
+    ncell = grid.rows * grid.cols
+    out = dict(any_cnt=np.zeros(ncell, np.int64), g_sum=np.zeros(ncell), g_cnt=np.zeros(ncell, np.int64),
+               cov_cnt=np.zeros(cov.rows * cov.cols, np.int64), cls_hist=np.zeros(256, np.int64),
+               ret_hist=np.zeros(16, np.int64), bmin=np.full(3, np.inf), bmax=np.full(3, -np.inf))
+    new = point_format >= 6
+    raw = rec.array
+    n_tile, multi = accumulate_pass1(
+        x, y, z, raw["classification"] if new else raw["raw_classification"], 255 if new else 31,
+        raw["bit_fields"], 15 if new else 7, 4 if new else 3, 15 if new else 7, 2,
+        np.array([grid.minx, grid.maxy, grid.resolution_m, grid.rows, grid.cols], float), out["any_cnt"],
+        out["g_sum"], out["g_cnt"], np.array(tb, float),
+        np.array([cov.minx, cov.maxy, cov.resolution_m, cov.rows, cov.cols], float), out["cov_cnt"],
+        out["cls_hist"], out["ret_hist"], out["bmin"], out["bmax"])
+    # numpy
+    cls = np.asarray(rec.classification)
+    row, col, inside = grid.cell_index(x, y)
+    flat = (row * grid.cols + col)[inside]
+    g = cls[inside] == 2
+    np.testing.assert_array_equal(out["any_cnt"], np.bincount(flat, minlength=ncell))
+    np.testing.assert_array_equal(out["g_cnt"], np.bincount(flat[g], minlength=ncell))
+    np.testing.assert_allclose(out["g_sum"], np.bincount(flat[g], weights=z[inside][g], minlength=ncell))
+    t = (x >= tb[0]) & (x < tb[2]) & (y >= tb[1]) & (y < tb[3])
+    assert n_tile == t.sum() and 0 < n_tile < n
+    assert multi == np.count_nonzero(np.asarray(rec.number_of_returns)[t] > 1)
+    np.testing.assert_array_equal(out["cls_hist"], np.bincount(cls[t], minlength=256))
+    np.testing.assert_array_equal(out["ret_hist"], np.bincount(np.minimum(np.asarray(rec.return_number)[t], 15),
+                                                               minlength=16))
+    crow, ccol, cin = cov.cell_index(x[t], y[t])
+    np.testing.assert_array_equal(out["cov_cnt"], np.bincount((crow * cov.cols + ccol)[cin],
+                                                              minlength=cov.rows * cov.cols))
+    np.testing.assert_array_equal(out["bmin"], [x[t].min(), y[t].min(), z[t].min()])
+    np.testing.assert_array_equal(out["bmax"], [x[t].max(), y[t].max(), z[t].max()])
+
+
+def test_compiled_hag_loop_equals_bilinear_and_counts_outliers():
+    from citymodel._lidar_kernels import bilinear_hag
+    from citymodel.lidar import Grid, _Bilinear
+
+    rng = np.random.default_rng(9)
+    grid = Grid(minx=100.0, maxy=200.0, resolution_m=2.0, rows=7, cols=9)
+    values = rng.normal(50, 3, size=(7, 9))
+    values[3, 4] = np.nan                                   # NaN spreads to the points of its patches
+    n = 5_000
+    sc, off = np.array([0.01, 0.01, 0.01]), np.array([100.0, 180.0, 0.0])
+    X = rng.integers(-100, 2100, n).astype(np.int32)        # beyond the grid: clamped
+    Y = rng.integers(0, 2100, n).astype(np.int32)
+    Z = rng.integers(4000, 12500, n).astype(np.int32)       # HAG about -10 .. 75 m
+    arr = np.zeros(n, dtype=[("X", "<i4"), ("Y", "<i4"), ("Z", "<i4"), ("hag", "<f4")])
+    arr["X"], arr["Y"], arr["Z"] = X, Y, Z
+    interp = _Bilinear(grid, values)
+    tile = np.array([102.0, 184.0, 112.0, 198.0])
+    hi, lo, missing = bilinear_hag(arr["X"], arr["Y"], arr["Z"], sc, off, interp.coef, interp.rows, interp.cols,
+                                   grid.minx, grid.maxy, 1.0 / grid.resolution_m, tile, -2.0, 60.0, arr["hag"])
+    x, y, z = X * sc[0] + off[0], Y * sc[1] + off[1], Z * sc[2] + off[2]
+    expected = (z - interp(x, y)).astype(np.float32)
+    np.testing.assert_array_equal(arr["hag"], expected)
+    t = (x >= tile[0]) & (x < tile[2]) & (y >= tile[1]) & (y < tile[3])
+    e = expected[t]
+    assert (hi, lo, missing) == (np.count_nonzero(e > 60), np.count_nonzero(e < -2), np.count_nonzero(np.isnan(e)))
+    assert hi > 0 and lo > 0 and missing > 0
+
+
 def test_parallel_backend_is_not_used_in_a_forked_child_or_when_disabled(monkeypatch):
     import os
 

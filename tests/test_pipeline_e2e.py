@@ -74,7 +74,7 @@ def test_first_refresh_builds_every_asset_and_tile(city):
     for role in ("buildings", "trees", "roads", "flood_zones", "viewpoints", "lod2_reference"):
         assert (s.staging_dir / f"{role}.parquet").is_file()
     for t in s.tile_ids:
-        assert (s.staging_dir / "lidar" / f"{t}.laz").is_file()
+        assert (s.staging_dir / "lidar" / f"{t}.{s.lidar.staged_format}").is_file()
         assert (s.staging_dir / "lidar" / f"dtm_{t}.tif").is_file()
     report = json.loads((s.quality_dir / "report.json").read_text())
     assert report["status"] == "pass"
