@@ -12,14 +12,17 @@ Prints
     (``LazBackend.LazrsParallel``, rayon, all CPUs). ``stage_tile`` is run, staging to the default
     ``lidar.staged_format`` (LAS), with ``parallel_laz=True`` (parallel lazrs decoding) and with its
     default ``parallel_laz=False`` (single-threaded lazrs; the compiled per-point loops run on the
-    read-ahead thread's spare core), and once more to LAZ (re-compressed, for information). Ratios: single-threaded staging / single-threaded decode, parallel staging / parallel
-    decode (goal >= 0.5), and parallel staging / single-threaded decode for information. Also for
-    the real Delft AHN3 crops when ../shared/data is present;
+    read-ahead thread's spare core), and once more to LAZ (re-compressed, for information). Decode
+    and staging alternate for ``--repeat`` rounds (default 3) and the medians are reported.
+    Ratios: single-threaded staging / single-threaded decode (the pipeline's default), parallel
+    staging / parallel decode (goal >= 0.5 each), and parallel staging / single-threaded decode for
+    information. Also for the real Delft AHN3 crops when ../shared/data is present;
 (b) peak memory (max RSS of a child process that only imports the core and stages the tile; goal
     <= 2 GB).
 
 The synthetic tile (tilted, undulating ground, 1,000 flat-roofed buildings, trees with multiple
-returns; point format 1, like the Thuringian files) is generated into a temporary folder.
+returns; point format 1, like the Thuringian files; points in acquisition order, ``--order``) is
+generated into a temporary folder.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,8 +45,15 @@ TILE_E, TILE_N = 682, 5645
 
 
 def generate_tile(path: Path, points_m2: float, halo_m: float = 25.0, seed: int = 7,
-                  chunk: int = 1_000_000) -> int:
-    """Write a synthetic 1 km tile (+ halo) of ``points_m2`` density as LAZ; returns the point count."""
+                  chunk: int = 1_000_000, order: str = "scan") -> int:
+    """Write a synthetic 1 km tile (+ halo) of ``points_m2`` density as LAZ; returns the point count.
+
+    ``order='scan'``: points in acquisition order, as in a real tile: the aircraft flies east-west
+    lines one after the other (each chunk of ``chunk`` points is one band of the tile, south to
+    north) and the scanner sweeps across track (points sorted by 0.25 m scan line, then along it).
+    ``order='random'``: every chunk spread uniformly over the whole tile (no real tile looks like
+    this; it is the worst case for memory locality).
+    """
     import laspy
     import pyproj
 
@@ -68,7 +79,13 @@ def generate_tile(path: Path, points_m2: float, halo_m: float = 25.0, seed: int 
         while done < n_total:
             n = min(chunk, n_total - done)
             x = x0 + rng.uniform(0, size, n)
-            y = y0 + rng.uniform(0, size, n)
+            if order == "scan":
+                band = size * chunk / n_total
+                y = y0 + done / chunk * band + rng.uniform(0, band * n / chunk, n)
+                k = np.lexsort((x, np.floor(y / 0.25)))
+                x, y = x[k], y[k]
+            else:
+                y = y0 + rng.uniform(0, size, n)
             ground = 180.0 + 0.03 * (x - x0) - 0.01 * (y - y0) + 3.0 * np.sin((x - x0) / 90.0)
             z = ground + rng.normal(0, 0.02, n)
             cls = np.full(n, 2, np.uint8)
@@ -151,6 +168,12 @@ def run_child(paths: list[Path], out: Path, e: int, n: int, size: float, prefix:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def _median_run(runs: list[dict]) -> dict:
+    """The run of median duration (its own timings and memory); peak memory is the largest of all."""
+    runs = sorted(runs, key=lambda r: r["seconds"])
+    return {**runs[len(runs) // 2], "peak_rss_mb": max(r["peak_rss_mb"] for r in runs)}
+
+
 def report(label: str, path: Path, staged: dict, staged_1: dict, n_decode: int, t_single: float,
            t_par: float, t_encode: float | None = None, staged_laz: dict | None = None) -> None:
     """Print throughput and like-with-like ratios (staged: default/parallel, staged_1: single-threaded)."""
@@ -186,6 +209,9 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--points-m2", type=float, default=12.0, help="density of the synthetic tile")
     ap.add_argument("--chunk-points", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=3, help="rounds of decode + staging; medians are reported")
+    ap.add_argument("--order", choices=["scan", "random"], default="scan",
+                    help="point order of the synthetic tile: acquisition order (real tiles) or shuffled")
     ap.add_argument("--no-delft", action="store_true", help="skip the real Delft AHN3 files")
     ap.add_argument("--tmp-dir", default=None, help="where the synthetic tile is generated")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -209,15 +235,28 @@ def main(argv: list[str] | None = None) -> None:
         td = Path(td)
         src = td / f"synthetic_{args.points_m2:g}pm2.laz"
         t = time.perf_counter()
-        n = generate_tile(src, args.points_m2)
-        print(f"generated {n:,} points ({args.points_m2:g} points/m² over tile + 25 m halo) "
+        n = generate_tile(src, args.points_m2, order=args.order)
+        print(f"generated {n:,} points ({args.points_m2:g} points/m² over tile + 25 m halo, {args.order} order) "
               f"in {time.perf_counter() - t:.1f} s")
-        # back to back, alternating, so that a change of the machine's load hits both alike
-        n_dec, t_single = decode_rate(src, "Lazrs")
-        staged_1 = run_child([src], td / "out1", TILE_E, TILE_N, 1000.0, "32", "EPSG:25832", args.chunk_points,
-                             single_threaded=True)
-        _, t_par = decode_rate(src, "LazrsParallel")
-        staged = run_child([src], td / "out", TILE_E, TILE_N, 1000.0, "32", "EPSG:25832", args.chunk_points)
+        # back to back, alternating, so that a change of the machine's load hits both alike; the
+        # median of --repeat rounds (a shared VM's disk and CPU vary by 20-30 % from run to run)
+        rounds = []
+        for r in range(args.repeat):
+            n_dec, t_single = decode_rate(src, "Lazrs")
+            s1 = run_child([src], td / f"out1_{r}", TILE_E, TILE_N, 1000.0, "32", "EPSG:25832", args.chunk_points,
+                           single_threaded=True)
+            _, t_par = decode_rate(src, "LazrsParallel")
+            sp = run_child([src], td / f"out_{r}", TILE_E, TILE_N, 1000.0, "32", "EPSG:25832", args.chunk_points)
+            rounds.append((t_single, s1, t_par, sp))
+            shutil.rmtree(td / f"out1_{r}")
+            shutil.rmtree(td / f"out_{r}")
+        t_single = float(np.median([x[0] for x in rounds]))
+        t_par = float(np.median([x[2] for x in rounds]))
+        staged_1 = _median_run([x[1] for x in rounds])
+        staged = _median_run([x[3] for x in rounds])
+        if args.repeat > 1:
+            print("rounds (decode single, stage single, decode parallel, stage parallel; s): "
+                  + "; ".join(f"{a:.2f} {b['seconds']:.2f} {c:.2f} {d['seconds']:.2f}" for a, b, c, d in rounds))
         t_enc = encode_seconds(src, td / "reencoded.laz")
         staged_laz = run_child([src], td / "outz", TILE_E, TILE_N, 1000.0, "32", "EPSG:25832", args.chunk_points,
                                single_threaded=True, fmt="laz")

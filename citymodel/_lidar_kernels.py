@@ -18,7 +18,40 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["accumulate_pass1", "bilinear_hag"]
+__all__ = ["accumulate_pass1", "accumulate_pass1_scaled", "copy_records", "pass1_records", "inside_bounds",
+           "bilinear_hag"]
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _add_point(xi, yi, zi, c, b, rn_mask, nr_shift, nr_mask, ground_class, grid, any_cnt, g_sum, g_cnt, tile,
+               cov, cov_cnt, cls_hist, ret_hist, bmin, bmax):
+    """One point of :func:`accumulate_pass1`; returns (in tile, multi-return in tile) as 0/1."""
+    col = math.floor((xi - grid[0]) / grid[2])
+    row = math.floor((grid[1] - yi) / grid[2])
+    gcols = int(grid[4])
+    if row >= 0 and row < grid[3] and col >= 0 and col < gcols:
+        k = int(row) * gcols + int(col)
+        any_cnt[k] += 1
+        if c == ground_class:
+            g_sum[k] += zi
+            g_cnt[k] += 1
+    if not (xi >= tile[0] and xi < tile[2] and yi >= tile[1] and yi < tile[3]):
+        return 0, 0
+    cls_hist[c] += 1
+    ret_hist[min(b & rn_mask, 15)] += 1
+    multi = 1 if ((b >> nr_shift) & nr_mask) > 1 else 0
+    ccol = math.floor((xi - cov[0]) / cov[2])
+    crow = math.floor((cov[1] - yi) / cov[2])
+    ccols = int(cov[4])
+    if crow >= 0 and crow < cov[3] and ccol >= 0 and ccol < ccols:
+        cov_cnt[int(crow) * ccols + int(ccol)] += 1
+    bmin[0] = min(bmin[0], xi)
+    bmin[1] = min(bmin[1], yi)
+    bmin[2] = min(bmin[2], zi)
+    bmax[0] = max(bmax[0], xi)
+    bmax[1] = max(bmax[1], yi)
+    bmax[2] = max(bmax[2], zi)
+    return 1, multi
 
 
 @numba.njit(nogil=True, cache=True)
@@ -54,51 +87,96 @@ def accumulate_pass1(x, y, z, cls_raw, cls_mask, bits, rn_mask, nr_shift, nr_mas
     -------
     (points in the tile, points of multi-return pulses in the tile)
     """
-    gminx, gmaxy, gres = grid[0], grid[1], grid[2]
-    grows, gcols = int(grid[3]), int(grid[4])
-    cminx, cmaxy, cres = cov[0], cov[1], cov[2]
-    crows, ccols = int(cov[3]), int(cov[4])
-    tx0, ty0, tx1, ty1 = tile[0], tile[1], tile[2], tile[3]
     n_tile = 0
     multi = 0
     for i in range(x.shape[0]):
-        xi = x[i]
-        yi = y[i]
-        zi = z[i]
-        c = cls_raw[i] & cls_mask
-        col = math.floor((xi - gminx) / gres)
-        row = math.floor((gmaxy - yi) / gres)
-        if row >= 0 and row < grows and col >= 0 and col < gcols:
-            k = int(row) * gcols + int(col)
-            any_cnt[k] += 1
-            if c == ground_class:
-                g_sum[k] += zi
-                g_cnt[k] += 1
-        if xi >= tx0 and xi < tx1 and yi >= ty0 and yi < ty1:
-            n_tile += 1
-            cls_hist[c] += 1
-            b = bits[i]
-            rn = b & rn_mask
-            ret_hist[min(rn, 15)] += 1
-            if ((b >> nr_shift) & nr_mask) > 1:
-                multi += 1
-            ccol = math.floor((xi - cminx) / cres)
-            crow = math.floor((cmaxy - yi) / cres)
-            if crow >= 0 and crow < crows and ccol >= 0 and ccol < ccols:
-                cov_cnt[int(crow) * ccols + int(ccol)] += 1
-            if xi < bmin[0]:
-                bmin[0] = xi
-            if yi < bmin[1]:
-                bmin[1] = yi
-            if zi < bmin[2]:
-                bmin[2] = zi
-            if xi > bmax[0]:
-                bmax[0] = xi
-            if yi > bmax[1]:
-                bmax[1] = yi
-            if zi > bmax[2]:
-                bmax[2] = zi
+        t, m = _add_point(x[i], y[i], z[i], cls_raw[i] & cls_mask, bits[i], rn_mask, nr_shift, nr_mask,
+                          ground_class, grid, any_cnt, g_sum, g_cnt, tile, cov, cov_cnt, cls_hist, ret_hist,
+                          bmin, bmax)
+        n_tile += t
+        multi += m
     return n_tile, multi
+
+
+@numba.njit(nogil=True, cache=True)
+def accumulate_pass1_scaled(X, Y, Z, scales, offsets, cls_raw, cls_mask, bits, rn_mask, nr_shift, nr_mask,
+                            ground_class, grid, any_cnt, g_sum, g_cnt, tile, cov, cov_cnt, cls_hist, ret_hist,
+                            bmin, bmax, keep):
+    """:func:`accumulate_pass1` on the integer LAS coordinates (``x = X * scale + offset``, as laspy
+    computes it): no float coordinate arrays are made. Only points where ``keep`` is True count
+    (an empty ``keep``: all)."""
+    every = keep.shape[0] == 0
+    n_tile = 0
+    multi = 0
+    for i in range(X.shape[0]):
+        if not every and not keep[i]:
+            continue
+        t, m = _add_point(X[i] * scales[0] + offsets[0], Y[i] * scales[1] + offsets[1],
+                          Z[i] * scales[2] + offsets[2], cls_raw[i] & cls_mask, bits[i], rn_mask, nr_shift,
+                          nr_mask, ground_class, grid, any_cnt, g_sum, g_cnt, tile, cov, cov_cnt, cls_hist,
+                          ret_hist, bmin, bmax)
+        n_tile += t
+        multi += m
+    return n_tile, multi
+
+
+@numba.njit(nogil=True, cache=True)
+def copy_records(src, dst, x_src, y_src, z_src, x_dst, y_dst, z_dst, shifts, keep):
+    """Copy records whose layout is the leading part of the output layout, shifting X, Y, Z.
+
+    ``src`` ``(n, a)`` and ``dst`` ``(m, b)`` (``b >= a``) are the records as bytes; the bytes of
+    ``dst`` beyond ``a`` (the added dimensions) are zeroed. ``x_dst`` etc. are the integer coordinate
+    fields of ``dst``: ``X_out = X_in + shifts[0]`` (offsets a whole number of units apart).
+    ``keep``: only the records where it is True are copied, in order (``m`` of them); an empty
+    ``keep`` copies all (``m == n``). Returns the number copied.
+    """
+    n, a = src.shape
+    b = dst.shape[1]
+    every = keep.shape[0] == 0
+    k = 0
+    for i in range(n):
+        if not every and not keep[i]:
+            continue
+        for j in range(a):
+            dst[k, j] = src[i, j]
+        for j in range(a, b):
+            dst[k, j] = 0
+        x_dst[k] = x_src[i] + shifts[0]
+        y_dst[k] = y_src[i] + shifts[1]
+        z_dst[k] = z_src[i] + shifts[2]
+        k += 1
+    return k
+
+
+@numba.njit(nogil=True, cache=True)
+def pass1_records(X, Y, Z, scales, offsets, cls_raw, cls_mask, bits, rn_mask, nr_shift, nr_mask, ground_class,
+                  grid, any_cnt, g_sum, g_cnt, tile, cov, cov_cnt, cls_hist, ret_hist, bmin, bmax,
+                  src, dst, x_dst, y_dst, z_dst, shifts, keep):
+    """:func:`accumulate_pass1_scaled` and :func:`copy_records` of the kept records of one chunk, in
+    one call.
+
+    One call per chunk matters: lazrs holds the GIL while it decodes the next chunk on the
+    read-ahead thread, and every return of the consumer into Python waits for that decode to end.
+    """
+    r = accumulate_pass1_scaled(X, Y, Z, scales, offsets, cls_raw, cls_mask, bits, rn_mask, nr_shift, nr_mask,
+                                ground_class, grid, any_cnt, g_sum, g_cnt, tile, cov, cov_cnt, cls_hist,
+                                ret_hist, bmin, bmax, keep)
+    copy_records(src, dst, X, Y, Z, x_dst, y_dst, z_dst, shifts, keep)
+    return r
+
+
+@numba.njit(nogil=True, cache=True)
+def inside_bounds(X, Y, scales, offsets, bounds, mask):
+    """``mask[i]``: point ``i`` (integer LAS coordinates) lies in ``bounds`` (minx, miny, maxx, maxy;
+    half-open). Returns the number inside."""
+    n = 0
+    for i in range(X.shape[0]):
+        x = X[i] * scales[0] + offsets[0]
+        y = Y[i] * scales[1] + offsets[1]
+        ok = x >= bounds[0] and x < bounds[2] and y >= bounds[1] and y < bounds[3]
+        mask[i] = ok
+        n += ok
+    return n
 
 
 @numba.njit(nogil=True, cache=True)

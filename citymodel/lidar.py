@@ -61,7 +61,8 @@ import pyproj
 from laspy.vlrs.known import GeoKeyDirectoryVlr, WktCoordinateSystemVlr
 from scipy import ndimage
 
-from ._lidar_kernels import accumulate_pass1, bilinear_hag
+from ._lidar_kernels import (accumulate_pass1, accumulate_pass1_scaled, bilinear_hag, inside_bounds,
+                             pass1_records)
 from .errors import ConfigError, CRSError, SourceDataError, dataset_error
 from .raster import write_geotiff
 from .tiles import Tile
@@ -114,6 +115,7 @@ COVERAGE_CELL_M = 2.0
 OUTLIER_HAG_HIGH_M = 60.0
 OUTLIER_HAG_LOW_M = -2.0
 GROUND_CLASS = 2
+_ALL = np.zeros(0, dtype=np.bool_)        # "no mask" for the compiled loops
 
 POINT_DTYPE = np.dtype([
     ("x", "f8"), ("y", "f8"), ("z", "f8"), ("classification", "u1"), ("intensity", "u2"),
@@ -411,40 +413,21 @@ class _FileStream:
                                                            always_xy=True)
         self.points_read = 0
 
-    def chunks(self, bounds: Bounds | None, chunk_points: int, backend: laspy.LazBackend = LAZ_BACKEND
-               ) -> Iterator[tuple[laspy.ScaleAwarePointRecord, np.ndarray, np.ndarray, np.ndarray]]:
-        """Yield (record, x, y, z) of the points inside ``bounds`` (half-open), x/y/z float64."""
+    @property
+    def integer_xyz(self) -> bool:
+        """Coordinates are used as stored (no reprojection, heights in metres): the integer fast path applies."""
+        return not self.reprojected and self.z_factor == 1.0
+
+    def _records(self, chunk_points: int, backend: laspy.LazBackend) -> Iterator[laspy.ScaleAwarePointRecord]:
+        """The file's non-empty chunks; read errors and a short file become :class:`SourceDataError`."""
         path = self.info.path
         try:
             with laspy.open(path, laz_backend=backend) as reader:
                 for rec in reader.chunk_iterator(chunk_points):
-                    n = len(rec)
-                    if n == 0:
+                    if len(rec) == 0:
                         continue
-                    self.points_read += n
-                    x = np.asarray(rec.x, dtype=np.float64)
-                    y = np.asarray(rec.y, dtype=np.float64)
-                    z = np.asarray(rec.z, dtype=np.float64)
-                    if self.z_factor != 1.0:
-                        z = z * self.z_factor
-                    if self.transformer is not None:
-                        x, y = self.transformer.transform(x, y)
-                        bad = ~(np.isfinite(x) & np.isfinite(y))
-                        if bad.any():
-                            i = int(np.flatnonzero(bad)[0])
-                            raise dataset_error(
-                                SourceDataError, self.dataset,
-                                f"{int(bad.sum())} point(s) cannot be transformed from {_crs_label(self.info.crs)} "
-                                f"to the processing CRS (first: x={rec.x[i]!r}, y={rec.y[i]!r})",
-                                "check the file's CRS record (or the configured sources.lidar.crs): the "
-                                "coordinates do not fit it", record=str(path))
-                    if bounds is not None:
-                        m = (x >= bounds[0]) & (x < bounds[2]) & (y >= bounds[1]) & (y < bounds[3])
-                        if not m.all():
-                            if not m.any():
-                                continue
-                            rec, x, y, z = rec[m], x[m], y[m], z[m]
-                    yield rec, x, y, z
+                    self.points_read += len(rec)
+                    yield rec
         except (SourceDataError, ConfigError):
             raise
         except _READ_ERRORS as exc:
@@ -455,6 +438,60 @@ class _FileStream:
                                 f"{self.info.point_count}",
                                 "the file is truncated: delete it and re-download it from the catalog",
                                 record=str(path))
+
+    def chunks(self, bounds: Bounds | None, chunk_points: int, backend: laspy.LazBackend = LAZ_BACKEND
+               ) -> Iterator[tuple[laspy.ScaleAwarePointRecord, np.ndarray, np.ndarray, np.ndarray]]:
+        """Yield (record, x, y, z) of the points inside ``bounds`` (half-open), x/y/z float64."""
+        for rec in self._records(chunk_points, backend):
+            x = np.asarray(rec.x, dtype=np.float64)
+            y = np.asarray(rec.y, dtype=np.float64)
+            z = np.asarray(rec.z, dtype=np.float64)
+            if self.z_factor != 1.0:
+                z = z * self.z_factor
+            if self.transformer is not None:
+                x, y = self.transformer.transform(x, y)
+                bad = ~(np.isfinite(x) & np.isfinite(y))
+                if bad.any():
+                    i = int(np.flatnonzero(bad)[0])
+                    raise dataset_error(
+                        SourceDataError, self.dataset,
+                        f"{int(bad.sum())} point(s) cannot be transformed from {_crs_label(self.info.crs)} "
+                        f"to the processing CRS (first: x={rec.x[i]!r}, y={rec.y[i]!r})",
+                        "check the file's CRS record (or the configured sources.lidar.crs): the "
+                        "coordinates do not fit it", record=str(self.info.path))
+            if bounds is not None:
+                m = (x >= bounds[0]) & (x < bounds[2]) & (y >= bounds[1]) & (y < bounds[3])
+                if not m.all():
+                    if not m.any():
+                        continue
+                    rec, x, y, z = rec[m], x[m], y[m], z[m]
+            yield rec, x, y, z
+
+    def records_inside(self, bounds: Bounds, chunk_points: int, backend: laspy.LazBackend = LAZ_BACKEND
+                       ) -> Iterator[laspy.ScaleAwarePointRecord]:
+        """Yield the records inside ``bounds`` (half-open) without making float coordinates.
+
+        Only for :attr:`integer_xyz` streams; the same points as :meth:`chunks` (the bounds test
+        computes ``X * scale + offset`` exactly as laspy does).
+        """
+        for rec, keep in self.records_masked(bounds, chunk_points, backend):
+            yield rec if keep is None else rec[keep]
+
+    def records_masked(self, bounds: Bounds, chunk_points: int, backend: laspy.LazBackend = LAZ_BACKEND
+                       ) -> Iterator[tuple[laspy.ScaleAwarePointRecord, np.ndarray | None]]:
+        """Like :meth:`records_inside`, but yield each chunk whole with its mask of the points inside
+        (None: all inside) and leave the selection to the caller (no copy on this thread)."""
+        if not self.integer_xyz:
+            raise ValueError("records_inside needs a stream without reprojection or height conversion")
+        b = np.asarray(bounds, dtype=np.float64)
+        for rec in self._records(chunk_points, backend):
+            raw = rec.array
+            mask = np.empty(len(rec), dtype=np.bool_)
+            k = inside_bounds(raw["X"], raw["Y"], np.asarray(rec.scales, dtype=np.float64),
+                              np.asarray(rec.offsets, dtype=np.float64), b, mask)
+            if k == 0:
+                continue
+            yield rec, (None if k == len(rec) else mask)
 
 
 def _as_point_chunk(rec: laspy.ScaleAwarePointRecord, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -620,7 +657,9 @@ def complete_dtm(ground_z: np.ndarray, covered: np.ndarray) -> tuple[np.ndarray,
         a = sparse.csc_matrix((np.concatenate([diag, -np.ones(len(i_off))]),
                                (np.concatenate([np.arange(n), i_off]), np.concatenate([np.arange(n), j_off]))),
                               shape=(n, n))
-        dtm[tr, tc] = spsolve(a, rhs)
+        # the matrix is symmetric: minimum degree on A^T + A orders it better than the default COLAMD
+        # (measured 0.66 vs 0.85 s for 275 k gap cells)
+        dtm[tr, tc] = spsolve(a, rhs, permc_spec="MMD_AT_PLUS_A")
     if near.any():
         _, (ir, ic) = ndimage.distance_transform_edt(~known, return_indices=True)
         nr_, nc_ = np.nonzero(near)
@@ -846,26 +885,31 @@ def _output_header(infos: Sequence[LasInfo], streams: Sequence[_FileStream], pro
     return header
 
 
-def _convert_chunk(rec: laspy.ScaleAwarePointRecord, x: np.ndarray, y: np.ndarray, z: np.ndarray,
-                   header: laspy.LasHeader, stream: _FileStream) -> np.ndarray:
-    """The raw output-format array of one chunk (HAG left at 0)."""
+def _convert_chunk(rec: laspy.ScaleAwarePointRecord, x: np.ndarray | None, y: np.ndarray | None,
+                   z: np.ndarray | None, header: laspy.LasHeader, stream: _FileStream) -> np.ndarray:
+    """The raw output-format array of one chunk (HAG left at 0).
+
+    ``x, y, z`` are the processing-CRS coordinates, or None for an :attr:`_FileStream.integer_xyz`
+    stream (then they are the record's own scaled coordinates, computed only where needed).
+    """
+    n = len(rec)
     src_fmt, dst_fmt = rec.point_format.id, header.point_format.id
     src_dt, dst_dt = rec.array.dtype, header.point_format.dtype()
     if _is_prefix(src_dt, dst_dt):
         # the source record is the leading part of the output record (same point format, the
         # output only adds HeightAboveGround): one copy of bytes instead of a copy per field
-        out = np.zeros(len(x), dtype=dst_dt)
+        out = np.zeros(n, dtype=dst_dt)
         src = np.ascontiguousarray(rec.array)
-        out.view(np.uint8).reshape(len(x), dst_dt.itemsize)[:, :src_dt.itemsize] = \
-            src.view(np.uint8).reshape(len(x), src_dt.itemsize)
+        out.view(np.uint8).reshape(n, dst_dt.itemsize)[:, :src_dt.itemsize] = \
+            src.view(np.uint8).reshape(n, src_dt.itemsize)
     elif (src_fmt >= 6) == (dst_fmt >= 6):
-        out = np.zeros(len(x), dtype=header.point_format.dtype())
+        out = np.zeros(n, dtype=header.point_format.dtype())
         src_names = set(rec.array.dtype.names)
         for name in out.dtype.names:
             if name in src_names and name not in ("X", "Y", "Z"):
                 out[name] = rec.array[name]
     else:
-        rec_out = laspy.ScaleAwarePointRecord.zeros(len(x), header=header)
+        rec_out = laspy.ScaleAwarePointRecord.zeros(n, header=header)
         src_dims = set(rec.point_format.dimension_names)
         for name in header.point_format.standard_dimension_names:
             if name in src_dims and name not in ("X", "Y", "Z"):
@@ -877,8 +921,17 @@ def _convert_chunk(rec: laspy.ScaleAwarePointRecord, x: np.ndarray, y: np.ndarra
         if shift is not None:      # same scale, offsets a whole number of units apart: exact integers
             out[dim] = rec.array[dim] + shift
         else:
+            if v is None:
+                v = rec.array[dim] * float(rec.scales[i]) + float(rec.offsets[i])
             out[dim] = np.round((v - off[i]) / sc[i]).astype(np.int32)
     return out
+
+
+def _integer_shifts(rec: laspy.ScaleAwarePointRecord, header: laspy.LasHeader,
+                    stream: _FileStream) -> np.ndarray | None:
+    """``(X, Y, Z)`` output minus input integer shifts when all three are exact, else None."""
+    shifts = [_integer_shift(rec, header, stream, i) for i in range(3)]
+    return None if any(v is None for v in shifts) else np.array(shifts, dtype=np.int64)
 
 
 def _is_prefix(src: np.dtype, dst: np.dtype) -> bool:
@@ -1004,6 +1057,7 @@ def stage_tile(paths: Iterable[str | os.PathLike], tile: Tile, dataset: str, out
     tile_params = np.asarray(tb, dtype=np.float64)
 
     header = _output_header(infos, streams, proc, tile) if infos else None
+    out_dtype = header.point_format.dtype() if header is not None else None
     backend = staging_laz_backend(parallel_laz)
     stats.laz_backend = backend.name
     in_memory = sum(i.point_count for i in infos) <= in_memory_max_points
@@ -1013,22 +1067,53 @@ def stage_tile(paths: Iterable[str | os.PathLike], tile: Tile, dataset: str, out
     try:
         with contextlib.nullcontext() if in_memory else open(spool, "wb") as spool_f:
             for info, stream in zip(infos, streams):
-                for rec, x, y, z in _read_ahead(stream.chunks(hb, chunk_points, backend)):
+                fast = stream.integer_xyz
+                source = (stream.records_masked(hb, chunk_points, backend) if fast
+                          else stream.chunks(hb, chunk_points, backend))
+                for item in _read_ahead(source):
+                    if fast:
+                        rec, keep = item
+                        x = y = z = None
+                    else:
+                        rec, x, y, z = item
+                        keep = None
+                    shifts = _integer_shifts(rec, header, stream) if fast else None
+                    if shifts is None or not _is_prefix(rec.array.dtype, out_dtype):
+                        if keep is not None:
+                            rec = rec[keep]
+                            keep = None
                     raw = rec.array
                     new_fmt = rec.point_format.id >= 6
-                    nt, nm = accumulate_pass1(
-                        x, y, z, raw["classification"] if new_fmt else raw["raw_classification"],
-                        255 if new_fmt else 31, raw["bit_fields"], 15 if new_fmt else 7, 4 if new_fmt else 3,
-                        15 if new_fmt else 7, GROUND_CLASS, grid_params, any_cnt, g_sum, g_cnt, tile_params,
-                        cov_params, cov_cnt, cls_hist, ret_hist, bmin, bmax)
+                    bit_args = (raw["classification"] if new_fmt else raw["raw_classification"],
+                                255 if new_fmt else 31, raw["bit_fields"], 15 if new_fmt else 7,
+                                4 if new_fmt else 3, 15 if new_fmt else 7, GROUND_CLASS, grid_params, any_cnt,
+                                g_sum, g_cnt, tile_params, cov_params, cov_cnt, cls_hist, ret_hist, bmin, bmax)
+                    if shifts is not None and _is_prefix(raw.dtype, out_dtype):
+                        # the common case (a tile of the deployment's own files): one compiled call
+                        src = np.ascontiguousarray(raw)
+                        arr = np.empty(len(src) if keep is None else int(keep.sum()), dtype=out_dtype)
+                        nt, nm = pass1_records(
+                            src["X"], src["Y"], src["Z"], np.asarray(rec.scales, dtype=np.float64),
+                            np.asarray(rec.offsets, dtype=np.float64), *bit_args,
+                            src.view(np.uint8).reshape(len(src), src.dtype.itemsize),
+                            arr.view(np.uint8).reshape(len(arr), out_dtype.itemsize), arr["X"], arr["Y"],
+                            arr["Z"], shifts, _ALL if keep is None else keep)
+                    else:
+                        if fast:
+                            nt, nm = accumulate_pass1_scaled(raw["X"], raw["Y"], raw["Z"],
+                                                             np.asarray(rec.scales, dtype=np.float64),
+                                                             np.asarray(rec.offsets, dtype=np.float64), *bit_args,
+                                                             _ALL)
+                        else:
+                            nt, nm = accumulate_pass1(x, y, z, *bit_args)
+                        arr = _convert_chunk(rec, x, y, z, header, stream)
                     n_tile += nt
                     multi += nm
-                    arr = _convert_chunk(rec, x, y, z, header, stream)
                     if in_memory:
                         staged.append(arr)
                     else:
                         arr.tofile(spool_f)
-                    n_staged += len(x)
+                    n_staged += len(arr)
                 stats.files.append({"path": str(info.path), "crs": _crs_label(info.crs),
                                     "crs_source": info.crs_source, "crs_note": info.crs_note,
                                     "point_format": info.point_format, "points_read": stream.points_read,

@@ -609,6 +609,47 @@ def test_compiled_pass1_loop_equals_the_numpy_formulation(point_format):
     np.testing.assert_array_equal(out["bmin"], [x[t].min(), y[t].min(), z[t].min()])
     np.testing.assert_array_equal(out["bmax"], [x[t].max(), y[t].max(), z[t].max()])
 
+    # the integer-coordinate variant, on the record's own scaled coordinates, gives the same
+    from citymodel._lidar_kernels import accumulate_pass1_scaled
+
+    rec.x, rec.y, rec.z = x, y, z
+    xs, ys, zs = (np.asarray(v, dtype=np.float64) for v in (rec.x, rec.y, rec.z))
+    def fresh():
+        o = {k: np.zeros_like(v) for k, v in out.items()}
+        o["bmin"][:], o["bmax"][:] = np.inf, -np.inf
+        return o
+
+    again, ref = fresh(), fresh()
+    common = (raw["classification"] if new else raw["raw_classification"], 255 if new else 31, raw["bit_fields"],
+              15 if new else 7, 4 if new else 3, 15 if new else 7, 2,
+              np.array([grid.minx, grid.maxy, grid.resolution_m, grid.rows, grid.cols], float))
+    tail = lambda o: (o["any_cnt"], o["g_sum"], o["g_cnt"], np.array(tb, float),  # noqa: E731
+                      np.array([cov.minx, cov.maxy, cov.resolution_m, cov.rows, cov.cols], float), o["cov_cnt"],
+                      o["cls_hist"], o["ret_hist"], o["bmin"], o["bmax"])
+    r1 = accumulate_pass1_scaled(raw["X"], raw["Y"], raw["Z"], np.asarray(rec.scales, float),
+                                 np.asarray(rec.offsets, float), *common, *tail(again), np.zeros(0, bool))
+    r2 = accumulate_pass1(xs, ys, zs, *common, *tail(ref))
+    assert r1 == r2 and r1[0] > 0
+    for k in out:
+        np.testing.assert_array_equal(again[k], ref[k])
+
+
+def test_records_inside_are_the_points_of_chunks(scene_file):
+    """The integer fast path of the reader keeps exactly the points the float path keeps."""
+    from citymodel.lidar import _FileStream, scan_las
+
+    info = scan_las(scene_file, "t", "EPSG:25832")
+    proc = pyproj.CRS("EPSG:25832")
+    x0, y0, x1, y1 = TILE.bounds
+    bounds = (x0 + 12.3456, y0 - 10.0, x1 - 30.0, y0 + 40.005)     # cuts through the file
+    fast = _FileStream(info, "t", proc)
+    assert fast.integer_xyz
+    a = np.concatenate([r.array for r in fast.records_inside(bounds, 5_000)])
+    b = np.concatenate([r.array for r, *_ in _FileStream(info, "t", proc).chunks(bounds, 5_000)])
+    assert 0 < len(a) < info.point_count
+    np.testing.assert_array_equal(a, b)
+    assert fast.points_read == info.point_count
+
 
 def test_compiled_hag_loop_equals_bilinear_and_counts_outliers():
     from citymodel._lidar_kernels import bilinear_hag
@@ -664,3 +705,20 @@ def test_parallel_backend_is_not_used_in_a_forked_child_or_when_disabled(monkeyp
     os.close(r)
     os.waitpid(pid, 0)
     assert name == f"{LAZ_BACKEND.name},{LAZ_BACKEND.name}"
+
+
+def test_integer_fast_path_equals_the_float_path(scene_file, tmp_path, monkeypatch):
+    """Staging through the compiled integer path (masks, byte copy) writes exactly what the float
+    path writes; with a 10 m halo the file reaches beyond it, so every chunk is masked."""
+    from citymodel import lidar as L
+
+    fast = stage_tile([scene_file], TILE, "t", tmp_path / "f.las", tmp_path / "f.tif", "EPSG:25832", halo_m=10.0,
+                      chunk_points=7_001)
+    monkeypatch.setattr(L._FileStream, "integer_xyz", property(lambda self: False))
+    slow = stage_tile([scene_file], TILE, "t", tmp_path / "s.las", tmp_path / "s.tif", "EPSG:25832", halo_m=10.0,
+                      chunk_points=7_001)
+    assert _comparable(fast) == _comparable(slow)
+    a, b = laspy.read(tmp_path / "f.las"), laspy.read(tmp_path / "s.las")
+    assert 0 < len(a.points) < laspy.open(scene_file).header.point_count
+    np.testing.assert_array_equal(a.points.array, b.points.array)
+    np.testing.assert_array_equal(read_geotiff(tmp_path / "f.tif").array, read_geotiff(tmp_path / "s.tif").array)
