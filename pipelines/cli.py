@@ -80,7 +80,7 @@ def cmd_run(args) -> int:
     latest = out / "latest"
     if latest.exists():
         print(f"  release (3D Tiles, datasets):   {latest} -> {latest.resolve().name}  (open {latest / 'index.html'})")
-    print(f"  staging (GeoParquet, LAZ, DTM): {settings.staging_dir}")
+    print(f"  staging (GeoParquet, LAS, DTM): {settings.staging_dir}")
     print(f"  warehouse (DuckDB):             {settings.warehouse_path}")
     print(f"  quality report:                 {settings.quality_dir / 'report.html'}")
     print(f"  Dagster instance ({'make ui'}):    {home}")
