@@ -494,6 +494,25 @@ class _FileStream:
             yield rec, (None if k == len(rec) else mask)
 
 
+def read_las_complete(path: str | os.PathLike, dataset: str, fix: str, record: str | None = None,
+                      **read_kw: Any) -> laspy.LasData:
+    """``laspy.read`` of a whole LAS/LAZ file that fails loudly.
+
+    Raises :class:`SourceDataError` (naming ``dataset``, the file and ``fix``) when the file cannot
+    be read or holds fewer points than its header says: an uncompressed LAS cut at a record
+    boundary is otherwise read without complaint as a smaller file.
+    """
+    kw = {"laz_backend": LAZ_BACKEND, **read_kw}
+    try:
+        las = laspy.read(str(path), **kw)
+    except Exception as exc:  # laspy/lazrs raise many kinds for broken files
+        raise dataset_error(SourceDataError, dataset, f"cannot read {path}: {exc}", fix, record) from exc
+    if len(las.points) != las.header.point_count:
+        raise dataset_error(SourceDataError, dataset, f"{path} holds {len(las.points)} points but its header "
+                            f"says {las.header.point_count}: the file is truncated", fix, record)
+    return las
+
+
 def _as_point_chunk(rec: laspy.ScaleAwarePointRecord, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
     out = np.empty(len(x), dtype=POINT_DTYPE)
     out["x"], out["y"], out["z"] = x, y, z

@@ -722,3 +722,18 @@ def test_integer_fast_path_equals_the_float_path(scene_file, tmp_path, monkeypat
     assert 0 < len(a.points) < laspy.open(scene_file).header.point_count
     np.testing.assert_array_equal(a.points.array, b.points.array)
     np.testing.assert_array_equal(read_geotiff(tmp_path / "f.tif").array, read_geotiff(tmp_path / "s.tif").array)
+
+
+@pytest.mark.parametrize("cut", ["record boundary", "mid-record"])
+def test_truncated_staged_las_is_a_clear_error_downstream(scene_file, tmp_path, cut):
+    """An uncompressed staged LAS cut short (disk full, killed copy) is not read as a smaller tile."""
+    from citymodel.lod2.points import read_tile_points
+
+    stage_tile([scene_file], TILE, "t", tmp_path / "t.las", tmp_path / "t.tif", "EPSG:25832")
+    assert len(read_tile_points(tmp_path / "t.las")) > 0
+    h = laspy.open(tmp_path / "t.las").header
+    data = (tmp_path / "t.las").read_bytes()
+    n = h.offset_to_point_data + h.point_format.size * 1000 + (0 if cut == "record boundary" else 7)
+    (tmp_path / "cut.las").write_bytes(data[:n])
+    with pytest.raises(SourceDataError, match=r"dataset 'lidar'.*cut\.las.*Fix: re-run the LiDAR staging"):
+        read_tile_points(tmp_path / "cut.las")

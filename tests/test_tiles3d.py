@@ -485,6 +485,22 @@ def test_pointcloud_missing_file_is_an_error(tmp_path):
         write_pointcloud_tiles([tmp_path / "absent.laz"], tmp_path / "pc", geoid=46.31)
 
 
+def test_pointcloud_truncated_las_is_an_error_and_nothing_is_written(tmp_path):
+    """A LAS cut at a record boundary would read as a smaller tile; it is refused, no tileset appears."""
+    import laspy
+
+    from citymodel.tiles3d.pointcloud import write_pointcloud_tiles
+
+    _small_las(tmp_path / "tile.las")
+    h = laspy.open(tmp_path / "tile.las").header
+    data = (tmp_path / "tile.las").read_bytes()
+    (tmp_path / "cut.las").write_bytes(data[:h.offset_to_point_data + 100 * h.point_format.size])
+    with pytest.raises(SourceDataError, match=r"dataset 'lidar'.*cut\.las holds 100 points.*truncated.*Fix"):
+        write_pointcloud_tiles([tmp_path / "cut.las"], tmp_path / "pc", geoid=46.31)
+    assert not (tmp_path / "pc").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.las", "tile.las"]     # no work folder left
+
+
 # ------------------------------------------------------------------------------ analysis colours
 def _colours_by_feature(tileset_dir: Path) -> dict[str, dict[int, np.ndarray]]:
     """Building id -> surface kind index -> the distinct vertex colours (k, 4) of that kind."""

@@ -17,6 +17,7 @@ import shapely
 from scipy.spatial import cKDTree
 
 from ..errors import SourceDataError, dataset_error
+from ..lidar import read_las_complete
 
 HAG_DIMENSION = "HeightAboveGround"
 BUILDING_CLASS = 6
@@ -65,7 +66,7 @@ class TilePoints:
 
 
 def read_tile_points(laz_path: str | os.PathLike, min_hag_m: float = 2.0, dataset: str = "lidar") -> TilePoints:
-    """Read a staged LAZ (with ``HeightAboveGround``) and keep the candidate building points.
+    """Read a staged LAS/LAZ (with ``HeightAboveGround``) and keep the candidate building points.
 
     Parameters
     ----------
@@ -79,14 +80,13 @@ def read_tile_points(laz_path: str | os.PathLike, min_hag_m: float = 2.0, datase
     Raises
     ------
     SourceDataError
-        If the file cannot be read or has no ``HeightAboveGround`` dimension.
+        If the file cannot be read, holds fewer points than its header says (an uncompressed LAS
+        cut at a record boundary reads without complaint otherwise) or has no
+        ``HeightAboveGround`` dimension.
     """
-    try:
-        # only the fields used here are decompressed (point formats 6-10 store them in layers)
-        las = laspy.read(str(laz_path), laz_backend=laspy.LazBackend.Lazrs, decompression_selection=_SELECTION)
-    except Exception as exc:  # laspy/lazrs raise many kinds
-        raise dataset_error(SourceDataError, dataset, f"cannot read staged point cloud {laz_path}: {exc}",
-                            "re-run the LiDAR staging of this tile", None) from exc
+    # only the fields used here are decompressed (point formats 6-10 store them in layers)
+    las = read_las_complete(laz_path, dataset, "re-run the LiDAR staging of this tile",
+                            decompression_selection=_SELECTION)
     names = set(las.point_format.dimension_names)
     if HAG_DIMENSION not in names:
         raise dataset_error(SourceDataError, dataset, f"{laz_path} has no '{HAG_DIMENSION}' dimension",

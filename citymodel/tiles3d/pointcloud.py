@@ -95,11 +95,9 @@ def prepare_las(src: str | Path, dst: str | Path, geo: GeoTransformer, *, bounds
     """
     import laspy
 
-    try:
-        las = laspy.read(str(src))
-    except Exception as exc:  # laspy raises several types for broken files
-        raise dataset_error(SourceDataError, DATASET, f"cannot read {Path(src).name}: {exc}",
-                            "check the file (LAS/LAZ 1.0-1.4) or re-stage the tile", str(src)) from None
+    from ..lidar import read_las_complete
+
+    las = read_las_complete(src, DATASET, "check the file (LAS/LAZ 1.0-1.4) or re-stage the tile", str(src))
     x, y, z = np.asarray(las.x), np.asarray(las.y), np.asarray(las.z)
     cls = np.asarray(las.classification, dtype=np.uint8)
     keep = np.ones(len(x), dtype=bool)
