@@ -6,7 +6,7 @@ Run from the project root::
     .venv/bin/python -m benchmarks.bench_lod2 --workers 1 --profile
 
 Prints, per data set, buildings per second for reconstruction + validation (inside
-``reconstruct_tile``, including reading the staged LAZ and DTM) + writing CityJSONSeq per tile
+``reconstruct_tile``, including reading the staged LAS (``--staged laz``: LAZ) and DTM) + writing CityJSONSeq per tile
 (``citymodel.cityjson``), with a pool of warm worker processes over tiles (imports are done
 before the clock starts), and the peak memory (max RSS) of the worker after each tile (an upper
 bound of the tile's peak: a worker keeps its high-water mark).
@@ -37,6 +37,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
+# the pipeline's default staged format (lidar.staged_format); --staged laz for the compressed one
+STAGED = "las"
 
 
 def _tile_job(args):
@@ -122,7 +124,7 @@ def sample_city_jobs(work: Path):
     good.to_parquet(fp)
     jobs = []
     for tid in sc.tile_ids:
-        laz, tif = work / f"{tid}.laz", work / f"{tid}_dtm.tif"
+        laz, tif = work / f"{tid}.{STAGED}", work / f"{tid}_dtm.tif"
         if not laz.exists():
             stage_tile(sc.lidar_paths, parse_tile_id(tid), "lidar", laz, tif, crs)
         jobs.append((str(fp), str(laz), str(tif), tid, "32", str(work / "out_sample"), 25832, 7837))
@@ -146,7 +148,7 @@ def delft_jobs(work: Path):
     jobs = []
     (work / "out_delft").mkdir(exist_ok=True)
     for t in (Tile(84, 447, prefix=""), Tile(85, 447, prefix="")):
-        laz, tif = work / f"{t.id}.laz", work / f"{t.id}_dtm.tif"
+        laz, tif = work / f"{t.id}.{STAGED}", work / f"{t.id}_dtm.tif"
         if not laz.exists():
             stage_tile(sorted(d.glob("*.laz")), t, "delft-ahn3", laz, tif, "EPSG:28992", crs_override="EPSG:28992")
         jobs.append((str(path), str(laz), str(tif), t.id, "", str(work / "out_delft"), 28992, 5709))
@@ -160,7 +162,10 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", action="store_true", help="cProfile the largest sample-city tile")
     ap.add_argument("--tile-workers", type=int, default=None,
                     help="worker processes per tile inside reconstruct_tile (CITYMODEL_LOD2_WORKERS; default: auto)")
+    ap.add_argument("--staged", choices=["las", "laz"], default="las", help="staged point format read by LoD2")
     args = ap.parse_args(argv)
+    global STAGED
+    STAGED = args.staged
     if args.tile_workers is not None:
         os.environ["CITYMODEL_LOD2_WORKERS"] = str(args.tile_workers)
     tmp = None
