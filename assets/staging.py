@@ -1,7 +1,7 @@
 """Stage ``staging``: every role read, reprojected to the processing CRS, validated and stored.
 
 Vector roles become GeoParquet (``staging/<role>.parquet``) and a warehouse table; records that
-cannot be used go to the ``quarantine`` table with their reason. LiDAR tiles become a staged LAZ
+cannot be used go to the ``quarantine`` table with their reason. LiDAR tiles become a staged LAS/LAZ
 with height above ground, a DTM GeoTIFF and statistics. Every asset runs its great-expectations
 suite and reports one asset check per expectation (blocking where publishing must stop).
 """

@@ -6,8 +6,8 @@ Run from the project root::
     .venv/bin/python -m benchmarks.bench_lod2 --workers 1 --profile
 
 Prints, per data set, buildings per second for reconstruction + validation (inside
-``reconstruct_tile``, including reading the staged LAS (``--staged laz``: LAZ) and DTM) + writing CityJSONSeq per tile
-(``citymodel.cityjson``), with a pool of warm worker processes over tiles (imports are done
+``reconstruct_tile``, including reading the staged LAS (``--staged laz``: LAZ) and DTM) +
+writing CityJSONSeq per tile (``citymodel.cityjson``), with a pool of warm worker processes over tiles (imports are done
 before the clock starts), and the peak memory (max RSS) of the worker after each tile (an upper
 bound of the tile's peak: a worker keeps its high-water mark).
 Goal: >= 50 buildings/s on 2 cores. Staging (``citymodel.lidar.stage_tile``) is done first and

@@ -1012,7 +1012,7 @@ def stage_tile(paths: Iterable[str | os.PathLike], tile: Tile, dataset: str, out
         ends in ``.laz`` and written as uncompressed LAS otherwise (``lidar.staged_format``:
         re-compression costs about as much as decoding, and the file is read again downstream).
     processing_crs : str or pyproj.CRS
-        Projected CRS in metres; the staged LAZ carries it as its CRS record.
+        Projected CRS in metres; the staged LAS/LAZ carries it as its CRS record.
     crs_override : str or pyproj.CRS, optional
         ``sources.lidar.crs``.
     halo_m : float

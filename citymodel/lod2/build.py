@@ -527,7 +527,7 @@ def reconstruct_tile(footprints_gdf, laz_path: str | os.PathLike | TilePoints, d
         CRS; may hold more than the tile: a building belongs to the tile holding its footprint's
         representative point.
     laz_path : path-like or TilePoints
-        Staged LAZ of tile + halo (``HeightAboveGround``), or its points already read.
+        Staged LAS/LAZ of tile + halo (``HeightAboveGround``), or its points already read.
     dtm_raster : Raster
         DTM of tile + halo.
     tile : Tile

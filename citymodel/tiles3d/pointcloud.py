@@ -165,7 +165,7 @@ def write_pointcloud_tiles(laz_paths: Sequence[str | Path], out_dir: str | Path,
     Parameters
     ----------
     laz_paths : sequence of paths
-        The staged LAZ (or LAS) files, all in ``crs``.
+        The staged LAS (or LAZ) files, all in ``crs``.
     out_dir : path
         Replaced by the new tileset (written to a sibling temporary folder, then renamed).
     crs : str
@@ -187,7 +187,7 @@ def write_pointcloud_tiles(laz_paths: Sequence[str | Path], out_dir: str | Path,
     out_dir = Path(out_dir)
     paths = [Path(p) for p in laz_paths]
     if not paths:
-        raise dataset_error(ConfigError, DATASET, "no point cloud file given", "pass the staged LAZ files")
+        raise dataset_error(ConfigError, DATASET, "no point cloud file given", "pass the staged LAS/LAZ files")
     for p in paths:
         if not p.is_file():
             raise dataset_error(SourceDataError, DATASET, f"file {p} does not exist", "stage the LiDAR tile first",
