@@ -637,7 +637,7 @@ def reconstruct_tile(footprints_gdf, laz_path: str | os.PathLike | TilePoints, d
 
 
 # ====================================================================== parallel buildings
-#: environment variable: worker processes per tile (default: the CPU count); 1 = in-process
+#: environment variable: worker processes per tile (default and 1: in-process; opt-in, see _workers)
 WORKERS_ENV = "CITYMODEL_LOD2_WORKERS"
 #: a tile gets one worker process per this many buildings at most (a process costs ~0.1 s)
 BUILDINGS_PER_WORKER = 40
