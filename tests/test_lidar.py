@@ -474,6 +474,28 @@ def test_complete_dtm_fills_a_hole_in_a_plane_exactly():
     assert np.isnan(complete_dtm(np.full((4, 4), np.nan), np.ones((4, 4), bool))[0]).all()
 
 
+def test_large_gap_systems_are_solved_in_two_halves_with_the_same_result(monkeypatch):
+    """Above the split size the gaps (a lake and many buildings) are solved as two independent
+    halves on two threads: still exact on a plane, and equal to the one-system solve."""
+    from citymodel import lidar as L
+
+    rows, cols = np.indices((400, 400)).astype(float)
+    plane = 200 + 0.04 * cols - 0.03 * rows
+    g = plane.copy()
+    g[50:200, 60:210] = np.nan                          # a lake: one large gap
+    for i in range(8):
+        for j in range(8):
+            g[230 + 20 * i:242 + 20 * i, 230 + 20 * j:245 + 20 * j] = np.nan    # 64 buildings
+    covered = np.ones_like(g, dtype=bool)
+    assert np.isnan(g).sum() >= L._SPLIT_SOLVE_CELLS
+    split, info = complete_dtm(g, covered)
+    np.testing.assert_allclose(split, plane, atol=1e-8)
+    monkeypatch.setattr(L, "_SPLIT_SOLVE_CELLS", 10**9)
+    whole, info_whole = complete_dtm(g, covered)
+    np.testing.assert_allclose(split, whole, atol=1e-9)
+    assert info == info_whole
+
+
 def test_write_geotiff_roundtrip_and_atomic(tmp_path):
     arr = np.arange(12, dtype=np.float32).reshape(3, 4)
     p = write_geotiff(tmp_path / "sub" / "a.tif", arr, bounds=(0, 0, 8, 6), crs="EPSG:25832", nodata=-1,
