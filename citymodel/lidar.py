@@ -1124,18 +1124,18 @@ def stage_tile(paths: Iterable[str | os.PathLike], tile: Tile, dataset: str, out
                         rec, x, y, z = item
                         keep = None
                     shifts = _integer_shifts(rec, header, stream) if fast else None
-                    if shifts is None or not _is_prefix(rec.array.dtype, out_dtype):
-                        if keep is not None:
-                            rec = rec[keep]
-                            keep = None
+                    # the common case (a tile of the deployment's own files): one compiled call
+                    one_call = shifts is not None and _is_prefix(rec.array.dtype, out_dtype)
+                    if not one_call and keep is not None:
+                        rec = rec[keep]
+                        keep = None
                     raw = rec.array
                     new_fmt = rec.point_format.id >= 6
                     bit_args = (raw["classification"] if new_fmt else raw["raw_classification"],
                                 255 if new_fmt else 31, raw["bit_fields"], 15 if new_fmt else 7,
                                 4 if new_fmt else 3, 15 if new_fmt else 7, GROUND_CLASS, grid_params, any_cnt,
                                 g_sum, g_cnt, tile_params, cov_params, cov_cnt, cls_hist, ret_hist, bmin, bmax)
-                    if shifts is not None and _is_prefix(raw.dtype, out_dtype):
-                        # the common case (a tile of the deployment's own files): one compiled call
+                    if one_call:
                         src = np.ascontiguousarray(raw)
                         arr = np.empty(len(src) if keep is None else int(keep.sum()), dtype=out_dtype)
                         nt, nm = pass1_records(
