@@ -7,7 +7,7 @@ loops release the GIL, so they overlap with the lazrs decoding of the next chunk
 thread (lazrs itself holds the GIL).
 
 The results are those of the numpy formulation they replace (same floor/compare semantics, the same
-summation order as ``numpy.bincount``); ``tests/test_lidar_kernels.py`` checks that on random points.
+summation order as ``numpy.bincount``); ``tests/test_lidar.py`` checks that on random points.
 Compiled functions are cached on disk (``cache=True``): only the first run on a machine compiles.
 """
 

@@ -62,8 +62,6 @@ import pyproj
 from laspy.vlrs.known import GeoKeyDirectoryVlr, WktCoordinateSystemVlr
 from scipy import ndimage
 
-from ._lidar_kernels import (accumulate_pass1, accumulate_pass1_scaled, bilinear_hag, inside_bounds,
-                             pass1_records)
 from .errors import ConfigError, CRSError, SourceDataError, dataset_error
 from .raster import write_geotiff
 from .tiles import Tile
@@ -117,6 +115,23 @@ OUTLIER_HAG_HIGH_M = 60.0
 OUTLIER_HAG_LOW_M = -2.0
 GROUND_CLASS = 2
 _ALL = np.zeros(0, dtype=np.bool_)        # "no mask" for the compiled loops
+
+
+def _kernels():
+    """The compiled loops (:mod:`citymodel._lidar_kernels`), imported when staging first needs
+    them: numba costs ~0.3 s to import, which a code location that only lists assets should not pay."""
+    from . import _lidar_kernels
+    return _lidar_kernels
+
+
+def _bit_layout(point_format_id: int) -> tuple[str, int, int, int, int]:
+    """Where a point format keeps class and returns: ``(class byte field, class mask,
+    return-number mask, number-of-returns shift, number-of-returns mask)`` (LAS 1.4 R15, tables
+    7-8 and 15: formats 0-5 pack 5 class bits with 3 flags and 3 + 3 return bits; 6-10 have a class
+    byte and 4 + 4 return bits)."""
+    if point_format_id >= 6:
+        return "classification", 0xFF, 0x0F, 4, 0x0F
+    return "raw_classification", 0x1F, 0x07, 3, 0x07
 _SPLIT_SOLVE_CELLS = 20_000               # DTM gap systems from this size are solved as two halves
 
 POINT_DTYPE = np.dtype([
@@ -469,27 +484,21 @@ class _FileStream:
                     rec, x, y, z = rec[m], x[m], y[m], z[m]
             yield rec, x, y, z
 
-    def records_inside(self, bounds: Bounds, chunk_points: int, backend: laspy.LazBackend = LAZ_BACKEND
-                       ) -> Iterator[laspy.ScaleAwarePointRecord]:
-        """Yield the records inside ``bounds`` (half-open) without making float coordinates.
-
-        Only for :attr:`integer_xyz` streams; the same points as :meth:`chunks` (the bounds test
-        computes ``X * scale + offset`` exactly as laspy does).
-        """
-        for rec, keep in self.records_masked(bounds, chunk_points, backend):
-            yield rec if keep is None else rec[keep]
-
     def records_masked(self, bounds: Bounds, chunk_points: int, backend: laspy.LazBackend = LAZ_BACKEND
                        ) -> Iterator[tuple[laspy.ScaleAwarePointRecord, np.ndarray | None]]:
-        """Like :meth:`records_inside`, but yield each chunk whole with its mask of the points inside
-        (None: all inside) and leave the selection to the caller (no copy on this thread)."""
+        """Yield each chunk whole with its mask of the points inside ``bounds`` (half-open; None: all
+        inside), without making float coordinates; the caller selects (no copy on this thread).
+
+        Only for :attr:`integer_xyz` streams. The points inside are those of :meth:`chunks` (the
+        bounds test computes ``X * scale + offset`` exactly as laspy does).
+        """
         if not self.integer_xyz:
-            raise ValueError("records_inside needs a stream without reprojection or height conversion")
+            raise ValueError("records_masked needs a stream without reprojection or height conversion")
         b = np.asarray(bounds, dtype=np.float64)
         for rec in self._records(chunk_points, backend):
             raw = rec.array
             mask = np.empty(len(rec), dtype=np.bool_)
-            k = inside_bounds(raw["X"], raw["Y"], np.asarray(rec.scales, dtype=np.float64),
+            k = _kernels().inside_bounds(raw["X"], raw["Y"], np.asarray(rec.scales, dtype=np.float64),
                               np.asarray(rec.offsets, dtype=np.float64), b, mask)
             if k == 0:
                 continue
@@ -666,18 +675,9 @@ def complete_dtm(ground_z: np.ndarray, covered: np.ndarray) -> tuple[np.ndarray,
         n0 = n
         if n >= _SPLIT_SOLVE_CELLS:
             lab = labels[tr, tc]
-            sizes = np.bincount(lab)
-            half = np.zeros(len(sizes), dtype=np.int8)
-            load = [0, 0]
-            for c in np.argsort(-sizes, kind="stable"):
-                if sizes[c] == 0:
-                    break
-                g = 0 if load[0] <= load[1] else 1
-                half[c] = g
-                load[g] += int(sizes[c])
+            half, n0 = _two_halves(np.bincount(lab))
             order = np.argsort(half[lab], kind="stable")
             tr, tc = tr[order], tc[order]
-            n0 = load[0]
         index = np.full(ground_z.shape, -1, dtype=np.int64)
         index[tr, tc] = np.arange(n)
         diag = np.zeros(n)
@@ -713,6 +713,22 @@ def complete_dtm(ground_z: np.ndarray, covered: np.ndarray) -> tuple[np.ndarray,
     info.update(filled_harmonic_cells=int(n), filled_nearest_cells=int(near.sum()),
                 method="harmonic (Laplace) interpolation of gaps; nearest ground cell for gaps without ground")
     return dtm, info
+
+
+def _two_halves(sizes: np.ndarray) -> tuple[np.ndarray, int]:
+    """Greedy split of items of ``sizes`` into halves 0 and 1 of about equal total, largest first.
+
+    Returns the half of each item and the total of half 0 (deterministic: ties go to half 0).
+    """
+    half = np.zeros(len(sizes), dtype=np.int8)
+    load = [0, 0]
+    for c in np.argsort(-sizes, kind="stable"):
+        if sizes[c] == 0:
+            break
+        g = 0 if load[0] <= load[1] else 1
+        half[c] = g
+        load[g] += int(sizes[c])
+    return half, load[0]
 
 
 class _Bilinear:
@@ -1101,6 +1117,7 @@ def stage_tile(paths: Iterable[str | os.PathLike], tile: Tile, dataset: str, out
     grid_params = np.array([grid.minx, grid.maxy, grid.resolution_m, grid.rows, grid.cols], dtype=np.float64)
     cov_params = np.array([cov.minx, cov.maxy, cov.resolution_m, cov.rows, cov.cols], dtype=np.float64)
     tile_params = np.asarray(tb, dtype=np.float64)
+    K = _kernels()
 
     header = _output_header(infos, streams, proc, tile) if infos else None
     out_dtype = header.point_format.dtype() if header is not None else None
@@ -1130,15 +1147,14 @@ def stage_tile(paths: Iterable[str | os.PathLike], tile: Tile, dataset: str, out
                         rec = rec[keep]
                         keep = None
                     raw = rec.array
-                    new_fmt = rec.point_format.id >= 6
-                    bit_args = (raw["classification"] if new_fmt else raw["raw_classification"],
-                                255 if new_fmt else 31, raw["bit_fields"], 15 if new_fmt else 7,
-                                4 if new_fmt else 3, 15 if new_fmt else 7, GROUND_CLASS, grid_params, any_cnt,
-                                g_sum, g_cnt, tile_params, cov_params, cov_cnt, cls_hist, ret_hist, bmin, bmax)
+                    cls_field, cls_mask, rn_mask, nr_shift, nr_mask = _bit_layout(rec.point_format.id)
+                    bit_args = (raw[cls_field], cls_mask, raw["bit_fields"], rn_mask, nr_shift, nr_mask,
+                                GROUND_CLASS, grid_params, any_cnt, g_sum, g_cnt, tile_params, cov_params, cov_cnt,
+                                cls_hist, ret_hist, bmin, bmax)
                     if one_call:
                         src = np.ascontiguousarray(raw)
                         arr = np.empty(len(src) if keep is None else int(keep.sum()), dtype=out_dtype)
-                        nt, nm = pass1_records(
+                        nt, nm = K.pass1_records(
                             src["X"], src["Y"], src["Z"], np.asarray(rec.scales, dtype=np.float64),
                             np.asarray(rec.offsets, dtype=np.float64), *bit_args,
                             src.view(np.uint8).reshape(len(src), src.dtype.itemsize),
@@ -1146,12 +1162,12 @@ def stage_tile(paths: Iterable[str | os.PathLike], tile: Tile, dataset: str, out
                             arr["Z"], shifts, _ALL if keep is None else keep)
                     else:
                         if fast:
-                            nt, nm = accumulate_pass1_scaled(raw["X"], raw["Y"], raw["Z"],
+                            nt, nm = K.accumulate_pass1_scaled(raw["X"], raw["Y"], raw["Z"],
                                                              np.asarray(rec.scales, dtype=np.float64),
                                                              np.asarray(rec.offsets, dtype=np.float64), *bit_args,
                                                              _ALL)
                         else:
-                            nt, nm = accumulate_pass1(x, y, z, *bit_args)
+                            nt, nm = K.accumulate_pass1(x, y, z, *bit_args)
                         arr = _convert_chunk(rec, x, y, z, header, stream)
                     n_tile += nt
                     multi += nm
@@ -1238,7 +1254,7 @@ def stage_tile(paths: Iterable[str | os.PathLike], tile: Tile, dataset: str, out
                 behind = _WriteBehind(w.write_points)
                 try:
                     for arr in batches():
-                        h, l_, m_ = bilinear_hag(arr["X"], arr["Y"], arr["Z"], sc, off, interp.coef, interp.rows,
+                        h, l_, m_ = K.bilinear_hag(arr["X"], arr["Y"], arr["Z"], sc, off, interp.coef, interp.rows,
                                                  interp.cols, grid.minx, grid.maxy, 1.0 / grid.resolution_m,
                                                  tile_params, OUTLIER_HAG_LOW_M, OUTLIER_HAG_HIGH_M,
                                                  arr[HAG_DIMENSION])

@@ -488,6 +488,10 @@ def test_large_gap_systems_are_solved_in_two_halves_with_the_same_result(monkeyp
             g[230 + 20 * i:242 + 20 * i, 230 + 20 * j:245 + 20 * j] = np.nan    # 64 buildings
     covered = np.ones_like(g, dtype=bool)
     assert np.isnan(g).sum() >= L._SPLIT_SOLVE_CELLS
+    half, n0 = L._two_halves(np.array([0, 22_500] + [180] * 64))    # label 0 is no gap: the lake vs buildings
+    assert n0 == 22_500 and half[1] == 0 and (half[2:] == 1).all()
+    half, n0 = L._two_halves(np.array([0, 5, 3, 3, 1]))
+    assert n0 == 6 and sorted(half[1:].tolist()) == [0, 0, 1, 1]
     split, info = complete_dtm(g, covered)
     np.testing.assert_allclose(split, plane, atol=1e-8)
     monkeypatch.setattr(L, "_SPLIT_SOLVE_CELLS", 10**9)
@@ -581,7 +585,7 @@ def test_staged_las_holds_the_same_points_as_staged_laz(scene_file, tmp_path):
 def test_compiled_pass1_loop_equals_the_numpy_formulation(point_format):
     """The numba loop of pass 1 against the plain numpy statistics it replaces (bincount etc.)."""
     from citymodel._lidar_kernels import accumulate_pass1
-    from citymodel.lidar import Grid
+    from citymodel.lidar import Grid, _bit_layout
 
     rng = np.random.default_rng(point_format)
     n = 50_000
@@ -602,12 +606,13 @@ def test_compiled_pass1_loop_equals_the_numpy_formulation(point_format):
     out = dict(any_cnt=np.zeros(ncell, np.int64), g_sum=np.zeros(ncell), g_cnt=np.zeros(ncell, np.int64),
                cov_cnt=np.zeros(cov.rows * cov.cols, np.int64), cls_hist=np.zeros(256, np.int64),
                ret_hist=np.zeros(16, np.int64), bmin=np.full(3, np.inf), bmax=np.full(3, -np.inf))
-    new = point_format >= 6
     raw = rec.array
+    cls_field, cls_mask, rn_mask, nr_shift, nr_mask = _bit_layout(point_format)
+    # the class and return bits as stored; the expected values below come from laspy's own accessors
+    common = (raw[cls_field], cls_mask, raw["bit_fields"], rn_mask, nr_shift, nr_mask, 2,
+              np.array([grid.minx, grid.maxy, grid.resolution_m, grid.rows, grid.cols], float))
     n_tile, multi = accumulate_pass1(
-        x, y, z, raw["classification"] if new else raw["raw_classification"], 255 if new else 31,
-        raw["bit_fields"], 15 if new else 7, 4 if new else 3, 15 if new else 7, 2,
-        np.array([grid.minx, grid.maxy, grid.resolution_m, grid.rows, grid.cols], float), out["any_cnt"],
+        x, y, z, *common, out["any_cnt"],
         out["g_sum"], out["g_cnt"], np.array(tb, float),
         np.array([cov.minx, cov.maxy, cov.resolution_m, cov.rows, cov.cols], float), out["cov_cnt"],
         out["cls_hist"], out["ret_hist"], out["bmin"], out["bmax"])
@@ -642,9 +647,6 @@ def test_compiled_pass1_loop_equals_the_numpy_formulation(point_format):
         return o
 
     again, ref = fresh(), fresh()
-    common = (raw["classification"] if new else raw["raw_classification"], 255 if new else 31, raw["bit_fields"],
-              15 if new else 7, 4 if new else 3, 15 if new else 7, 2,
-              np.array([grid.minx, grid.maxy, grid.resolution_m, grid.rows, grid.cols], float))
     tail = lambda o: (o["any_cnt"], o["g_sum"], o["g_cnt"], np.array(tb, float),  # noqa: E731
                       np.array([cov.minx, cov.maxy, cov.resolution_m, cov.rows, cov.cols], float), o["cov_cnt"],
                       o["cls_hist"], o["ret_hist"], o["bmin"], o["bmax"])
@@ -656,7 +658,7 @@ def test_compiled_pass1_loop_equals_the_numpy_formulation(point_format):
         np.testing.assert_array_equal(again[k], ref[k])
 
 
-def test_records_inside_are_the_points_of_chunks(scene_file):
+def test_records_masked_keeps_the_points_of_chunks(scene_file):
     """The integer fast path of the reader keeps exactly the points the float path keeps."""
     from citymodel.lidar import _FileStream, scan_las
 
@@ -666,7 +668,8 @@ def test_records_inside_are_the_points_of_chunks(scene_file):
     bounds = (x0 + 12.3456, y0 - 10.0, x1 - 30.0, y0 + 40.005)     # cuts through the file
     fast = _FileStream(info, "t", proc)
     assert fast.integer_xyz
-    a = np.concatenate([r.array for r in fast.records_inside(bounds, 5_000)])
+    a = np.concatenate([r.array if keep is None else r.array[keep]
+                        for r, keep in fast.records_masked(bounds, 5_000)])
     b = np.concatenate([r.array for r, *_ in _FileStream(info, "t", proc).chunks(bounds, 5_000)])
     assert 0 < len(a) < info.point_count
     np.testing.assert_array_equal(a, b)
