@@ -1,39 +1,87 @@
-"""Small file helpers shared by every writer: atomic writes, checksums, JSON-safe values."""
+"""Small file helpers shared by every writer: atomic writes, checksums, JSON-safe values.
+
+Every file the pipeline writes goes through :func:`atomic_output` (or its shorthands
+:func:`atomic_write_text` / :func:`atomic_write_bytes`): the content is written to a temporary file
+beside the target, flushed to disk, given the permissions of a normally created file (``0666`` minus
+the process umask, so ``0644`` under the usual umask: a web server running as another user can
+serve what is published) and renamed over the target. A failure leaves the target unchanged and no
+temporary file behind.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 
 
-def _atomic_write(path: str | os.PathLike, mode: str, write) -> Path:
-    """Call ``write(file)`` on a temporary file beside ``path``, fsync, then rename it over ``path``.
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
-    A failure leaves neither ``path`` changed nor a temporary file behind.
+
+def file_mode() -> int:
+    """Mode of a newly created file under the current umask (``0o644`` with umask 022)."""
+    return 0o666 & ~_umask()
+
+
+def dir_mode() -> int:
+    """Mode of a newly created folder under the current umask (``0o755`` with umask 022)."""
+    return 0o777 & ~_umask()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, *, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success make it ``path`` atomically.
+
+    For writers that want a file name (GDAL/rasterio, pyarrow, lxml, zipfile, ...)::
+
+        with atomic_output(target) as tmp:
+            frame.to_parquet(tmp)
+
+    ``suffix`` is appended to the temporary name (some writers choose the format by extension).
+    The temporary file is flushed to disk and given :func:`file_mode` before the rename. On an
+    exception the temporary file is removed and ``path`` is left as it was.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
     try:
-        kw = {"encoding": "utf-8", "newline": "\n"} if "b" not in mode else {}
-        with os.fdopen(fd, mode, **kw) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
+        yield tmp
+        if tmp.is_file():
+            _fsync(tmp)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
-    return path
+
+
+def _atomic_write(path: str | os.PathLike, mode: str, write) -> Path:
+    """Call ``write(file)`` on a temporary file beside ``path`` (see :func:`atomic_output`)."""
+    kw = {"encoding": "utf-8", "newline": "\n"} if "b" not in mode else {}
+    with atomic_output(path) as tmp:
+        with open(tmp, mode, **kw) as f:
+            write(f)
+    return Path(path)
 
 
 def atomic_write_text(path: str | os.PathLike, chunks: str | Iterable[str]) -> Path:
