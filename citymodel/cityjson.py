@@ -479,8 +479,13 @@ def read_cityjson(path: str | Path, *, dataset: str = "cityjson") -> CityJSONDat
     except json.JSONDecodeError as exc:
         raise dataset_error(SourceDataError, dataset, f"{path.name} is not valid JSON ({exc})",
                             "re-export or re-download the file") from exc
+    return read_cityjson_document(doc, dataset=dataset, name=path.name)
+
+
+def read_cityjson_document(doc: Any, *, dataset: str = "cityjson", name: str = "the document") -> CityJSONData:
+    """The buildings of a CityJSON document already parsed from JSON (see :func:`read_cityjson`)."""
     if not isinstance(doc, dict) or doc.get("type") != "CityJSON":
-        raise dataset_error(SourceDataError, dataset, f"{path.name} is not a CityJSON document "
+        raise dataset_error(SourceDataError, dataset, f"{name} is not a CityJSON document "
                             "(\"type\" is not \"CityJSON\")", "pass a .city.json or .city.jsonl file")
     verts = _decode_vertices(doc.get("vertices", []), doc.get("transform"))
     md = doc.get("metadata") or {}

@@ -40,7 +40,8 @@ from .scene import Scene
 from .sun import SPA_METHOD, sun_vectors, year_times
 
 __all__ = ["tregenza_sky", "ClearSkyYear", "clear_sky_year", "poa_components", "plane_irradiation",
-           "roof_surfaces", "roof_irradiation", "SUITABILITY_CLASSES", "optimal_plane_irradiation"]
+           "roof_surfaces", "roof_irradiation", "SUITABILITY_CLASSES", "optimal_plane_irradiation", "sun_bins",
+           "shading_directions"]
 
 #: Suitability classes: (name, minimum share of the site's maximal yield).
 SUITABILITY_CLASSES: tuple[tuple[str, float], ...] = (("very suitable", 0.8), ("suitable", 0.6),
@@ -104,6 +105,29 @@ def clear_sky_year(latitude: float, longitude: float, convergence_deg: float = 0
                         sun_vectors(az, el, convergence_deg), cs["dni"].to_numpy(float)[up],
                         cs["ghi"].to_numpy(float)[up], cs["dhi"].to_numpy(float)[up], dni_extra, step_h,
                         latitude, longitude, convergence_deg, meta)
+
+
+def sun_bins(vectors: np.ndarray, sun_bin_deg: float) -> tuple[np.ndarray, np.ndarray]:
+    """The year's sun positions binned by azimuth and elevation (``sun_bin_deg``) for shading rays.
+
+    Returns the unit direction of each bin (the mean of its positions) ``(bins, 3)`` and the bin of
+    every position. :func:`roof_irradiation` casts one shading ray per sample and bin.
+    """
+    az_g = np.degrees(np.arctan2(vectors[:, 0], vectors[:, 1])) % 360
+    el = np.degrees(np.arcsin(np.clip(vectors[:, 2], -1, 1)))
+    key = np.floor(az_g / sun_bin_deg).astype(np.int64) * 1000 + np.floor(el / sun_bin_deg).astype(np.int64)
+    ukeys, bin_of_step = np.unique(key, return_inverse=True)
+    bin_vec = np.zeros((len(ukeys), 3))
+    np.add.at(bin_vec, bin_of_step, vectors)
+    bin_vec /= np.linalg.norm(bin_vec, axis=1)[:, None]
+    return bin_vec, bin_of_step
+
+
+def shading_directions(sky: "ClearSkyYear", sun_bin_deg: float) -> np.ndarray:
+    """Every direction :func:`roof_irradiation` casts shading rays in: the sun bins and the 145
+    Tregenza sky patches ``(n, 3)``. What lies in none of these directions from a roof cannot change
+    its irradiation (the impact area of a planning variant)."""
+    return np.concatenate([sun_bins(sky.vectors, sun_bin_deg)[0], tregenza_sky()[0]])
 
 
 def _grid_normal(tilt_deg, grid_azimuth_deg) -> np.ndarray:
@@ -253,15 +277,8 @@ def roof_irradiation(scene: Scene, buildings: Mapping[str, Solid | Sequence[Soli
     recs = roof_surfaces(buildings)
     ref_kwh, ref_tilt = optimal_plane_irradiation(sky, model, albedo)
     sky_dirs, sky_omega = tregenza_sky()
-    # sun bins
-    az_g = np.degrees(np.arctan2(sky.vectors[:, 0], sky.vectors[:, 1])) % 360
-    el = np.degrees(np.arcsin(np.clip(sky.vectors[:, 2], -1, 1)))
-    key = np.floor(az_g / sun_bin_deg).astype(np.int64) * 1000 + np.floor(el / sun_bin_deg).astype(np.int64)
-    ukeys, bin_of_step = np.unique(key, return_inverse=True)
-    nb = len(ukeys)
-    bin_vec = np.zeros((nb, 3))
-    np.add.at(bin_vec, bin_of_step, sky.vectors)
-    bin_vec /= np.linalg.norm(bin_vec, axis=1)[:, None]
+    bin_vec, bin_of_step = sun_bins(sky.vectors, sun_bin_deg)
+    nb = len(bin_vec)
     onehot = np.zeros((len(sky.times), nb))
     onehot[np.arange(len(sky.times)), bin_of_step] = 1.0
 
