@@ -646,7 +646,7 @@ def _junction_arrays(junctions):
 
 
 def noise_grid(emissions, bounds, buildings=None, dtm=None, params: NoiseParameters = NoiseParameters(),
-               junctions=None, obstacle_margin_m: float = 200.0) -> NoiseGrid:
+               junctions=None, obstacle_margin_m: float = 200.0, cells: np.ndarray | None = None) -> NoiseGrid:
     """LrT and LrN (RLS-19) on a grid ``grid_height_m`` above terrain over ``bounds``.
 
     Parameters
@@ -661,11 +661,16 @@ def noise_grid(emissions, bounds, buildings=None, dtm=None, params: NoiseParamet
     dtm : citymodel.raster.Raster, optional
     junctions : geopandas.GeoDataFrame, optional
         Points with ``kind`` (``signal``/``roundabout``) for D_K,KT.
+    cells : (rows, cols) bool array, optional
+        Compute only these receivers (the others are NaN); each value is the same as in a
+        computation of the whole grid (a planning variant recomputes only its impact area).
     """
     rec = grid_receivers(bounds, params, dtm, buildings)
     src = line_sources(emissions, dtm, params)
     obs = _obstacles_for(buildings, bounds, src, dtm, params, obstacle_margin_m)
     calc = ~rec["in_building"].to_numpy()
+    if cells is not None:
+        calc &= np.asarray(cells, dtype=bool).ravel()
     ed = np.zeros(len(rec))
     en = np.zeros(len(rec))
     r = rec.loc[calc]

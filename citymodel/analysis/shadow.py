@@ -82,7 +82,8 @@ def ground_grid(bounds: Sequence[float], cell_m: float = 1.0) -> tuple[np.ndarra
 
 
 def sun_hours_ground(scene: Scene, sun: SunPath, bounds: Sequence[float], cell_m: float = 1.0,
-                     ground_z_m: float | None = None, offset_m: float = GROUND_OFFSET_M) -> SunHoursGrid:
+                     ground_z_m: float | None = None, offset_m: float = GROUND_OFFSET_M,
+                     cells: np.ndarray | None = None) -> SunHoursGrid:
     """Hours of direct sun per ground cell and day.
 
     Parameters
@@ -99,6 +100,9 @@ def sun_hours_ground(scene: Scene, sun: SunPath, bounds: Sequence[float], cell_m
         Ground height where the scene has no terrain (default 0).
     offset_m : float
         Height of the receptor above the ground.
+    cells : (rows, cols) bool array, optional
+        Compute only these cells (the others are NaN); each cell's value is the same as in a
+        computation of the whole grid (a planning variant recomputes only its impact area).
 
     Returns
     -------
@@ -107,7 +111,8 @@ def sun_hours_ground(scene: Scene, sun: SunPath, bounds: Sequence[float], cell_m
     import time
     t0 = time.perf_counter()
     X, Y = ground_grid(bounds, cell_m)
-    x, y = X.ravel(), Y.ravel()
+    sel = np.ones(X.size, dtype=bool) if cells is None else np.asarray(cells, dtype=bool).ravel()
+    x, y = X.ravel()[sel], Y.ravel()[sel]
     if scene.terrain is not None:
         z = scene.terrain.height(x, y)
         normals = scene.terrain.normal(x, y)
@@ -119,7 +124,8 @@ def sun_hours_ground(scene: Scene, sun: SunPath, bounds: Sequence[float], cell_m
     open_idx = np.flatnonzero(~under_roof)
     p_open, n_open = pts[open_idx], normals[open_idx]
     dates = sun.dates
-    hours = np.full((len(dates), x.size), np.nan, dtype=np.float32)
+    hours = np.full((len(dates), X.size), np.nan, dtype=np.float32)
+    at = np.flatnonzero(sel)
     rays = 0
     for k, day in enumerate(dates):
         acc = np.zeros(len(open_idx), dtype=np.float64)
@@ -131,7 +137,7 @@ def sun_hours_ground(scene: Scene, sun: SunPath, bounds: Sequence[float], cell_m
             tr = scene.transmittance(p_open[front], s)
             acc[front] += tr * sun.step_h
             rays += len(front)
-        hours[k, open_idx] = acc.astype(np.float32)
+        hours[k, at[open_idx]] = acc.astype(np.float32)
     rows, cols = X.shape
     meta = {"layer": "sun_hours_ground", "method": "ray casting (embree) towards the sun per time step",
             "cell_m": cell_m, "receptor_offset_m": offset_m, "cells_under_roof": int(under_roof.sum()),
