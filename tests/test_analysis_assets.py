@@ -538,3 +538,14 @@ def test_release_cityjson_carries_the_analysis_values(pipeline_city):
                 assert a[col] == pytest.approx(v, rel=1e-6), (row.building_id, col)
                 checked += 1
     assert checked > 100
+
+
+def test_published_analysis_values_equal_the_golden_digest(pipeline_city):
+    """The analysis values of the sample city's release equal those published before the analysis
+    seam (issue #12): refactors must not move them. Renew tests/data/analysis_golden.json only on
+    purpose, when an algorithm changes its results (see tests/golden.py)."""
+    from golden import GOLDEN, analysis_digest, compare
+
+    want = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    diffs = compare(analysis_digest(pipeline_city.settings.output_dir / "latest"), want)
+    assert not diffs, "published analysis values changed:\n" + "\n".join(diffs[:40])
