@@ -50,6 +50,36 @@ def staged_table_path(settings: Settings, role: str) -> Path:
     return settings.staging_dir / f"{role}.parquet"
 
 
+def analysis_dir(settings: Settings, layer: str | None = None) -> Path:
+    """``<output_dir>/analysis`` or one layer's folder in it."""
+    d = settings.output_dir / "analysis"
+    return d / layer if layer else d
+
+
+#: the files one tile of an analysis layer writes: part -> name pattern (stable: the release, the
+#: building values, the 3D Tiles and the variants read them)
+ANALYSIS_TILE_FILES = {
+    "sun_hours": {"raster": "{tile}.tif", "facades": "{tile}_facades.parquet", "din17037": "{tile}_din17037.parquet"},
+    "solar": {"roofs": "{tile}.parquet", "roofs_gpkg": "{tile}.gpkg"},
+    "noise": {"raster": "{tile}.tif", "isophones": "{tile}_isophones.gpkg", "facades": "{tile}_facades.parquet",
+              "buildings": "{tile}_buildings.parquet", "exposure": "{tile}_exposure.csv"},
+    "flood": {"buildings": "{tile}_buildings.parquet", "summary": "{tile}_summary.csv"},
+    "traffic_change": {"raster": "{tile}.tif", "buildings": "{tile}_buildings.parquet", "summary": "{tile}_summary.json"},
+}
+
+
+def analysis_tile_files(settings: Settings, layer: str, tile_id: str, root: Path | None = None) -> dict[str, Path]:
+    """The files one tile of a layer writes, below ``root`` (default ``<output_dir>/analysis``)."""
+    d = (analysis_dir(settings) if root is None else Path(root)) / layer
+    return {k: d / v.format(tile=tile_id) for k, v in ANALYSIS_TILE_FILES[layer].items()}
+
+
+def flood_raster_path(settings: Settings, tile_id: str, scenario: str, root: Path | None = None) -> Path:
+    """The water depth raster of one tile and scenario."""
+    d = (analysis_dir(settings) if root is None else Path(root)) / "flood"
+    return d / f"{tile_id}_{scenario}.tif"
+
+
 # ================================================================================ the store
 class CityStore:
     """The city as it is: its staged and reconstructed data, for any area.

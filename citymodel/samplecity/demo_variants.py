@@ -108,11 +108,12 @@ def demo_variants(buildings: Sequence[dict], roads: Sequence[dict], trees: Seque
     Parameters
     ----------
     buildings : list of dict
-        Ground-truth buildings (``building_id``, ``archetype``, ``storeys``, ``footprint`` shapely).
+        Ground-truth buildings (``building_id``, ``archetype``, ``storeys``, ``footprint`` shapely),
+        without the deliberately bad records (they are quarantined: a variant cannot name them).
     roads : list of dict
         ``road_id``, ``name``, ``geometry`` (shapely line).
     trees : list of dict
-        ``tree_id``, ``x``, ``y``.
+        ``tree_id``, ``x``, ``y`` (without the bad records).
     water : shapely geometry, optional
         Where nothing can be built.
     """
