@@ -223,12 +223,23 @@ def compare(vstore, analysis) -> Comparison:
     return comp
 
 
+#: a building counts as "affected" when a value changes by at least this much (the tables keep
+#: every difference; this only decides what the summary, the map layers and the tiles mark)
+AFFECTED = {"sun_h": 0.05, "solar_share": 0.005, "noise_db": 0.05}
+
+
 def _affected(table: pd.DataFrame, labels) -> pd.Series:
+    def col(c):
+        return pd.to_numeric(table[c], errors="coerce").abs().fillna(0.0) if c in table else pd.Series(0.0, index=table.index)
+
     m = pd.Series(False, index=table.index)
-    for c in [f"sun_{lab}_diff" for lab in labels] + ["din_hours_diff", "solar_kwh_a_diff", "lrt_max_db_diff",
-                                                      "lrn_max_db_diff"]:
-        if c in table:
-            m |= pd.to_numeric(table[c], errors="coerce").abs().fillna(0.0) > 1e-6
+    for c in [f"sun_{lab}_diff" for lab in labels] + ["din_hours_diff"]:
+        m |= col(c) >= AFFECTED["sun_h"]
+    if "solar_kwh_a_diff" in table:
+        before = pd.to_numeric(table["solar_kwh_a_before"], errors="coerce").abs().fillna(0.0)
+        m |= col("solar_kwh_a_diff") >= AFFECTED["solar_share"] * before
+    for c in ("lrt_max_db_diff", "lrn_max_db_diff"):
+        m |= col(c) >= AFFECTED["noise_db"]
     return m
 
 
