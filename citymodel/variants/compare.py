@@ -28,6 +28,19 @@ from ..store import analysis_dir, analysis_tile_files
 SUN_LOSS_H = 1.0          # a facade or building "loses sun" from this many hours
 SOLAR_LOSS_SHARE = 0.05   # a building "loses solar yield" from 5 % of its annual irradiation
 NOISE_STEP_DB = (1.0, 3.0)  # "louder/quieter by >= 1 dB" and ">= 3 dB" (3 dB: doubling of the traffic)
+_MONTH_DE = ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
+             "November", "Dezember")
+_MONTH_EN = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+             "November", "December")
+_MON = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+
+
+def day_names(label: str) -> tuple[str, str]:
+    """``'mar21'`` -> ``('21. März', '21 March')``."""
+    m, d = _MON.index(label[:3]), int(label[3:])
+    return f"{d}. {_MONTH_DE[m]}", f"{d} {_MONTH_EN[m]}"
+
+
 LEVEL_ORDER = {"none": 0, **{name: k + 1 for k, (name, _) in enumerate(reversed(DIN17037_LEVELS))}}
 
 
@@ -286,20 +299,21 @@ def summarise(comp: Comparison, vstore, analysis) -> dict:
 
     sun_method = "ray casting (embree) towards the sun per time step; shading by buildings, tree crowns, terrain"
     for lab in comp.days:
+        de, en = day_names(lab)
         fd = pd.to_numeric(comp.facades_sun.get(f"sun_h_max_{lab}_diff", pd.Series(dtype=float)), errors="coerce")
         n_loss = _count(fd <= -SUN_LOSS_H)
         n_gain = _count(fd >= SUN_LOSS_H)
         item("sun_hours", f"facades_lose_{lab}", n_loss, "facades (wall × storey)",
-             f"{n_loss} Fassadenabschnitte verlieren ≥ {SUN_LOSS_H:g} h Sonne am {lab}",
-             f"{n_loss} facade sections lose ≥ {SUN_LOSS_H:g} h of sun on {lab}", sun_method)
+             f"{n_loss} Fassadenabschnitte verlieren ≥ {SUN_LOSS_H:g} h Sonne am {de}",
+             f"{n_loss} facade sections lose ≥ {SUN_LOSS_H:g} h of sun on {en}", sun_method)
         item("sun_hours", f"facades_gain_{lab}", n_gain, "facades (wall × storey)",
-             f"{n_gain} Fassadenabschnitte gewinnen ≥ {SUN_LOSS_H:g} h Sonne am {lab}",
-             f"{n_gain} facade sections gain ≥ {SUN_LOSS_H:g} h of sun on {lab}", sun_method)
+             f"{n_gain} Fassadenabschnitte gewinnen ≥ {SUN_LOSS_H:g} h Sonne am {de}",
+             f"{n_gain} facade sections gain ≥ {SUN_LOSS_H:g} h of sun on {en}", sun_method)
         bd = pd.to_numeric(b.get(f"sun_{lab}_diff", pd.Series(dtype=float)), errors="coerce")
         nb = _count(existing & (bd <= -SUN_LOSS_H))
         item("sun_hours", f"buildings_lose_{lab}", nb, "buildings",
-             f"{nb} Gebäude verlieren an ihrer sonnigsten Fassade ≥ {SUN_LOSS_H:g} h Sonne am {lab}",
-             f"{nb} buildings lose ≥ {SUN_LOSS_H:g} h of sun at their sunniest facade on {lab}", sun_method)
+             f"{nb} Gebäude verlieren an ihrer sonnigsten Fassade ≥ {SUN_LOSS_H:g} h Sonne am {de}",
+             f"{nb} buildings lose ≥ {SUN_LOSS_H:g} h of sun at their sunniest facade on {en}", sun_method)
     if "din_level_before" in b:
         lb = b["din_level_before"].map(LEVEL_ORDER)
         la = b["din_level_after"].map(LEVEL_ORDER)

@@ -34,16 +34,15 @@ import numpy as np
 import pandas as pd
 
 from ..fileio import atomic_output, atomic_write_text, json_safe
-from .compare import AFFECTED, NOISE_STEP_DB, SOLAR_LOSS_SHARE, SUN_LOSS_H
+from .compare import AFFECTED, NOISE_STEP_DB, SOLAR_LOSS_SHARE, SUN_LOSS_H, day_names
 
-DAY_NAMES = {"mar21": ("21. März", "21 March"), "jun21": ("21. Juni", "21 June"), "dec21": ("21. Dezember", "21 December")}
 STATUS = {"added": ("neu", "added"), "removed": ("entfällt", "removed"), "modified": ("geändert", "modified"),
           "affected": ("betroffen", "affected"), "unchanged": ("unverändert", "unchanged")}
 ROLE = {"planning_office": ("Planungsbüro", "planning office"), "citizen": ("Bürgerin oder Bürger", "citizen")}
 
 
 def _day(lab: str) -> tuple[str, str]:
-    return DAY_NAMES.get(lab, (lab, lab))
+    return day_names(lab)
 
 
 def mosaic(pieces: dict[str, tuple[np.ndarray, Any]]) -> tuple[np.ndarray, Any] | None:
