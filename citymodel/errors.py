@@ -34,6 +34,10 @@ class GeometryError(CityModelError):
     """A geometry cannot be processed (invalid, empty, wrong type)."""
 
 
+class ReleaseError(CityModelError):
+    """A release cannot be built or published (failed blocking checks, write errors, bad paths)."""
+
+
 def dataset_error(cls: type[CityModelError], dataset: str, problem: str, fix: str,
                   record: str | None = None) -> CityModelError:
     """Build an error message of the project's standard form.

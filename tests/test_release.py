@@ -28,7 +28,7 @@ from pyproj import Geod, Transformer
 from rdflib import Namespace
 from rdflib.namespace import RDF
 
-import citymodel.release as release_mod
+import citymodel.release.builder as builder_mod
 from citymodel.catalog import parse_catalog
 from citymodel.release import (
     DEFAULT_LICENSE,
@@ -280,7 +280,7 @@ def test_injected_write_error_leaves_latest_and_next_begin_cleans(tmp_path, monk
     def broken(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(release_mod, "_write_sha256sums", broken)
+    monkeypatch.setattr(builder_mod, "write_sha256sums", broken)
     partial = rb.begin()
     _small_release(rb, "v2")
     with pytest.raises(ReleaseError, match="No space left on device") as err:
