@@ -6,11 +6,11 @@ import os
 import re
 import shutil
 import stat
-import tempfile
 import zipfile
 from pathlib import Path
 
 from ..errors import DownloadError, dataset_error
+from ..fileio import atomic_output
 
 
 def extract_zip(path: str | os.PathLike, target_dir: str | os.PathLike, *,
@@ -66,13 +66,10 @@ def extract_zip(path: str | os.PathLike, target_dir: str | os.PathLike, *,
                 dest.mkdir(parents=True, exist_ok=True)
                 continue
             dest.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
             try:
-                with os.fdopen(fd, "wb") as fout, zf.open(info) as fin:
+                with atomic_output(dest) as tmp, open(tmp, "wb") as fout, zf.open(info) as fin:
                     shutil.copyfileobj(fin, fout, 1 << 20)
-                os.replace(tmp, dest)
             except (zipfile.BadZipFile, OSError) as exc:
-                Path(tmp).unlink(missing_ok=True)
                 raise dataset_error(DownloadError, label,
                                     f"archive {archive.name}: member {info.filename!r} cannot be "
                                     f"extracted ({exc})", "download the archive again",

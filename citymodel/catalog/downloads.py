@@ -8,11 +8,9 @@ download of an unchanged distribution transfers nothing.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -21,6 +19,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from ..errors import DownloadError, SourceDataError, dataset_error
+from ..fileio import atomic_write_text, file_digest
 from .fetchers import CHECKSUM_ALGORITHMS, Fetcher, fetcher_for
 from .formats import FORMAT_EXTENSIONS, format_of
 from .model import Distribution, isoformat_or_none
@@ -65,19 +64,7 @@ def _load_state(path: Path) -> dict[str, Any]:
 
 
 def _save_state(path: Path, state: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(state, fh, indent=1, sort_keys=True)
-    os.replace(tmp, path)
-
-
-def _file_digest(path: Path, algorithm: str) -> str:
-    h = hashlib.new(CHECKSUM_ALGORITHMS[algorithm])
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+    atomic_write_text(path, json.dumps(state, indent=1, sort_keys=True))
 
 
 def _local_ok(path: Path, state: dict[str, Any]) -> bool:
@@ -90,7 +77,7 @@ def _local_ok(path: Path, state: dict[str, Any]) -> bool:
         return False
     if st.st_mtime_ns == state.get("mtime_ns"):
         return True
-    if _file_digest(path, "sha256") == state.get("sha256"):
+    if file_digest(path, "sha256") == state.get("sha256"):
         state["mtime_ns"] = st.st_mtime_ns
         return True
     return False
@@ -197,7 +184,7 @@ def download(distribution: Distribution, target_dir: str | os.PathLike, *,
         if distribution.checksum_value and record.get("catalog_checksum") != _catalog_checksum(distribution):
             # the server says unchanged but the catalog's checksum differs from what we recorded:
             # verify the local file against the catalog before trusting it
-            if _file_digest(final, alg) != distribution.checksum_value.lower():
+            if file_digest(final, CHECKSUM_ALGORITHMS[alg]) != distribution.checksum_value.lower():
                 return download(distribution, target, dataset=dataset, filename=name, state=state,
                                 fetcher=fetcher, force=True)
         record.update(catalog_modified=isoformat_or_none(distribution.modified),
