@@ -26,6 +26,7 @@ import numpy as np
 from lxml import etree
 
 from citymodel.errors import GeometryError, dataset_error
+from citymodel.fileio import atomic_output
 from citymodel.geometry3d import Solid
 
 from .crs import srs_name_for
@@ -275,13 +276,10 @@ def write_citygml(buildings: Iterable[dict], path: str | os.PathLike, crs: str =
     default_date = creation_date or _dt.date.today()
     if isinstance(default_date, (_dt.date, _dt.datetime)):
         default_date = default_date.isoformat()[:10]
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
     bounds = [math.inf] * 3 + [-math.inf] * 3
     seen_ids: set[str] = set()
     placeholder = " " * _CORNER_WIDTH
-    try:
+    with atomic_output(path) as tmp:
         with open(tmp, "wb") as fh:
             with etree.xmlfile(fh, encoding="UTF-8") as xf:
                 xf.write_declaration(standalone=True)
@@ -308,10 +306,6 @@ def write_citygml(buildings: Iterable[dict], path: str | os.PathLike, crs: str =
                                                    seen_ids=seen_ids)
             fh.write(b"\n")
         _patch_envelope(tmp, bounds, decimals)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -350,8 +344,7 @@ def write_citygml_zip(buildings: Iterable[dict], path: str | os.PathLike, crs: s
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as tmpdir:
         gml = write_citygml(buildings, Path(tmpdir) / member_name, crs=crs, vertical_crs=vertical_crs,
                             name=name or stem, creation_date=creation_date, decimals=decimals)
-        tmp_zip = Path(tmpdir) / "out.zip"
-        with zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            zf.write(gml, arcname=member_name)
-        os.replace(tmp_zip, path)
+        with atomic_output(path) as tmp_zip:
+            with zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+                zf.write(gml, arcname=member_name)
     return path
