@@ -494,7 +494,7 @@ def _write_lod2(plan: Plan, roles: _Roles, path: Path) -> Path:
         from ..citygml import write_citygml
     except ImportError as exc:  # pragma: no cover - the writer is part of the package
         raise dataset_error(SourceDataError, DATASETS["lod2_reference"], f"no CityGML writer ({exc})",
-                            "install the complete citymodel package (citymodel/citygml.py)") from exc
+                            "install the complete citymodel package (citymodel/citygml/)") from exc
     blds = []
     for b in plan.buildings:
         if b.building_id not in roles.in_lod2:
