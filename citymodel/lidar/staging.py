@@ -3,7 +3,10 @@ with height above ground.
 
 Pass 1 streams the sources through the compiled loops (:mod:`citymodel.lidar.kernels`, imported on
 first use: numba costs ~0.3 s to import, which a code location that only lists assets should not
-pay); pass 2 adds ``HeightAboveGround`` and writes the output (:mod:`citymodel.fileio.atomic_output`).
+pay); pass 2 adds ``HeightAboveGround`` and writes the LAS/LAZ through
+:func:`citymodel.fileio.atomic_output` (the DTM through :func:`citymodel.raster.write_geotiff`).
+Points kept between the passes of a large tile are spooled to a temporary working file beside the
+output, removed before :func:`stage_tile` returns.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import numpy as np
 import pyproj
 from scipy import ndimage
 
+from ..fileio import atomic_output
 from ..raster import write_geotiff
 from ..tiles import Tile
 from .backend import LAZ_BACKEND, staging_laz_backend
@@ -321,10 +325,9 @@ def stage_tile(paths: Iterable[str | os.PathLike], tile: Tile, dataset: str, out
                 for start in range(0, n_staged, chunk_points):
                     yield np.array(mm[start:start + chunk_points])
         compress = out_laz.suffix.lower() == ".laz"
-        tmp_laz = _tmp_beside(out_laz, out_laz.suffix.lower())
         hi = lo = missing = 0
         sc, off = header.scales, header.offsets
-        try:
+        with atomic_output(out_laz, suffix=out_laz.suffix.lower()) as tmp_laz:
             with laspy.open(tmp_laz, mode="w", header=header, laz_backend=backend, do_compress=compress) as w:
                 behind = WriteBehind(w.write_points)
                 try:
@@ -339,10 +342,6 @@ def stage_tile(paths: Iterable[str | os.PathLike], tile: Tile, dataset: str, out
                     behind.close()
             if not in_memory:
                 del mm
-            os.replace(tmp_laz, out_laz)
-        finally:
-            if tmp_laz.exists():
-                tmp_laz.unlink()
         stats.staged_point_count = n_staged
         stats.outliers_high_count, stats.outliers_low_count, stats.hag_missing_count = hi, lo, missing
         stats.laz_path = str(out_laz)
