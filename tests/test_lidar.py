@@ -477,7 +477,7 @@ def test_complete_dtm_fills_a_hole_in_a_plane_exactly():
 def test_large_gap_systems_are_solved_in_two_halves_with_the_same_result(monkeypatch):
     """Above the split size the gaps (a lake and many buildings) are solved as two independent
     halves on two threads: still exact on a plane, and equal to the one-system solve."""
-    from citymodel import lidar as L
+    from citymodel.lidar import dtm_grid
 
     rows, cols = np.indices((400, 400)).astype(float)
     plane = 200 + 0.04 * cols - 0.03 * rows
@@ -487,14 +487,14 @@ def test_large_gap_systems_are_solved_in_two_halves_with_the_same_result(monkeyp
         for j in range(8):
             g[230 + 20 * i:242 + 20 * i, 230 + 20 * j:245 + 20 * j] = np.nan    # 64 buildings
     covered = np.ones_like(g, dtype=bool)
-    assert np.isnan(g).sum() >= L._SPLIT_SOLVE_CELLS
-    half, n0 = L._two_halves(np.array([0, 22_500] + [180] * 64))    # label 0 is no gap: the lake vs buildings
+    assert np.isnan(g).sum() >= dtm_grid._SPLIT_SOLVE_CELLS
+    half, n0 = dtm_grid._two_halves(np.array([0, 22_500] + [180] * 64))  # label 0 is no gap: the lake vs buildings
     assert n0 == 22_500 and half[1] == 0 and (half[2:] == 1).all()
-    half, n0 = L._two_halves(np.array([0, 5, 3, 3, 1]))
+    half, n0 = dtm_grid._two_halves(np.array([0, 5, 3, 3, 1]))
     assert n0 == 6 and sorted(half[1:].tolist()) == [0, 0, 1, 1]
     split, info = complete_dtm(g, covered)
     np.testing.assert_allclose(split, plane, atol=1e-8)
-    monkeypatch.setattr(L, "_SPLIT_SOLVE_CELLS", 10**9)
+    monkeypatch.setattr(dtm_grid, "_SPLIT_SOLVE_CELLS", 10**9)
     whole, info_whole = complete_dtm(g, covered)
     np.testing.assert_allclose(split, whole, atol=1e-9)
     assert info == info_whole
@@ -584,8 +584,9 @@ def test_staged_las_holds_the_same_points_as_staged_laz(scene_file, tmp_path):
 @pytest.mark.parametrize("point_format", [1, 6])
 def test_compiled_pass1_loop_equals_the_numpy_formulation(point_format):
     """The numba loop of pass 1 against the plain numpy statistics it replaces (bincount etc.)."""
-    from citymodel._lidar_kernels import accumulate_pass1
-    from citymodel.lidar import Grid, _bit_layout
+    from citymodel.lidar import Grid
+    from citymodel.lidar.kernels import accumulate_pass1
+    from citymodel.lidar.staging import _bit_layout
 
     rng = np.random.default_rng(point_format)
     n = 50_000
@@ -637,7 +638,7 @@ def test_compiled_pass1_loop_equals_the_numpy_formulation(point_format):
     np.testing.assert_array_equal(out["bmax"], [x[t].max(), y[t].max(), z[t].max()])
 
     # the integer-coordinate variant, on the record's own scaled coordinates, gives the same
-    from citymodel._lidar_kernels import accumulate_pass1_scaled
+    from citymodel.lidar.kernels import accumulate_pass1_scaled
 
     rec.x, rec.y, rec.z = x, y, z
     xs, ys, zs = (np.asarray(v, dtype=np.float64) for v in (rec.x, rec.y, rec.z))
@@ -660,25 +661,27 @@ def test_compiled_pass1_loop_equals_the_numpy_formulation(point_format):
 
 def test_records_masked_keeps_the_points_of_chunks(scene_file):
     """The integer fast path of the reader keeps exactly the points the float path keeps."""
-    from citymodel.lidar import _FileStream, scan_las
+    from citymodel.lidar import scan_las
+    from citymodel.lidar.reading import FileStream
 
     info = scan_las(scene_file, "t", "EPSG:25832")
     proc = pyproj.CRS("EPSG:25832")
     x0, y0, x1, y1 = TILE.bounds
     bounds = (x0 + 12.3456, y0 - 10.0, x1 - 30.0, y0 + 40.005)     # cuts through the file
-    fast = _FileStream(info, "t", proc)
+    fast = FileStream(info, "t", proc)
     assert fast.integer_xyz
     a = np.concatenate([r.array if keep is None else r.array[keep]
                         for r, keep in fast.records_masked(bounds, 5_000)])
-    b = np.concatenate([r.array for r, *_ in _FileStream(info, "t", proc).chunks(bounds, 5_000)])
+    b = np.concatenate([r.array for r, *_ in FileStream(info, "t", proc).chunks(bounds, 5_000)])
     assert 0 < len(a) < info.point_count
     np.testing.assert_array_equal(a, b)
     assert fast.points_read == info.point_count
 
 
 def test_compiled_hag_loop_equals_bilinear_and_counts_outliers():
-    from citymodel._lidar_kernels import bilinear_hag
-    from citymodel.lidar import Grid, _Bilinear
+    from citymodel.lidar import Grid
+    from citymodel.lidar.dtm_grid import BilinearInterpolator
+    from citymodel.lidar.kernels import bilinear_hag
 
     rng = np.random.default_rng(9)
     grid = Grid(minx=100.0, maxy=200.0, resolution_m=2.0, rows=7, cols=9)
@@ -691,7 +694,7 @@ def test_compiled_hag_loop_equals_bilinear_and_counts_outliers():
     Z = rng.integers(4000, 12500, n).astype(np.int32)       # HAG about -10 .. 75 m
     arr = np.zeros(n, dtype=[("X", "<i4"), ("Y", "<i4"), ("Z", "<i4"), ("hag", "<f4")])
     arr["X"], arr["Y"], arr["Z"] = X, Y, Z
-    interp = _Bilinear(grid, values)
+    interp = BilinearInterpolator(grid, values)
     tile = np.array([102.0, 184.0, 112.0, 198.0])
     hi, lo, missing = bilinear_hag(arr["X"], arr["Y"], arr["Z"], sc, off, interp.coef, interp.rows, interp.cols,
                                    grid.minx, grid.maxy, 1.0 / grid.resolution_m, tile, -2.0, 60.0, arr["hag"])
@@ -735,11 +738,11 @@ def test_parallel_backend_is_not_used_in_a_forked_child_or_when_disabled(monkeyp
 def test_integer_fast_path_equals_the_float_path(scene_file, tmp_path, monkeypatch):
     """Staging through the compiled integer path (masks, byte copy) writes exactly what the float
     path writes; with a 10 m halo the file reaches beyond it, so every chunk is masked."""
-    from citymodel import lidar as L
+    from citymodel.lidar.reading import FileStream
 
     fast = stage_tile([scene_file], TILE, "t", tmp_path / "f.las", tmp_path / "f.tif", "EPSG:25832", halo_m=10.0,
                       chunk_points=7_001)
-    monkeypatch.setattr(L._FileStream, "integer_xyz", property(lambda self: False))
+    monkeypatch.setattr(FileStream, "integer_xyz", property(lambda self: False))
     slow = stage_tile([scene_file], TILE, "t", tmp_path / "s.las", tmp_path / "s.tif", "EPSG:25832", halo_m=10.0,
                       chunk_points=7_001)
     assert _comparable(fast) == _comparable(slow)

@@ -9,6 +9,8 @@ thread (lazrs itself holds the GIL).
 The results are those of the numpy formulation they replace (same floor/compare semantics, the same
 summation order as ``numpy.bincount``); ``tests/test_lidar.py`` checks that on random points.
 Compiled functions are cached on disk (``cache=True``): only the first run on a machine compiles.
+Import this module only where the loops run (numba costs ~0.3 s to import): ``import citymodel.lidar``
+does not import it.
 """
 
 from __future__ import annotations
@@ -183,9 +185,10 @@ def inside_bounds(X, Y, scales, offsets, bounds, mask):
 def bilinear_hag(X, Y, Z, scales, offsets, coef, rows, cols, minx, maxy, inv_res, tile, low, high, out):
     """Height above the DTM of integer LAS coordinates, with outlier counts of the tile's points.
 
-    ``coef`` is the ``((rows - 1) * (cols - 1), 4)`` patch table of :class:`citymodel.lidar._Bilinear`
-    (``rows x cols`` cell-centre lattice of the grid whose upper-left corner is ``(minx, maxy)``);
-    beyond the outer centres the position is clamped. Writes ``out`` (float32, may be a strided
+    ``coef`` is the ``((rows - 1) * (cols - 1), 4)`` patch table of
+    :class:`citymodel.lidar.dtm_grid.BilinearInterpolator` (``rows x cols`` cell-centre lattice of
+    the grid whose upper-left corner is ``(minx, maxy)``); beyond the outer centres the position is
+    clamped. Writes ``out`` (float32, may be a strided
     field of a structured array) and returns ``(above high, below low, NaN)`` counted over the points
     inside ``tile`` (minx, miny, maxx, maxy; half-open).
     """
