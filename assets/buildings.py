@@ -21,8 +21,8 @@ from pipelines.partitions import TILES
 from resources.settings import SettingsResource
 from resources.warehouse import WarehouseResource
 
-from .common import bbox_metadata, new_figure, png_markdown, timer, write_json_atomic
-from .staging import DTM_KEY, LOD2_KEY, POINT_CLOUD_KEY, _write_geoparquet, point_cloud_paths
+from .common import bbox_metadata, new_figure, png_markdown, timer, write_geoparquet_atomic, write_json_atomic
+from .staging import DTM_KEY, LOD2_KEY, POINT_CLOUD_KEY, point_cloud_paths
 
 LOD2_TILE_KEY = dg.AssetKey(["buildings", "lod2"])
 MODEL_KEY = dg.AssetKey(["buildings", "model"])
@@ -120,7 +120,7 @@ def lod2_tile(context: AssetExecutionContext, settings: SettingsResource) -> dg.
         stored = frame.copy()
         if rows:
             stored["validity_codes"] = stored["validity_codes"].map(lambda c: ",".join(str(v) for v in c))
-        _write_geoparquet(stored, table_path)
+        write_geoparquet_atomic(stored, table_path)
     counts = frame["method"].value_counts().to_dict() if rows else {}
     meta = {"buildings": len(results), "methods": dg.MetadataValue.json(counts), "seconds": t["seconds"],
             "buildings_per_s": round(len(results) / t["seconds"], 1) if t["seconds"] else 0.0,
@@ -213,7 +213,7 @@ def building_model(context: AssetExecutionContext, settings: SettingsResource,
         stored = table.copy()
         if len(stored) and "validity_codes" in stored:
             stored["validity_codes"] = stored["validity_codes"].astype(str)
-        _write_geoparquet(stored, d / "buildings.parquet")
+        write_geoparquet_atomic(stored, d / "buildings.parquet")
         write_geopackage(stored, d / "buildings.gpkg", layer="buildings")
         wh = pd.DataFrame(stored.drop(columns="geometry"))
         wh["geometry_wkb"] = stored.geometry.to_wkb()

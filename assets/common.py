@@ -1,4 +1,8 @@
-"""Helpers shared by the assets: settings, catalog client, metadata for the Dagster UI."""
+"""Helpers shared by the assets: settings, catalog client, metadata for the Dagster UI, file writers.
+
+The writers go through :mod:`citymodel.fileio` (the one atomic writer): a failure leaves the old
+file in place.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import dagster as dg
+import numpy as np
 
 from citymodel.config import Settings
 
@@ -37,6 +42,28 @@ def bbox_metadata(bounds) -> dg.MetadataValue:
     return dg.MetadataValue.json({"minx": minx, "miny": miny, "maxx": maxx, "maxy": maxy})
 
 
+def json_metadata(d: dict) -> dg.MetadataValue:
+    """A dict as JSON metadata; numpy numbers and arrays as Python values, anything else as text."""
+    return dg.MetadataValue.json(json.loads(json.dumps(d, default=_jsonable)))
+
+
+def _jsonable(v):
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating,)):
+        return float(v)
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return str(v)
+
+
+def skipped_result(key, note: str, checks: list[str]) -> dg.MaterializeResult:
+    """The result of an asset (or partition) with nothing to compute: ``note`` says why; its checks
+    pass and are marked skipped."""
+    return dg.MaterializeResult(metadata={"note": note}, check_results=[
+        dg.AssetCheckResult(asset_key=key, check_name=c, passed=True, metadata={"skipped": note}) for c in checks])
+
+
 def png_markdown(fig) -> dg.MetadataValue:
     """A matplotlib figure as an inline picture in the Dagster UI (markdown with a data URL)."""
     import matplotlib.pyplot as plt
@@ -57,10 +84,60 @@ def new_figure(w: float = 4.0, h: float = 3.0):
     return plt.subplots(figsize=(w, h))
 
 
+def raster_plot(arr, bounds, title: str, label: str, cmap: str = "viridis", vmin=None, vmax=None):
+    """A raster (NaN transparent) over ``bounds`` with a colour bar, as :func:`png_markdown`."""
+    fig, ax = new_figure(4, 3.6)
+    im = ax.imshow(np.ma.masked_invalid(arr), extent=(bounds[0], bounds[2], bounds[1], bounds[3]),
+                   cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    fig.colorbar(im, ax=ax, shrink=0.8, label=label)
+    ax.set_title(title, fontsize=9)
+    ax.tick_params(labelsize=6)
+    return png_markdown(fig)
+
+
 def write_json_atomic(path: Path, obj: Any) -> Path:
     from citymodel.fileio import atomic_write_text
 
     return atomic_write_text(path, json.dumps(obj, indent=2, default=str))
+
+
+def write_geoparquet_atomic(frame, path: Path) -> Path:
+    """A (Geo)DataFrame as (Geo)Parquet without its index, atomically."""
+    from citymodel.fileio import atomic_output
+
+    with atomic_output(path) as tmp:
+        frame.to_parquet(tmp, index=False)
+    return path
+
+
+def write_csv_atomic(frame, path: Path) -> Path:
+    """A DataFrame as CSV without its index, atomically."""
+    from citymodel.fileio import atomic_output
+
+    with atomic_output(path) as tmp:
+        frame.to_csv(tmp, index=False)
+    return path
+
+
+def write_table(frame, path: Path, gpkg: Path | None = None, layer: str | None = None) -> None:
+    """GeoParquet (and GeoPackage) atomically; list/dict columns JSON-encoded for the GeoPackage."""
+    from citymodel.release import write_geopackage
+
+    write_geoparquet_atomic(frame, path)
+    if gpkg is not None:
+        out = frame.copy()
+        for c in out.columns:
+            if c != out.geometry.name and out[c].dtype == object and \
+                    out[c].map(lambda v: isinstance(v, (list, dict, tuple, np.ndarray))).any():
+                out[c] = out[c].map(lambda v: json.dumps(list(v) if isinstance(v, (tuple, np.ndarray)) else v))
+        write_geopackage(out, gpkg, layer=layer)
+
+
+def points_frame(table, crs: str, x="x", y="y"):
+    """A table with point coordinates in columns ``x`` and ``y`` as a GeoDataFrame (same rows)."""
+    import geopandas as gpd
+
+    return gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(table[x], table[y]), crs=crs)
 
 
 def read_json(path: Path) -> Any:

@@ -242,7 +242,7 @@ def analysis_tiles(context: AssetExecutionContext, settings: SettingsResource) -
     from citymodel.tiles3d import write_building_tiles
     from citymodel.tiles3d.colormap import solar_ramp, sun_hours_ramp
 
-    from .analysis import _read_tiles, _sun_path, building_value_properties, building_values_by_id, day_label
+    from .analysis import building_value_properties, building_values_by_id, day_label, extent_sun_path, read_tiles
 
     s = settings.load()
     base = publish_dir(s) / "tiles"
@@ -255,7 +255,7 @@ def analysis_tiles(context: AssetExecutionContext, settings: SettingsResource) -
         common = dict(crs=s.processing_crs, vertical_crs=s.vertical_crs, extent=s.extent,
                       properties=building_value_properties(s))
         # roofs: annual irradiation per RoofSurface
-        roofs = _read_tiles(s, "solar", "roofs")
+        roofs = read_tiles(s, "solar", "roofs")
         if len(roofs):
             ok = roofs["suitability_ratio"].to_numpy(float) > 0
             ratio_ref = roofs["irradiation_kwh_m2a"].to_numpy(float)[ok] / roofs["suitability_ratio"].to_numpy(float)[ok]
@@ -277,11 +277,11 @@ def analysis_tiles(context: AssetExecutionContext, settings: SettingsResource) -
         meta["solar_legend_picture"] = _ramp_picture(ramp, "roofs: annual irradiation")
         # walls: sun hours on one day, mean over the wall's storeys
         day = facade_tiles_day(s)
-        sun = _sun_path(s, [day], s.analysis.sun.time_step_min)
+        sun = extent_sun_path(s, [day], s.analysis.sun.time_step_min)
         date = sun.dates[0]
         day_length_h = float(sun.above_horizon[sun.day_mask(date)].sum() * sun.step_h)
         fr = sun_hours_ramp(day_length_h, date.isoformat())
-        walls = _read_tiles(s, "sun_hours", "facades")
+        walls = read_tiles(s, "sun_hours", "facades")
         col = f"sun_h_mean_{day_label(day)}"
         wall_values: dict[tuple[str, int], float] = {}
         if len(walls) and col in walls:

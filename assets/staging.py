@@ -20,7 +20,8 @@ from pipelines.partitions import TILES
 from resources.settings import SettingsResource
 from resources.warehouse import WarehouseResource
 
-from .common import bbox_metadata, new_figure, png_markdown, read_json, timer, write_json_atomic
+from .common import (bbox_metadata, new_figure, png_markdown, read_json, timer, write_geoparquet_atomic,
+                     write_json_atomic)
 from .sources import manifest_path
 
 STAGING_CODE_VERSION = "1"
@@ -63,14 +64,6 @@ def _quarantine_rows(q: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({c: (q[c] if c in q else pd.Series([None] * len(q), index=q.index, dtype=object))
                         for c in QUARANTINE_COLUMNS})
     return out.astype(object).where(out.notna(), None).astype("string")
-
-
-def _write_geoparquet(gdf, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    gdf.to_parquet(tmp, index=False)
-    tmp.replace(path)
-    return path
 
 
 def _check_results(asset_key, results: list[dict]) -> list[dg.AssetCheckResult]:
@@ -139,7 +132,7 @@ def _build_vector_asset(role: str, settings_at_load: Settings | None) -> dg.Asse
             valid, quarantine = validate_records(role, gdf, s.quality, src.dataset)
             if quarantine is None:
                 quarantine = empty_quarantine()
-            out = _write_geoparquet(valid, s.staging_dir / f"{role}.parquet")
+            out = write_geoparquet_atomic(valid, s.staging_dir / f"{role}.parquet")
             warehouse.replace_table(role, _to_warehouse_frame(valid))
             warehouse.replace_rows("quarantine", _quarantine_rows(quarantine), {"role": role})
             suite = run_suite(role, suite_frame(valid), s)
@@ -195,7 +188,7 @@ def lod2_reference(context: AssetExecutionContext, settings: SettingsResource,
         frame = citygml_to_frame(buildings, s.processing_crs)
         missing = frame[frame["reason"].notna()] if "reason" in frame else frame.iloc[0:0]
         valid = frame.drop(index=missing.index)
-        out = _write_geoparquet(valid, s.staging_dir / "lod2_reference.parquet")
+        out = write_geoparquet_atomic(valid, s.staging_dir / "lod2_reference.parquet")
         warehouse.replace_table("lod2_reference", _to_warehouse_frame(valid.drop(columns=["surfaces_json"])))
         q = pd.DataFrame({"dataset": src.dataset, "role": "lod2_reference",
                           "record_id": missing["building_id"].astype(str), "reason": missing["reason"].astype(str),

@@ -1,0 +1,80 @@
+"""Asset ``analysis/solar``: annual irradiation per roof surface with solar-cadastre classes."""
+
+import dagster as dg
+import numpy as np
+from dagster import AssetExecutionContext
+
+from pipelines.partitions import TILES
+from resources.settings import SettingsResource
+
+from ..buildings import LOD2_TILE_KEY
+from ..common import json_metadata, new_figure, png_markdown, skipped_result, timer, write_table
+from ..staging import DTM_KEY
+from .files import tile_files
+from .inputs import SceneInputs, analysis_bounds
+from .keys import ANALYSIS_CODE_VERSION, GROUP, NEIGHBOUR_TAG, SOLAR_KEY, STAGED_KEYS
+
+
+#: suitability classes of the solar layer, best first (``solar_class_best`` is the best one present)
+SOLAR_CLASS_ORDER = ("very suitable", "suitable", "less suitable", "too small")
+
+
+def _solar_checks():
+    return [dg.AssetCheckSpec("shaded_not_above_unshaded", asset=SOLAR_KEY, blocking=True,
+                              description="no roof surface receives more than the same plane unshaded"),
+            dg.AssetCheckSpec("every_roof_assessed", asset=SOLAR_KEY, blocking=False,
+                              description="every reconstructed building of the tile has roof surfaces")]
+
+
+@dg.asset(key=SOLAR_KEY, tags=NEIGHBOUR_TAG, deps=[LOD2_TILE_KEY, DTM_KEY, STAGED_KEYS["trees"]], partitions_def=TILES,
+          group_name=GROUP, code_version=ANALYSIS_CODE_VERSION, check_specs=_solar_checks(),
+          kinds={"geoparquet", "gpkg"},
+          description="Annual irradiation per roof surface (kWh/m²·a, clear-sky year, shading by ray "
+                      "casting and a sky-view factor) with solar-cadastre suitability classes.")
+def solar(context: AssetExecutionContext, settings: SettingsResource) -> dg.MaterializeResult:
+    from citymodel.analysis.solar import clear_sky_year, roof_irradiation
+    from citymodel.analysis.sun import grid_convergence_deg, site_location
+
+    s = settings.load()
+    a = s.analysis
+    tile_id = context.partition_key
+    files = tile_files(s, "solar", tile_id)
+    if analysis_bounds(s, tile_id) is None:
+        return skipped_result(SOLAR_KEY, "tile outside the extent", ["shaded_not_above_unshaded", "every_roof_assessed"])
+    with timer() as t:
+        inp = SceneInputs(s, tile_id)
+        lat, lon = site_location(s.extent, s.processing_crs)
+        sky = clear_sky_year(lat, lon, grid_convergence_deg(lat, lon, s.processing_crs), year=a.year,
+                             tz=s.timezone)
+        roofs = roof_irradiation(inp.scene, inp.own, sky, spacing_m=a.solar.spacing_m, model=a.solar.model,
+                                 albedo=a.solar.albedo, sun_bin_deg=a.solar.sun_bin_deg,
+                                 min_area_m2=a.solar.min_area_m2, crs=s.processing_crs)
+        attrs = dict(roofs.attrs)
+        roofs.attrs = {}
+        roofs["tile_id"] = tile_id
+        write_table(roofs, files["roofs"], files["roofs_gpkg"], layer="roof_irradiation")
+        inp.scene.close()
+    over = roofs[roofs["irradiation_kwh_m2a"] > roofs["unshaded_kwh_m2a"] * (1 + 1e-6) + 1e-6]
+    missing = sorted(set(inp.own) - set(roofs["building_id"]))
+    by_class = roofs.groupby("suitability")["area_m2"].sum().round(1).to_dict() if len(roofs) else {}
+    meta = {**inp.counts(), "seconds": t["seconds"], "roof_surfaces": len(roofs),
+            "roof_area_m2": round(float(roofs["area_m2"].sum()), 1),
+            "total_kwh_a": round(float(roofs["irradiation_kwh_a"].sum()), 0),
+            "mean_kwh_m2a": round(float(np.average(roofs["irradiation_kwh_m2a"], weights=roofs["area_m2"])), 1)
+            if len(roofs) and roofs["area_m2"].sum() > 0 else None,
+            "area_by_class_m2": json_metadata(by_class),
+            "method": attrs.get("method", ""), "parameters": json_metadata(attrs),
+            "table": dg.MetadataValue.path(str(files["roofs"]))}
+    if len(roofs):
+        fig, ax = new_figure(4, 2.6)
+        ax.hist(roofs["irradiation_kwh_m2a"], bins=30, weights=roofs["area_m2"])
+        ax.set_xlabel("kWh/m²·a")
+        ax.set_ylabel("roof area (m²)")
+        ax.set_title(f"tile {tile_id}: {len(roofs)} roof surfaces", fontsize=9)
+        meta["histogram"] = png_markdown(fig)
+    return dg.MaterializeResult(metadata=meta, check_results=[
+        dg.AssetCheckResult(asset_key=SOLAR_KEY, check_name="shaded_not_above_unshaded", passed=len(over) == 0,
+                            metadata={"surfaces_above": len(over)}),
+        dg.AssetCheckResult(asset_key=SOLAR_KEY, check_name="every_roof_assessed", passed=not missing,
+                            severity=dg.AssetCheckSeverity.WARN,
+                            metadata={"without_roof": dg.MetadataValue.json(missing[:50])})])
