@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from dagster import AssetExecutionContext
 
+from citymodel import store
 from citymodel.config import Settings
 from pipelines.partitions import TILES
 from resources.settings import SettingsResource
@@ -33,15 +34,15 @@ MIN_VALID_SHARE = 0.995
 
 
 def buildings_dir(settings: Settings) -> Path:
-    return settings.output_dir / "buildings"
+    return store.buildings_dir(settings)
 
 
 def tile_outputs(settings: Settings, tile_id: str) -> tuple[Path, Path]:
-    d = buildings_dir(settings) / "tiles"
-    return d / f"{tile_id}.city.jsonl", d / f"{tile_id}.parquet"
+    """CityJSONSeq and GeoParquet of a tile's reconstruction (:func:`citymodel.store.building_tile_paths`)."""
+    return store.building_tile_paths(settings, tile_id)
 
 
-def _epsg(crs: str) -> int:
+def epsg_code(crs: str) -> int:
     from pyproj import CRS
 
     return int(CRS(crs).to_epsg())
@@ -110,7 +111,7 @@ def lod2_tile(context: AssetExecutionContext, settings: SettingsResource) -> dg.
                                  f"Fix: check sources.lidar covers the tile, then materialize staging/point_cloud")
         built = [r for r in results if r.solids]
         write_cityjsonseq(seq_path, [r.to_city_building() for r in built], title=f"{s.title or s.name}: tile {tile.id}",
-                          horizontal_epsg=_epsg(s.processing_crs), vertical_epsg=_epsg(s.vertical_crs))
+                          horizontal_epsg=epsg_code(s.processing_crs), vertical_epsg=epsg_code(s.vertical_crs))
         geom = dict(zip(footprints["building_id"].astype(str), footprints.geometry))
         rows = [r.attributes() for r in results]
         frame = gpd.GeoDataFrame(rows, geometry=[geom.get(r.building_id.split("#")[0]) for r in results],
@@ -143,24 +144,12 @@ def lod2_tile(context: AssetExecutionContext, settings: SettingsResource) -> dg.
 
 def load_tile_buildings(settings: Settings, tile_ids) -> list:
     """The reconstructed buildings (CityBuilding) of some tiles, read from their CityJSONSeq."""
-    from citymodel.cityjson import read_cityjson
-
-    out = []
-    for t in tile_ids:
-        p = tile_outputs(settings, t)[0]
-        if p.exists():
-            out += read_cityjson(p, dataset="buildings").buildings
-    return out
+    return list(store.CityStore(settings).load_records(tile_ids).values())
 
 
 def load_building_table(settings: Settings):
-    import geopandas as gpd
-
-    frames = [gpd.read_parquet(p) for t in settings.tile_ids if (p := tile_outputs(settings, t)[1]).exists()]
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        return gpd.GeoDataFrame({"building_id": []}, geometry=[], crs=settings.processing_crs)
-    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs)
+    """The reconstruction's attribute rows of every tile (footprints as geometry)."""
+    return store.CityStore(settings).building_table()
 
 
 def _model_check_specs():
@@ -192,22 +181,9 @@ def building_model(context: AssetExecutionContext, settings: SettingsResource,
         table = load_building_table(s)
         buildings = load_tile_buildings(s, s.tile_ids)
         cj = write_cityjson(d / "buildings.city.json", buildings, title=s.title or s.name,
-                            horizontal_epsg=_epsg(s.processing_crs), vertical_epsg=_epsg(s.vertical_crs))
-        gml_records = []
+                            horizontal_epsg=epsg_code(s.processing_crs), vertical_epsg=epsg_code(s.vertical_crs))
         attrs_by_id = {str(r["building_id"]): r for r in table.drop(columns="geometry").to_dict("records")} if len(table) else {}
-        for b in buildings:
-            a = attrs_by_id.get(b.id, b.attributes)
-            solids = list(b.solids.values()) if isinstance(b.solids, dict) else list(b.solids)
-            rec = {"id": _gml_id(b.id), "external_id": b.id, "function": a.get("function_code"), "roof_type": _str_or_none(a.get("roofType")),
-                   "storeys": _int_or_none(a.get("storeys")), "measured_height_m": _float_or_none(a.get("measured_height_m")),
-                   "solid": solids[0] if solids else None,
-                   "attributes": {k: a[k] for k in ("method", "eave_height_m", "ridge_height_m", "ground_height_m",
-                                                     "roof_rmse_m") if a.get(k) is not None and a.get(k) == a.get(k)}}
-            if b.parts:
-                rec["solid"] = None
-                rec["parts"] = [{"id": _gml_id(p.id), "solid": (list(p.solids.values()) if isinstance(p.solids, dict) else p.solids)[0],
-                                 "roof_type": rec["roof_type"], "measured_height_m": None} for p in b.parts]
-            gml_records.append(rec)
+        gml_records = citygml_records(buildings, attrs_by_id)
         gml = write_citygml(gml_records, d / "buildings.gml", crs=s.processing_crs, vertical_crs=s.vertical_crs,
                             creation_date="2026-01-01")
         stored = table.copy()
@@ -250,6 +226,28 @@ def building_model(context: AssetExecutionContext, settings: SettingsResource,
     if changes is not None:
         meta["changes"] = dg.MetadataValue.json(changes["status"].value_counts().to_dict())
     return dg.MaterializeResult(metadata=meta, check_results=checks)
+
+
+def citygml_records(buildings, attrs_by_id: dict | None = None) -> list[dict]:
+    """Records for :func:`citymodel.citygml.write_citygml` from CityBuildings (attributes from
+    ``attrs_by_id`` where given, else the building's own)."""
+    out = []
+    for b in buildings:
+        a = (attrs_by_id or {}).get(b.id, b.attributes)
+        solids = list(b.solids.values()) if isinstance(b.solids, dict) else list(b.solids)
+        rec = {"id": _gml_id(b.id), "external_id": b.id, "function": a.get("function_code"),
+               "roof_type": _str_or_none(a.get("roofType")), "storeys": _int_or_none(a.get("storeys")),
+               "measured_height_m": _float_or_none(a.get("measured_height_m")),
+               "solid": solids[0] if solids else None,
+               "attributes": {k: a[k] for k in ("method", "eave_height_m", "ridge_height_m", "ground_height_m",
+                                                 "roof_rmse_m") if a.get(k) is not None and a.get(k) == a.get(k)}}
+        if b.parts:
+            rec["solid"] = None
+            rec["parts"] = [{"id": _gml_id(p.id), "solid": (list(p.solids.values()) if isinstance(p.solids, dict)
+                                                            else p.solids)[0],
+                             "roof_type": rec["roof_type"], "measured_height_m": None} for p in b.parts]
+        out.append(rec)
+    return out
 
 
 def _gml_id(building_id: str) -> str:

@@ -137,7 +137,7 @@ def _write_cityjson_with_analysis(builder, s: Settings) -> None:
     from citymodel.cityjson import write_cityjson
 
     from .analysis import building_values_by_id
-    from .buildings import _epsg, load_tile_buildings
+    from .buildings import epsg_code, load_tile_buildings
 
     buildings = load_tile_buildings(s, s.tile_ids)
     if not buildings:
@@ -148,8 +148,8 @@ def _write_cityjson_with_analysis(builder, s: Settings) -> None:
     write_cityjson(builder.path("data/buildings.city.json", dataset="buildings-cityjson",
                                 title="Buildings LoD2 with analysis values (CityJSON 2.0)",
                                 media_type="application/city+json", format="CityJSON"),
-                   buildings, title=s.title or s.name, horizontal_epsg=_epsg(s.processing_crs),
-                   vertical_epsg=_epsg(s.vertical_crs))
+                   buildings, title=s.title or s.name, horizontal_epsg=epsg_code(s.processing_crs),
+                   vertical_epsg=epsg_code(s.vertical_crs))
 
 
 # ============================================================================ analysis tiles
@@ -164,7 +164,7 @@ def analysis_records(settings: Settings) -> list[dict]:
     """Records for the 3D Tiles writer with the solids the analysis layers used.
 
     One record per building; its solid is the highest LoD of the building and of each of its parts,
-    surfaces concatenated in that order (``assets.analysis.building_solids``, as the solar and
+    surfaces concatenated in that order (``citymodel.citydata.building_solids``, as the solar and
     sun-hours tiles saw them). So the ``surface_index`` of ``analysis/sun_hours`` (all surfaces of
     the building counted) is the position in ``record["solid"].surfaces``, and the
     ``surface_index`` of ``analysis/solar`` (RoofSurfaces counted) is the ordinal of a RoofSurface
@@ -172,7 +172,7 @@ def analysis_records(settings: Settings) -> list[dict]:
     """
     from citymodel.geometry3d import Solid
 
-    from .analysis import building_solids
+    from citymodel.citydata import building_solids
     from .buildings import load_building_table, load_tile_buildings
 
     table = load_building_table(settings)
@@ -242,7 +242,9 @@ def analysis_tiles(context: AssetExecutionContext, settings: SettingsResource) -
     from citymodel.tiles3d import write_building_tiles
     from citymodel.tiles3d.colormap import solar_ramp, sun_hours_ramp
 
-    from .analysis import building_value_properties, building_values_by_id, day_label, extent_sun_path, read_tiles
+    from citymodel.analysis.parameters import sun_path
+
+    from .analysis import building_value_properties, building_values_by_id, day_label, read_tiles
 
     s = settings.load()
     base = publish_dir(s) / "tiles"
@@ -277,7 +279,7 @@ def analysis_tiles(context: AssetExecutionContext, settings: SettingsResource) -
         meta["solar_legend_picture"] = _ramp_picture(ramp, "roofs: annual irradiation")
         # walls: sun hours on one day, mean over the wall's storeys
         day = facade_tiles_day(s)
-        sun = extent_sun_path(s, [day], s.analysis.sun.time_step_min)
+        sun = sun_path(s, [day], s.analysis.sun.time_step_min)
         date = sun.dates[0]
         day_length_h = float(sun.above_horizon[sun.day_mask(date)].sum() * sun.step_h)
         fr = sun_hours_ramp(day_length_h, date.isoformat())

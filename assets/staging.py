@@ -219,9 +219,10 @@ DTM_KEY = dg.AssetKey(["staging", "dtm"])
 
 
 def point_cloud_paths(settings: Settings, tile_id: str) -> tuple[Path, Path, Path]:
-    d = settings.staging_dir / "lidar"
-    ext = settings.lidar.staged_format
-    return d / f"{tile_id}.{ext}", d / f"dtm_{tile_id}.tif", d / f"{tile_id}.stats.json"
+    """Staged points, DTM and statistics of a tile (:func:`citymodel.store.lidar_paths`)."""
+    from citymodel.store import lidar_paths
+
+    return lidar_paths(settings, tile_id)
 
 
 def _lidar_check_specs(settings: Settings | None) -> list[dg.AssetCheckSpec]:

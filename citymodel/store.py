@@ -192,6 +192,13 @@ class CityStore:
         return self._table("viewpoints")
 
     # ----------------------------------------------------------------------------- terrain
+    def tile_dtm(self, tile_id: str):
+        """The staged DTM GeoTIFF of one tile (with its halo) as a Raster, or None where not staged."""
+        from .raster import read_geotiff
+
+        p = lidar_paths(self.settings, tile_id)[1]
+        return read_geotiff(p, dataset="dtm") if p.exists() else None
+
     def dtm_paths(self) -> list[Path]:
         return [p for t in self.tile_ids if (p := lidar_paths(self.settings, t)[1]).exists()]
 
@@ -210,18 +217,30 @@ class CityStore:
 
     # ------------------------------------------------------------------------------ areas
     def area(self, bounds: Sequence[float], *, margin_m: float, terrain_cell_m: float,
-             roads_distance_m: float | None = None, terrain_margin_m: float | None = None) -> CityArea:
-        """What an analysis of ``bounds`` reads: buildings, trees and terrain up to ``margin_m`` beyond
-        it, roads within ``roads_distance_m`` (None: no roads), flood zones and viewpoints."""
-        outer = grow(bounds, margin_m)
-        return CityArea(
-            bounds=tuple(float(v) for v in bounds), buildings=self.buildings(outer),
-            terrain=self.terrain(grow(bounds, margin_m if terrain_margin_m is None else terrain_margin_m),
-                                 terrain_cell_m),
-            trees=self.trees(outer),
-            roads=self.roads(bounds, roads_distance_m) if roads_distance_m is not None else None,
-            flood_zones=self.flood_zones(), viewpoints=self.viewpoints(), crs=self.crs,
-            datasets=self.datasets)
+             roads_distance_m: float | None = None, terrain_margin_m: float | None = None,
+             include: Sequence[str] = ()) -> CityArea:
+        """See :func:`area_of`."""
+        return area_of(self, bounds, margin_m=margin_m, terrain_cell_m=terrain_cell_m,
+                       roads_distance_m=roads_distance_m, terrain_margin_m=terrain_margin_m, include=include)
+
+
+def area_of(store, bounds: Sequence[float], *, margin_m: float, terrain_cell_m: float,
+            roads_distance_m: float | None = None, terrain_margin_m: float | None = None,
+            include: Sequence[str] = ()) -> CityArea:
+    """What an analysis of ``bounds`` reads from a store (the city's or a variant's): buildings,
+    trees and terrain up to ``margin_m`` beyond it (and the buildings ``include`` names, wherever
+    they are), roads within ``roads_distance_m`` (None: no roads), flood zones and viewpoints."""
+    outer = grow(bounds, margin_m)
+    buildings = store.buildings(outer)
+    missing = sorted(set(map(str, include)) - set(buildings.ids))
+    if missing:
+        buildings = buildings.concat(store.buildings().select(missing))
+    return CityArea(
+        bounds=tuple(float(v) for v in bounds), buildings=buildings,
+        terrain=store.terrain(grow(bounds, margin_m if terrain_margin_m is None else terrain_margin_m), terrain_cell_m),
+        trees=store.trees(outer),
+        roads=store.roads(bounds, roads_distance_m) if roads_distance_m is not None else None,
+        flood_zones=store.flood_zones(), viewpoints=store.viewpoints(), crs=store.crs, datasets=store.datasets)
 
 
 def clip_points(frame, bounds: Sequence[float] | None):

@@ -15,15 +15,16 @@ from assets.buildings import building_model, lod2_tile
 from assets.publish import analysis_tiles, building_tiles, pointcloud_tiles, release, tree_tiles
 from assets.quality_report import quality_report
 from assets.sources import source_assets
+from assets.variants import variant_assets
 from assets.staging import VECTOR_ROLES, _build_vector_asset, build_lidar_asset, lod2_reference
 from citymodel.config import Settings, load_config
 from citymodel.errors import ConfigError
 from resources.settings import SettingsResource
 from resources.warehouse import WarehouseResource
 
-from .jobs import city_refresh_job
+from .jobs import city_refresh_job, variant_assess_job
 from .schedules import build_nightly_schedule
-from .sensors import city_automation, tile_registry
+from .sensors import city_automation, tile_registry, variant_inbox, variant_rebase
 
 
 def build_definitions(config_path: str | None = None, output_dir: str | None = None,
@@ -38,13 +39,13 @@ def build_definitions(config_path: str | None = None, output_dir: str | None = N
     assets = [*source_assets, *[_build_vector_asset(r, settings) for r in VECTOR_ROLES], lod2_reference,
               build_lidar_asset(settings), quality_report,
               lod2_tile, building_model, *analysis_assets, tree_tiles, pointcloud_tiles, building_tiles,
-              analysis_tiles, release]
+              analysis_tiles, release, *variant_assets]
     schedule = build_nightly_schedule(settings)
     return dg.Definitions(
         assets=assets,
-        jobs=[city_refresh_job],
+        jobs=[city_refresh_job, variant_assess_job],
         schedules=[schedule],
-        sensors=[tile_registry, city_automation],
+        sensors=[tile_registry, city_automation, variant_inbox, variant_rebase],
         resources={"settings": settings_res,
                    "warehouse": WarehouseResource(settings=settings_res)},
         executor=dg.in_process_executor,

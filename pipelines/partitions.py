@@ -12,6 +12,8 @@ import dagster as dg
 from citymodel.config import Settings
 
 TILES = dg.DynamicPartitionsDefinition(name="tiles")
+#: accepted planning variant versions, ``<id>.v<version>`` (registered when a submission is accepted)
+VARIANTS = dg.DynamicPartitionsDefinition(name="variants")
 
 
 def sync_tiles(instance: dg.DagsterInstance, settings: Settings) -> list[str]:
@@ -20,4 +22,13 @@ def sync_tiles(instance: dg.DagsterInstance, settings: Settings) -> list[str]:
     new = [t for t in settings.tile_ids if t not in known]
     if new:
         instance.add_dynamic_partitions(TILES.name, new)
+    return new
+
+
+def sync_variants(instance: dg.DagsterInstance, keys: list[str]) -> list[str]:
+    """Register variant versions as partitions; returns the ones that were new."""
+    known = set(instance.get_dynamic_partitions(VARIANTS.name))
+    new = [k for k in keys if k not in known]
+    if new:
+        instance.add_dynamic_partitions(VARIANTS.name, new)
     return new

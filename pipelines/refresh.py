@@ -17,6 +17,7 @@ from typing import Callable, Iterable
 import dagster as dg
 
 SOURCE_PREFIX = "sources"
+VARIANT_GROUP = "variants"
 #: tag of tile assets that read their neighbour tiles' upstream results (shading, noise screening)
 NEIGHBOUR_TAG = "citymodel/reads_neighbour_tiles"
 
@@ -106,7 +107,9 @@ def plan_refresh(instance: dg.DagsterInstance, asset_graph, tile_ids: Iterable[s
         Rebuild everything.
     """
     tile_ids = list(tile_ids)
-    keys = sorted(asset_graph.materializable_asset_keys, key=lambda k: k.to_user_string())
+    # the planning variants are not part of the city's refresh (they are assessed on their own)
+    keys = sorted((k for k in asset_graph.materializable_asset_keys
+                   if asset_graph.get(k).group_name != VARIANT_GROUP), key=lambda k: k.to_user_string())
     partitioned = {k for k in keys if asset_graph.get(k).partitions_def is not None}
     plan = RefreshPlan()
 
@@ -146,7 +149,7 @@ def plan_refresh(instance: dg.DagsterInstance, asset_graph, tile_ids: Iterable[s
     while frontier:
         key, part = frontier.pop()
         for child in asset_graph.get(key).child_keys:
-            if child not in asset_graph.materializable_asset_keys:
+            if child not in asset_graph.materializable_asset_keys or asset_graph.get(child).group_name == VARIANT_GROUP:
                 continue
             if child in partitioned:
                 targets = [part] if part is not None else list(tile_ids)

@@ -1,8 +1,9 @@
 """Stage ``analysis``: sun hours, solar irradiation, sight lines, noise, flood and traffic change.
 
-Thin assets over :mod:`citymodel.analysis`: each resolves its inputs (the reconstructed buildings
-of the tile and its neighbours, trees, the staged DTM tiles, roads, flood zones, viewpoints), calls
-the core, writes its outputs atomically below ``<output_dir>/analysis/<layer>/`` and reports
+Thin assets over :mod:`citymodel.analysis`: each resolves its inputs through the city's store
+(:class:`citymodel.store.CityStore`: buildings with solids and attributes, trees, terrain, roads, flood
+zones, viewpoints for an area), calls the layer functions of :mod:`citymodel.analysis.layers` (the same
+functions the planning variants are analysed with), writes its outputs atomically below ``<output_dir>/analysis/<layer>/`` and reports
 counts, timings, method and parameters, a picture, and asset checks.
 
 Tile-shaped layers are partitioned by tile and computed on ``tile ∩ extent``; buildings, trees and
@@ -29,8 +30,7 @@ from .building_values import (building_value_columns, building_value_properties,
 from .days import date_label, day_label, month_day
 from .files import analysis_dir, building_values_path, flood_raster_path, read_tiles, tile_files
 from .flood import flood
-from .inputs import (NoiseInputs, SceneInputs, analysis_bounds, building_solids, extent_sun_path,
-                     neighbour_tiles, normalised_function_code, screening_buildings, terrain_raster)
+from .inputs import analysis_bounds, normalised_function_code, screening_buildings
 from .keys import (ANALYSIS_CODE_VERSION, BUILDING_VALUES_KEY, FLOOD_KEY, GROUP, NEIGHBOUR_TAG, NOISE_KEY,
                    SIGHTLINES_KEY, SOLAR_KEY, STAGED_KEYS, SUN_HOURS_KEY, TRAFFIC_CHANGE_KEY)
 from .noise import noise
@@ -45,10 +45,9 @@ analysis_assets = [sun_hours, solar, sightlines, noise, flood, traffic_change, b
 __all__ = [
     "ANALYSIS_CODE_VERSION", "BUILDING_VALUES_KEY", "FLOOD_KEY", "GROUP", "NEIGHBOUR_TAG", "NOISE_KEY",
     "SIGHTLINES_KEY", "SOLAR_CLASS_ORDER", "SOLAR_KEY", "STAGED_KEYS", "SUN_HOURS_KEY", "TRAFFIC_CHANGE_KEY",
-    "NoiseInputs", "SceneInputs", "add_analysis_to_release", "analysis_assets", "analysis_bounds", "analysis_dir",
-    "building_solids", "building_value_columns", "building_value_properties", "building_values",
-    "building_values_by_id", "building_values_path", "date_label", "day_label", "extent_sun_path", "flood",
-    "flood_raster_path", "gather_building_values", "month_day", "neighbour_tiles", "noise",
+    "add_analysis_to_release", "analysis_assets", "analysis_bounds", "analysis_dir", "building_value_columns", "building_value_properties", "building_values",
+    "building_values_by_id", "building_values_path", "date_label", "day_label", "flood",
+    "flood_raster_path", "gather_building_values", "month_day", "noise",
     "normalised_function_code", "read_tiles", "screening_buildings", "sightlines", "solar", "sun_hours",
-    "terrain_raster", "tile_files", "traffic_change", "traffic_edits",
+    "tile_files", "traffic_change", "traffic_edits",
 ]

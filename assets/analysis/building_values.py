@@ -18,7 +18,7 @@ from ..buildings import load_building_table
 from ..common import json_metadata, timer, write_csv_atomic, write_geoparquet_atomic
 from .days import day_label
 from .files import building_values_path, read_tiles
-from .inputs import read_staged
+from .inputs import CityStore
 from .keys import (ANALYSIS_CODE_VERSION, BUILDING_VALUES_KEY, FLOOD_KEY, GROUP, NOISE_KEY, SIGHTLINES_KEY,
                    SOLAR_KEY, SUN_HOURS_KEY, TRAFFIC_CHANGE_KEY)
 from .solar import SOLAR_CLASS_ORDER
@@ -61,11 +61,11 @@ def building_value_columns(settings: Settings) -> list[tuple[str, str, str, str]
 
 
 def _flood_scenarios(settings: Settings) -> list[str]:
-    z = read_staged(settings, "flood_zones")
+    z = CityStore(settings).flood_zones()
     return sorted(z["scenario"].astype(str).unique()) if z is not None and len(z) and "scenario" in z else []
 
 
-def _camel(name: str) -> str:
+def camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(p[:1].upper() + p[1:] for p in rest)
 
@@ -83,34 +83,37 @@ def building_value_properties(settings: Settings) -> list:
     for col, typ, unit, desc in building_value_columns(settings):
         text = f"{desc} ({unit})" if unit else desc
         if typ == "STRING":
-            out.append(PropertySpec(_camel(col), "STRING", None, "", (col,), text))
+            out.append(PropertySpec(camel(col), "STRING", None, "", (col,), text))
         else:
-            out.append(PropertySpec(_camel(col), "SCALAR", typ, -9999.0 if typ.startswith("FLOAT") else 255,
+            out.append(PropertySpec(camel(col), "SCALAR", typ, -9999.0 if typ.startswith("FLOAT") else 255,
                                     (col,), text))
     return out
 
 
 
-def gather_building_values(settings: Settings):
-    """One row per reconstructed building with the values of every analysis layer (GeoDataFrame)."""
+def gather_building_values(settings: Settings, root=None, table=None):
+    """One row per reconstructed building with the values of every analysis layer (GeoDataFrame).
+
+    ``root`` and ``table``: another set of results in the same layout and its buildings (a planning
+    variant's); default the city's."""
     import geopandas as gpd
 
-    table = load_building_table(settings)
+    table = load_building_table(settings) if table is None else table
     base = gpd.GeoDataFrame({"building_id": table["building_id"].astype(str),
                              "tile_id": table["tile_id"].astype(str) if "tile_id" in table else "",
                              "method": table["method"].astype(str) if "method" in table else ""},
                             geometry=table.geometry.values, crs=table.crs)
     base = base[base["method"] != "rejected"].reset_index(drop=True)
     parts = []
-    walls = read_tiles(settings, "sun_hours", "facades")
+    walls = read_tiles(settings, "sun_hours", "facades", root)
     if len(walls):
         cols = {f"sun_h_max_{day_label(d)}": f"sun_hours_{day_label(d)}_max" for d in settings.analysis.sun.days}
         parts.append(walls.groupby("building_id")[list(cols)].max().rename(columns=cols))
-    din = read_tiles(settings, "sun_hours", "din17037")
+    din = read_tiles(settings, "sun_hours", "din17037", root)
     if len(din):
         parts.append(din.set_index("building_id")[["sun_hours_best", "level"]]
                      .rename(columns={"sun_hours_best": "din17037_hours", "level": "din17037_level"}))
-    roofs = read_tiles(settings, "solar", "roofs")
+    roofs = read_tiles(settings, "solar", "roofs", root)
     if len(roofs):
         rank = {c: i for i, c in enumerate(SOLAR_CLASS_ORDER)}
         roofs["rank"] = roofs["suitability"].map(rank).fillna(len(rank))
@@ -123,11 +126,11 @@ def gather_building_values(settings: Settings):
                             "solar_class_best": g["rank"].min().map(lambda r: SOLAR_CLASS_ORDER[int(r)]
                                                                    if r < len(SOLAR_CLASS_ORDER) else "")})
         parts.append(sol)
-    nb = read_tiles(settings, "noise", "buildings")
+    nb = read_tiles(settings, "noise", "buildings", root)
     if len(nb):
         parts.append(nb.set_index("building_id")[["lrt_max_db", "lrn_max_db"]]
                      .rename(columns={"lrt_max_db": "noise_lrt_max_db", "lrn_max_db": "noise_lrn_max_db"}))
-    fl = read_tiles(settings, "flood", "buildings")
+    fl = read_tiles(settings, "flood", "buildings", root)
     if len(fl):
         for sc, g in fl.groupby("scenario"):
             k = str(sc).lower()
@@ -135,7 +138,7 @@ def gather_building_values(settings: Settings):
             parts.append(pd.DataFrame({f"flood_depth_max_m_{k}": g["max_depth_m"].astype(float),
                                        f"flood_affected_{k}": g["affected"].astype("uint8"),
                                        f"flood_ground_floor_{k}": g["ground_floor_flooded"].astype("uint8")}))
-    tcb = read_tiles(settings, "traffic_change", "buildings")
+    tcb = read_tiles(settings, "traffic_change", "buildings", root)
     if len(tcb) and "diff_lrt_db" in tcb:
         parts.append(tcb.set_index("building_id")[["diff_lrt_db", "diff_lrn_db"]]
                      .rename(columns={"diff_lrt_db": "traffic_change_lrt_db", "diff_lrn_db": "traffic_change_lrn_db"}))

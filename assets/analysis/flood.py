@@ -9,9 +9,9 @@ from resources.settings import SettingsResource
 
 from ..buildings import LOD2_TILE_KEY
 from ..common import json_metadata, raster_plot, skipped_result, timer, write_csv_atomic, write_table
-from ..staging import DTM_KEY, point_cloud_paths
+from ..staging import DTM_KEY
 from .files import flood_raster_path, tile_files
-from .inputs import analysis_bounds, dataset_name, read_staged, screening_buildings
+from .inputs import CityStore, analysis_bounds
 from .keys import ANALYSIS_CODE_VERSION, FLOOD_KEY, GROUP, STAGED_KEYS
 
 
@@ -42,8 +42,9 @@ def _crop(depth, bounds):
           description="Water depth per flood scenario (water level - DTM, GeoTIFF) and per building: "
                       "affected, maximum and mean depth, ground floor flooded; a summary per scenario.")
 def flood(context: AssetExecutionContext, settings: SettingsResource) -> dg.MaterializeResult:
-    from citymodel.analysis.flood import METHOD, flood_exposure, write_depth_raster
-    from citymodel.raster import read_geotiff
+    from citymodel.analysis import layers as L
+    from citymodel.analysis import parameters as P
+    from citymodel.analysis.flood import METHOD, write_depth_raster
 
     s = settings.load()
     f = s.analysis.flood
@@ -53,20 +54,19 @@ def flood(context: AssetExecutionContext, settings: SettingsResource) -> dg.Mate
     bounds = analysis_bounds(s, tile_id)
     if bounds is None:
         return skipped_result(FLOOD_KEY, "tile outside the extent", names)
-    zones = read_staged(s, "flood_zones")
+    store = CityStore(s)
+    zones = store.flood_zones()
     if zones is None or not len(zones):
         return skipped_result(FLOOD_KEY, "no flood zones configured or staged", names)
-    dtm_path = point_cloud_paths(s, tile_id)[1]
-    if not dtm_path.exists():
-        raise dg.Failure(f"tile {tile_id}: no staged DTM at {dtm_path}. Fix: materialize staging/dtm for the tile")
+    dtm = store.tile_dtm(tile_id)
+    if dtm is None:
+        raise dg.Failure(f"tile {tile_id}: no staged DTM. Fix: materialize staging/dtm for the tile")
     with timer() as t:
-        dtm = read_geotiff(dtm_path, dataset="dtm")
-        own = screening_buildings(s)
-        own = own[own["tile_id"].astype(str) == tile_id].reset_index(drop=True)
-        depths, per_b, summary = flood_exposure(zones, dtm, own, scenarios=f.scenarios,
-                                                floor_offset_m=f.floor_offset_m,
-                                                sample_spacing_m=f.sample_spacing_m,
-                                                dataset=dataset_name(s, "flood_zones"))
+        mine = store.buildings().in_tiles([tile_id])
+        mode = s.analysis.noise.building_height
+        own = mine.screening_blocks(mode)
+        depths, per_b, summary = L.flood(zones, dtm, mine, P.flood_parameters(s), dataset=store.dataset("flood_zones"),
+                                         building_height=mode)
         rasters = {}
         for sc, dep in depths.items():
             cut = _crop(dep, bounds)

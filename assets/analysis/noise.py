@@ -13,7 +13,7 @@ from ..common import (json_metadata, points_frame, raster_plot, skipped_result, 
                       write_geoparquet_atomic, write_table)
 from ..staging import DTM_KEY
 from .files import tile_files
-from .inputs import NoiseInputs, analysis_bounds
+from .inputs import CityStore, analysis_bounds, tile_building_ids
 from .keys import ANALYSIS_CODE_VERSION, GROUP, NEIGHBOUR_TAG, NOISE_KEY, STAGED_KEYS
 
 
@@ -44,10 +44,9 @@ def _in_range(receivers: pd.DataFrame, roads, max_distance_m: float) -> np.ndarr
                       "facade levels per wall and storey, highest facade level per building, residents "
                       "per level band; buildings screen as 2.5D blocks from the reconstruction.")
 def noise(context: AssetExecutionContext, settings: SettingsResource) -> dg.MaterializeResult:
-    import geopandas as gpd
-
-    from citymodel.analysis.noise import (building_max_levels, exposure_by_band, facade_levels, isophones,
-                                          noise_grid, write_noise_raster)
+    from citymodel.analysis import layers as L
+    from citymodel.analysis import parameters as P
+    from citymodel.analysis.noise import write_noise_raster
     from citymodel.analysis.rls19 import METHOD
     from citymodel.release import write_geopackage
 
@@ -56,39 +55,29 @@ def noise(context: AssetExecutionContext, settings: SettingsResource) -> dg.Mate
     tile_id = context.partition_key
     files = tile_files(s, "noise", tile_id)
     names = ["facade_levels_finite", "levels_plausible"]
-    if analysis_bounds(s, tile_id) is None:
+    bounds = analysis_bounds(s, tile_id)
+    if bounds is None:
         return skipped_result(NOISE_KEY, "tile outside the extent", names)
     with timer() as t:
-        inp = NoiseInputs(s, tile_id)
-        if inp.emissions is None:
+        store = CityStore(s)
+        area = L.noise_area(store, bounds, max_distance_m=n.max_distance_m, terrain_cell_m=s.analysis.terrain_cell_m)
+        res = L.noise(area, P.noise_parameters(s), tile_building_ids(store, tile_id))
+        if res is None:
             return skipped_result(NOISE_KEY, "no staged roads within range of the tile", names)
-        grid = noise_grid(inp.emissions, inp.bounds, inp.buildings, inp.dtm, inp.params)
+        grid, fac, per_b, expo = res.grid, res.facades, res.per_building, res.exposure
         write_noise_raster(files["raster"], grid, s.processing_crs)
-        iso = pd.concat([isophones(grid.lrt_db, grid.transform, n.isophone_lower_db, step_db=n.isophone_step_db,
-                                   crs=s.processing_crs, indicator="LrT"),
-                         isophones(grid.lrn_db, grid.transform, n.isophone_lower_db - 10.0,
-                                   step_db=n.isophone_step_db, crs=s.processing_crs, indicator="LrN")],
-                        ignore_index=True)
-        iso = gpd.GeoDataFrame(iso, geometry="geometry", crs=s.processing_crs)
-        write_geopackage(iso, files["isophones"], layer="isophones")
-        rec = inp.facade_receivers(s)
-        fac = facade_levels(inp.emissions, rec, inp.buildings, inp.dtm, inp.params) if len(rec) else \
-            rec.assign(lrt_db=[], lrn_db=[], method=[])
-        fac = fac.assign(lrt_db=fac["lrt_db"].astype(float), lrn_db=fac["lrn_db"].astype(float))
+        write_geopackage(res.isophones, files["isophones"], layer="isophones")
         write_table(points_frame(fac, s.processing_crs), files["facades"])
-        per_b = building_max_levels(fac) if len(fac) else pd.DataFrame(
-            columns=["building_id", "lrt_max_db", "lrn_max_db", "method"])
         write_geoparquet_atomic(per_b, files["buildings"])
-        expo = exposure_by_band(per_b, inp.own)
         write_csv_atomic(expo, files["exposure"])
-    in_range = _in_range(fac, inp.roads, n.max_distance_m)
+    in_range = _in_range(fac, res.roads, n.max_distance_m)
     bad = fac[in_range & ~(np.isfinite(fac["lrt_db"].to_numpy(float)) & np.isfinite(fac["lrn_db"].to_numpy(float)))]
     vals = np.concatenate([grid.lrt_db.ravel(), grid.lrn_db.ravel(), fac["lrt_db"].to_numpy(float),
                            fac["lrn_db"].to_numpy(float)])
     vals = vals[np.isfinite(vals)]
     implausible = int(((vals < 0) | (vals > 100)).sum())
-    meta = {"roads": len(inp.roads), "screening_buildings": len(inp.buildings),
-            "buildings_without_height": len(inp.without_height), "receivers_grid": int(np.isfinite(grid.lrt_db).sum()),
+    meta = {"roads": len(res.roads), "screening_buildings": len(res.screens),
+            "buildings_without_height": len(res.without_height), "receivers_grid": int(np.isfinite(grid.lrt_db).sum()),
             "receivers_facade": len(fac), "buildings_assessed": len(per_b), "seconds": t["seconds"],
             "lrt_max_db": round(float(np.nanmax(grid.lrt_db)), 1) if np.isfinite(grid.lrt_db).any() else None,
             "lrt_mean_db": round(float(np.nanmean(grid.lrt_db[np.isfinite(grid.lrt_db)])), 1)
@@ -98,7 +87,7 @@ def noise(context: AssetExecutionContext, settings: SettingsResource) -> dg.Mate
             "method": METHOD,
             "parameters": json_metadata({**grid.parameters, "building_height": n.building_height,
                                       "road_type_for_dtv": n.road_type,
-                                      "terrain_filled_share": inp.dtm.tags.get("filled_share")}),
+                                      "terrain_filled_share": area.terrain.tags.get("filled_share")}),
             "raster": dg.MetadataValue.path(str(files["raster"])),
             "thumbnail": raster_plot(grid.lrt_db, grid.bounds, f"tile {tile_id}: LrT (RLS-19)", "dB(A)",
                                       "magma", 40, 80)}

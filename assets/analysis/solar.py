@@ -11,7 +11,7 @@ from ..buildings import LOD2_TILE_KEY
 from ..common import json_metadata, new_figure, png_markdown, skipped_result, timer, write_table
 from ..staging import DTM_KEY
 from .files import tile_files
-from .inputs import SceneInputs, analysis_bounds
+from .inputs import CityStore, analysis_bounds, counts, tile_building_ids
 from .keys import ANALYSIS_CODE_VERSION, GROUP, NEIGHBOUR_TAG, SOLAR_KEY, STAGED_KEYS
 
 
@@ -32,32 +32,31 @@ def _solar_checks():
           description="Annual irradiation per roof surface (kWh/m²·a, clear-sky year, shading by ray "
                       "casting and a sky-view factor) with solar-cadastre suitability classes.")
 def solar(context: AssetExecutionContext, settings: SettingsResource) -> dg.MaterializeResult:
-    from citymodel.analysis.solar import clear_sky_year, roof_irradiation
-    from citymodel.analysis.sun import grid_convergence_deg, site_location
+    from citymodel.analysis import layers as L
+    from citymodel.analysis import parameters as P
 
     s = settings.load()
     a = s.analysis
     tile_id = context.partition_key
     files = tile_files(s, "solar", tile_id)
-    if analysis_bounds(s, tile_id) is None:
+    bounds = analysis_bounds(s, tile_id)
+    if bounds is None:
         return skipped_result(SOLAR_KEY, "tile outside the extent", ["shaded_not_above_unshaded", "every_roof_assessed"])
     with timer() as t:
-        inp = SceneInputs(s, tile_id)
-        lat, lon = site_location(s.extent, s.processing_crs)
-        sky = clear_sky_year(lat, lon, grid_convergence_deg(lat, lon, s.processing_crs), year=a.year,
-                             tz=s.timezone)
-        roofs = roof_irradiation(inp.scene, inp.own, sky, spacing_m=a.solar.spacing_m, model=a.solar.model,
-                                 albedo=a.solar.albedo, sun_bin_deg=a.solar.sun_bin_deg,
-                                 min_area_m2=a.solar.min_area_m2, crs=s.processing_crs)
+        store = CityStore(s)
+        own = tile_building_ids(store, tile_id)
+        area = L.scene_area(store, bounds, margin_m=a.scene_margin_m, terrain_cell_m=a.terrain_cell_m, include=own)
+        roofs = L.roof_irradiation(area, P.solar_sky(s), own, P.solar_parameters(s),
+                                   scene_params=P.scene_parameters(s))
         attrs = dict(roofs.attrs)
         roofs.attrs = {}
         roofs["tile_id"] = tile_id
         write_table(roofs, files["roofs"], files["roofs_gpkg"], layer="roof_irradiation")
-        inp.scene.close()
     over = roofs[roofs["irradiation_kwh_m2a"] > roofs["unshaded_kwh_m2a"] * (1 + 1e-6) + 1e-6]
-    missing = sorted(set(inp.own) - set(roofs["building_id"]))
+    with_solids = set(area.buildings.select(own).solids())
+    missing = sorted(with_solids - set(roofs["building_id"]))
     by_class = roofs.groupby("suitability")["area_m2"].sum().round(1).to_dict() if len(roofs) else {}
-    meta = {**inp.counts(), "seconds": t["seconds"], "roof_surfaces": len(roofs),
+    meta = {**counts(area, own), "seconds": t["seconds"], "roof_surfaces": len(roofs),
             "roof_area_m2": round(float(roofs["area_m2"].sum()), 1),
             "total_kwh_a": round(float(roofs["irradiation_kwh_a"].sum()), 0),
             "mean_kwh_m2a": round(float(np.average(roofs["irradiation_kwh_m2a"], weights=roofs["area_m2"])), 1)

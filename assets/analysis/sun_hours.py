@@ -10,9 +10,9 @@ from resources.settings import SettingsResource
 from ..buildings import LOD2_TILE_KEY
 from ..common import json_metadata, points_frame, raster_plot, skipped_result, timer, write_table
 from ..staging import DTM_KEY
-from .days import date_label, month_day
+from .days import date_label
 from .files import tile_files
-from .inputs import SceneInputs, analysis_bounds, extent_sun_path, ground_heights
+from .inputs import CityStore, analysis_bounds, counts, day_sun_path, tile_building_ids
 from .keys import ANALYSIS_CODE_VERSION, GROUP, NEIGHBOUR_TAG, STAGED_KEYS, SUN_HOURS_KEY
 
 
@@ -29,39 +29,33 @@ def _sun_checks():
                       "facade wall and storey, with the DIN EN 17037 sunlight level per building; shading "
                       "by buildings, tree crowns and terrain (embree ray casting, pvlib NREL SPA).")
 def sun_hours(context: AssetExecutionContext, settings: SettingsResource) -> dg.MaterializeResult:
-    from citymodel.analysis.shadow import (din17037_sunlight, facade_points, facade_sun_hours,
-                                           sun_hours_ground, write_sun_hours_geotiff)
+    from citymodel.analysis import layers as L
+    from citymodel.analysis import parameters as P
+    from citymodel.analysis.shadow import write_sun_hours_geotiff
 
     s = settings.load()
     a = s.analysis
     tile_id = context.partition_key
     files = tile_files(s, "sun_hours", tile_id)
-    if analysis_bounds(s, tile_id) is None:
+    bounds = analysis_bounds(s, tile_id)
+    if bounds is None:
         return skipped_result(SUN_HOURS_KEY, "tile outside the extent", ["hours_within_day_length"])
     with timer() as t:
-        inp = SceneInputs(s, tile_id)
-        sun = extent_sun_path(s, a.sun.days, a.sun.time_step_min)
-        grid = sun_hours_ground(inp.scene, sun, inp.bounds, a.sun.cell_m)
+        store = CityStore(s)
+        own = tile_building_ids(store, tile_id)
+        area = L.scene_area(store, bounds, margin_m=a.scene_margin_m, terrain_cell_m=a.terrain_cell_m, include=own)
+        sun = day_sun_path(s)
+        scene = L.build_scene(area, P.scene_parameters(s))
+        try:
+            grid = L.sun_hours(area, sun, a.sun.cell_m, scene=scene)
+            fs = L.facade_sun(area, sun, own, P.facade_sun_parameters(s), scene=scene)
+        finally:
+            scene.close()
         write_sun_hours_geotiff(files["raster"], grid, s.processing_crs)
-        pts = facade_points(inp.own, storey_height_m=a.storey_height_m, spacing_m=a.sun.facade_spacing_m,
-                            ground_z=ground_heights(s, tile_id))
-        pt_table, walls = facade_sun_hours(inp.scene, sun, pts)
-        m, d = month_day(a.sun.din17037_date)
-        din = din17037_sunlight(inp.scene, pts, sun.latitude, sun.longitude, sun.convergence_deg, (m, d),
-                                year=a.year, step_min=a.sun.din17037_step_min, tz=s.timezone,
-                                min_elevation_deg=a.sun.din17037_min_elevation_deg)
-        # per wall and storey, at the mean position of its points
-        if len(pt_table):
-            pos = pt_table.groupby(["building_id", "surface_index", "storey"], sort=True)[["x", "y", "z"]].mean()
-            walls = walls.merge(pos.reset_index(), on=["building_id", "surface_index", "storey"], how="left")
-        else:
-            walls = walls.assign(x=[], y=[], z=[])
+        walls, din = fs.walls, fs.din
         labels = [date_label(dd) for dd in sun.dates]  # band order = sorted dates
-        walls = walls.rename(columns={f"sun_h_{k}_{dd.isoformat()}": f"sun_h_{k}_{lab}"
-                                      for k in ("mean", "max") for dd, lab in zip(sun.dates, labels)})
         write_table(points_frame(walls, s.processing_crs), files["facades"])
         write_table(points_frame(din, s.processing_crs), files["din17037"])
-        inp.scene.close()
     # checks and metadata
     day_len = {lab: float(sun.above_horizon[sun.day_mask(dd)].sum() * sun.step_h)
                for dd, lab in zip(sun.dates, labels)}
@@ -80,8 +74,8 @@ def sun_hours(context: AssetExecutionContext, settings: SettingsResource) -> dg.
     levels = din["level"].value_counts().to_dict() if len(din) else {}
     method = {k: v for k, v in grid.metadata.items() if k not in ("seconds",)}
     meta = {
-        **inp.counts(), "seconds": t["seconds"], "cells": int(grid.hours[0].size),
-        "cells_under_roof": int(grid.metadata.get("cells_under_roof", 0)), "facade_points": len(pts),
+        **counts(area, own), "seconds": t["seconds"], "cells": int(grid.hours[0].size),
+        "cells_under_roof": int(grid.metadata.get("cells_under_roof", 0)), "facade_points": fs.points,
         "walls_storeys": len(walls), "mean_hours": json_metadata(means), "day_length_h": json_metadata(day_len),
         "din17037_levels": json_metadata(levels),
         "method": "ray casting (embree) towards the sun per time step; DIN EN 17037 sunlight exposure "
@@ -89,7 +83,7 @@ def sun_hours(context: AssetExecutionContext, settings: SettingsResource) -> dg.
         "parameters": json_metadata({**method, "din17037_date": a.sun.din17037_date,
                                   "din17037_step_min": a.sun.din17037_step_min,
                                   "storey_height_m": a.storey_height_m, "scene_margin_m": a.scene_margin_m,
-                                  "terrain_filled_share": inp.terrain_raster.tags.get("filled_share")}),
+                                  "terrain_filled_share": area.terrain.tags.get("filled_share")}),
         "raster": dg.MetadataValue.path(str(files["raster"])),
         "thumbnail": raster_plot(grid.hours[june], grid.bounds,
                                   f"tile {tile_id}: sun hours {sun.dates[june].isoformat()}", "h", "inferno", 0,

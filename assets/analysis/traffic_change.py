@@ -16,7 +16,7 @@ from ..buildings import LOD2_TILE_KEY
 from ..common import json_metadata, raster_plot, skipped_result, timer, write_geoparquet_atomic, write_json_atomic
 from ..staging import DTM_KEY
 from .files import tile_files
-from .inputs import NoiseInputs, analysis_bounds, dataset_name, read_staged
+from .inputs import CityStore, analysis_bounds, tile_building_ids
 from .keys import ANALYSIS_CODE_VERSION, GROUP, NEIGHBOUR_TAG, STAGED_KEYS, TRAFFIC_CHANGE_KEY
 
 
@@ -30,7 +30,7 @@ def traffic_edits(settings: Settings, roads) -> list[dict]:
         ``name`` column to select by.
     """
     tc = settings.analysis.traffic_change
-    ds = dataset_name(settings, "roads")
+    ds = CityStore(settings).dataset("roads")
     if tc is None:
         raise ConfigError("no analysis.traffic_change configured. Fix: add analysis.traffic_change with "
                           "road_name or road_ids and a factor or speed")
@@ -69,6 +69,8 @@ def _traffic_checks():
                       "before): difference map (GeoTIFF) and the buildings whose highest facade level "
                       "changes by >= 1 dB and >= 3 dB.")
 def traffic_change(context: AssetExecutionContext, settings: SettingsResource) -> dg.MaterializeResult:
+    from citymodel.analysis import layers as L
+    from citymodel.analysis import parameters as P
     from citymodel.analysis.rls19 import METHOD, road_emissions
     from citymodel.analysis.traffic import apply_edits, noise_change
     from citymodel.raster import write_geotiff
@@ -80,21 +82,28 @@ def traffic_change(context: AssetExecutionContext, settings: SettingsResource) -
     names = ["change_bounded_by_emission_change"]
     if tc is None:
         return skipped_result(TRAFFIC_CHANGE_KEY, "no analysis.traffic_change configured", names)
-    if analysis_bounds(s, tile_id) is None:
+    bounds = analysis_bounds(s, tile_id)
+    if bounds is None:
         return skipped_result(TRAFFIC_CHANGE_KEY, "tile outside the extent", names)
-    all_roads = read_staged(s, "roads")
+    store = CityStore(s)
+    all_roads = store.roads()
     if all_roads is None or not len(all_roads):
         return skipped_result(TRAFFIC_CHANGE_KEY, "no staged roads", names)
     edits = traffic_edits(s, all_roads)  # validated against every road, not only the nearby ones
     with timer() as t:
-        inp = NoiseInputs(s, tile_id)
-        if inp.emissions is None:
+        noise_p = P.noise_parameters(s)
+        area = L.noise_area(store, bounds, max_distance_m=noise_p.max_distance_m,
+                            terrain_cell_m=s.analysis.terrain_cell_m)
+        got = L.noise_inputs(area, noise_p, tile_building_ids(store, tile_id))
+        if got is None:
             return skipped_result(TRAFFIC_CHANGE_KEY, "no staged roads within range of the tile", names)
-        near_ids = set(inp.roads["road_id"].astype(str))
+        _, blocks, own = got
+        params = noise_p.propagation()
+        near_ids = set(area.roads["road_id"].astype(str))
         local = [e for e in edits if e["road_id"] in near_ids]
-        rec = inp.facade_receivers(s)
-        res = noise_change(inp.roads, edits=local, bounds=inp.bounds, facade_receivers=rec if len(rec) else None,
-                           buildings=inp.buildings, dtm=inp.dtm, params=inp.params, dataset=inp.roads_dataset) \
+        rec = L.facade_receivers_of(own, area, noise_p)
+        res = noise_change(area.roads, edits=local, bounds=bounds, facade_receivers=rec if len(rec) else None,
+                           buildings=blocks, dtm=area.terrain, params=params, dataset=store.dataset("roads")) \
             if local else None
         if res is not None:
             arr = np.stack([res.diff_lrt_db, res.diff_lrn_db]).astype(np.float32)
@@ -103,14 +112,14 @@ def traffic_change(context: AssetExecutionContext, settings: SettingsResource) -
         else:  # the changed roads are out of range of this tile: no change anywhere
             from citymodel.analysis.noise import grid_receivers
 
-            gr = grid_receivers(inp.bounds, inp.params)
+            gr = grid_receivers(bounds, params)
             shape = (int(gr["row"].max()) + 1, int(gr["col"].max()) + 1)
             arr = np.zeros((2, *shape), dtype=np.float32)
             from affine import Affine
 
-            sp = inp.params.grid_spacing_m
-            transform = Affine(sp, 0, inp.bounds[0], 0, -sp, inp.bounds[3])
-            blds = pd.DataFrame({"building_id": inp.own["building_id"].astype(str), "diff_lrt_db": 0.0,
+            sp = params.grid_spacing_m
+            transform = Affine(sp, 0, bounds[0], 0, -sp, bounds[3])
+            blds = pd.DataFrame({"building_id": own["building_id"].astype(str), "diff_lrt_db": 0.0,
                                  "diff_lrn_db": 0.0, "change_ge_1db": False, "change_ge_3db": False,
                                  "method": METHOD})
         write_geotiff(files["raster"], arr, transform=transform, crs=s.processing_crs, nodata=float("nan"),
@@ -120,9 +129,9 @@ def traffic_change(context: AssetExecutionContext, settings: SettingsResource) -
         write_geoparquet_atomic(blds.assign(tile_id=tile_id), files["buildings"])
         # the emission change of the changed roads (the bound of any level change)
         if local:
-            sel = inp.roads[inp.roads["road_id"].astype(str).isin({e["road_id"] for e in local})]
-            eb = road_emissions(sel, inp.roads_dataset, road_type=s.analysis.noise.road_type)
-            ea = road_emissions(apply_edits(sel, local), inp.roads_dataset, road_type=s.analysis.noise.road_type)
+            sel = area.roads[area.roads["road_id"].astype(str).isin({e["road_id"] for e in local})]
+            eb = road_emissions(sel, store.dataset("roads"), road_type=s.analysis.noise.road_type)
+            ea = road_emissions(apply_edits(sel, local), store.dataset("roads"), road_type=s.analysis.noise.road_type)
             with np.errstate(invalid="ignore"):
                 dlw = np.concatenate([ea["lw_day_db_m"].to_numpy() - eb["lw_day_db_m"].to_numpy(),
                                       ea["lw_night_db_m"].to_numpy() - eb["lw_night_db_m"].to_numpy()])
@@ -144,7 +153,7 @@ def traffic_change(context: AssetExecutionContext, settings: SettingsResource) -
     b = (transform.c, transform.f + arr.shape[1] * transform.e, transform.c + arr.shape[2] * transform.a, transform.f)
     meta = {**{k: v for k, v in summary.items() if isinstance(v, (int, float, str)) and v is not None},
             "edits": json_metadata(edits), "seconds": t["seconds"], "receivers_facade": len(rec),
-            "parameters": json_metadata(inp.params.as_dict()),
+            "parameters": json_metadata(params.as_dict()),
             "thumbnail": raster_plot(arr[0], b, f"tile {tile_id}: ΔLrT ({tc.label})", "dB", "RdBu_r", -3, 3)}
     return dg.MaterializeResult(metadata=meta, check_results=[
         dg.AssetCheckResult(asset_key=TRAFFIC_CHANGE_KEY, check_name="change_bounded_by_emission_change",

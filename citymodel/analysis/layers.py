@@ -34,24 +34,26 @@ import pandas as pd
 
 from ..citydata import BuildingSet, CityArea, grow, union_bounds
 
-_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 
 def date_label(date) -> str:
     """A ``datetime.date`` -> ``'mar21'`` (used in column and property names)."""
-    return f"{_MONTHS[date.month - 1]}{date.day:02d}"
+    return f"{MONTHS[date.month - 1]}{date.day:02d}"
 
 
 def day_label(day: str) -> str:
     """``'03-21'`` -> ``'mar21'``."""
     m, d = (int(p) for p in day.split("-"))
-    return f"{_MONTHS[m - 1]}{d:02d}"
+    return f"{MONTHS[m - 1]}{d:02d}"
 
 
 # =============================================================================== areas
-def scene_area(store, bounds: Sequence[float], *, margin_m: float, terrain_cell_m: float) -> CityArea:
-    """Buildings, trees and terrain up to ``margin_m`` beyond ``bounds``: what shades it."""
-    return store.area(bounds, margin_m=margin_m, terrain_cell_m=terrain_cell_m)
+def scene_area(store, bounds: Sequence[float], *, margin_m: float, terrain_cell_m: float,
+               include: Sequence[str] = ()) -> CityArea:
+    """Buildings, trees and terrain up to ``margin_m`` beyond ``bounds``: what shades it (and the
+    buildings ``include`` names, wherever they are: those assessed)."""
+    return store.area(bounds, margin_m=margin_m, terrain_cell_m=terrain_cell_m, include=include)
 
 
 def noise_area(store, bounds: Sequence[float], *, max_distance_m: float, terrain_cell_m: float,
@@ -291,13 +293,14 @@ class FloodParameters:
     scenarios: tuple[str, ...] | None = None
 
 
-def flood(zones, terrain, buildings: BuildingSet, params: FloodParameters, dataset: str = "flood_zones"):
+def flood(zones, terrain, buildings: BuildingSet, params: FloodParameters, dataset: str = "flood_zones",
+          building_height: str = "mean"):
     """Water depth per scenario on ``terrain`` (a DTM :class:`~citymodel.raster.Raster`) and the
-    exposure of ``buildings``: ``(depths, per_building, summary)`` of
-    :func:`citymodel.analysis.flood.flood_exposure`."""
+    exposure of ``buildings`` (those with a height and a ground height):
+    ``(depths, per_building, summary)`` of :func:`citymodel.analysis.flood.flood_exposure`."""
     from .flood import flood_exposure
 
-    blocks = buildings.screening_blocks()
+    blocks = buildings.screening_blocks(building_height)
     return flood_exposure(zones, terrain, blocks, scenarios=list(params.scenarios) if params.scenarios else None,
                           floor_offset_m=params.floor_offset_m, sample_spacing_m=params.sample_spacing_m,
                           dataset=dataset)

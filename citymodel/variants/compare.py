@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..analysis.layers import date_label
+from ..analysis.layers import MONTHS, date_label
 from ..analysis.shadow import DIN17037_LEVELS
 from ..store import analysis_dir, analysis_tile_files
 
@@ -32,12 +32,11 @@ _MONTH_DE = ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "Augu
              "November", "Dezember")
 _MONTH_EN = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
              "November", "December")
-_MON = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 
 def day_names(label: str) -> tuple[str, str]:
     """``'mar21'`` -> ``('21. März', '21 March')``."""
-    m, d = _MON.index(label[:3]), int(label[3:])
+    m, d = MONTHS.index(label[:3]), int(label[3:])
     return f"{d}. {_MONTH_DE[m]}", f"{d} {_MONTH_EN[m]}"
 
 

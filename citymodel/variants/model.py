@@ -324,15 +324,12 @@ class VariantStore:
 
     # ------------------------------------------------------------------------------- areas
     def area(self, bounds, *, margin_m: float, terrain_cell_m: float, roads_distance_m: float | None = None,
-             terrain_margin_m: float | None = None) -> CityArea:
-        outer = grow(bounds, margin_m)
-        return CityArea(bounds=tuple(float(v) for v in bounds), buildings=self.buildings(outer),
-                        terrain=self.terrain(grow(bounds, margin_m if terrain_margin_m is None else terrain_margin_m),
-                                             terrain_cell_m),
-                        trees=self.trees(outer),
-                        roads=self.roads(bounds, roads_distance_m) if roads_distance_m is not None else None,
-                        flood_zones=self.flood_zones(), viewpoints=self.viewpoints(), crs=self.crs,
-                        datasets=self.datasets)
+             terrain_margin_m: float | None = None, include: Sequence[str] = ()) -> CityArea:
+        """See :func:`citymodel.store.area_of`."""
+        from ..store import area_of
+
+        return area_of(self, bounds, margin_m=margin_m, terrain_cell_m=terrain_cell_m,
+                       roads_distance_m=roads_distance_m, terrain_margin_m=terrain_margin_m, include=include)
 
 
 def crown_from_height(height_m: float) -> float:

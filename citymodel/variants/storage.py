@@ -52,9 +52,11 @@ def save_analysis(analysis: VariantAnalysis, settings, root: Path) -> list[Path]
         with atomic_output(f["exposure"]) as tmp:
             t.exposure.to_csv(tmp, index=False)
         out += [f["facades"], f["buildings"], f["exposure"]]
-    if analysis.flood is not None:
-        _write_frame(analysis.flood, root / "flood" / "buildings.parquet")
-        out.append(root / "flood" / "buildings.parquet")
+    if analysis.flood is not None and len(analysis.flood):
+        for tile, g in analysis.flood.groupby("tile_id"):
+            f = analysis_tile_files(settings, "flood", str(tile), root=root)["buildings"]
+            _write_frame(g, f)
+            out.append(f)
     if analysis.sightlines is not None:
         _write_frame(analysis.sightlines, root / "sightlines" / "sightlines.parquet")
         out.append(atomic_write_text(root / "sightlines" / "viewsheds.json", json.dumps(json_safe(analysis.viewsheds))))
@@ -98,8 +100,9 @@ def load_analysis(settings, root: Path) -> VariantAnalysis:
         cells, ids = rec.get("noise", {}).get(tile, [0, []])
         a.noise[tile] = NoiseTile(lrt, lrn, blrt, blrn, transform, _read_parquet(f["facades"]),
                                   _read_parquet(f["buildings"]), pd.read_csv(f["exposure"]), cells, ids)
-    if (root / "flood" / "buildings.parquet").exists():
-        a.flood = pd.read_parquet(root / "flood" / "buildings.parquet")
+    floods = [pd.read_parquet(p) for t in settings.tile_ids
+              if (p := analysis_tile_files(settings, "flood", t, root=root)["buildings"]).exists()]
+    a.flood = pd.concat(floods, ignore_index=True) if floods else None
     if (root / "sightlines" / "sightlines.parquet").exists():
         a.sightlines = pd.read_parquet(root / "sightlines" / "sightlines.parquet")
         a.viewsheds = json.loads((root / "sightlines" / "viewsheds.json").read_text(encoding="utf-8"))
