@@ -19,6 +19,7 @@ EXPECTED_ASSETS = {
     "analysis/traffic_change", "analysis/building_values",
     "publish/tree_tiles", "publish/pointcloud_tiles", "publish/building_tiles", "publish/analysis_tiles",
     "publish/release",
+    "variants/model", "variants/analysis", "variants/comparison", "variants/tiles", "variants/publication",
 }
 
 
@@ -36,6 +37,11 @@ def test_asset_graph_snapshot():
         pd = graph.get(dg.AssetKey(name.split("/"))).partitions_def
         assert isinstance(pd, dg.DynamicPartitionsDefinition) and pd.name == "tiles"
     assert graph.get(dg.AssetKey(["staging", "buildings"])).partitions_def is None
+    # planning variants are partitioned by variant version
+    for k in graph.get_all_asset_keys():
+        if k.path[0] == "variants":
+            pd = graph.get(k).partitions_def
+            assert isinstance(pd, dg.DynamicPartitionsDefinition) and pd.name == "variants"
 
 
 def test_checks_blocking_where_publishing_must_stop():
@@ -60,7 +66,14 @@ def test_schedule_and_jobs():
     assert sched.execution_timezone == "Europe/Berlin"
     assert defs.resolve_job_def("city_refresh") is not None
     assert defs.resolve_sensor_def("tile_registry") is not None
-
+    # the city's refresh never includes the planning variants (a variant never blocks the city)
+    city = {k.path[0] for k in defs.resolve_job_def("city_refresh").asset_layer.executable_asset_keys}
+    assert "variants" not in city and {"sources", "analysis", "publish"} <= city
+    variant_job = defs.resolve_job_def("variant_assess")
+    assert variant_job.partitions_def.name == "variants"
+    assert {k.path[0] for k in variant_job.asset_layer.executable_asset_keys} == {"variants"}
+    for name in ("variant_inbox", "variant_rebase"):
+        assert defs.resolve_sensor_def(name).job_name == "variant_assess"
 
 def test_workspace_loads_the_module():
     ws = yaml.safe_load((PROJECT_ROOT / "workspace.yaml").read_text())

@@ -690,11 +690,16 @@ def _obstacles_for(buildings, bounds, src: LineSources, dtm, params, margin):
     if buildings is None or len(buildings) == 0:
         return None
     minx, miny, maxx, maxy = bounds
-    # raster extent: receivers' bounds + margin, and the sources' extent (clipped to a sane size)
+    # raster extent: receivers' bounds + margin, and the sources' extent (clipped to a sane size);
+    # every path between a source and a receiver lies inside it. The raster is aligned to a fixed grid
+    # of obstacle_cell_m (multiples of the cell size), so that a place falls into the same cell with the
+    # same height whichever receivers are computed together (a planning variant recomputes only some)
     ex = (min(minx - margin, src.ax.min(initial=minx), src.bx.min(initial=minx)),
           min(miny - margin, src.ay.min(initial=miny), src.by.min(initial=miny)),
           max(maxx + margin, src.ax.max(initial=maxx), src.bx.max(initial=maxx)),
           max(maxy + margin, src.ay.max(initial=maxy), src.by.max(initial=maxy)))
+    c = params.obstacle_cell_m
+    ex = (math.floor(ex[0] / c) * c, math.floor(ex[1] / c) * c, math.ceil(ex[2] / c) * c, math.ceil(ex[3] / c) * c)
     return building_obstacles(buildings, ex, dtm, params)
 
 

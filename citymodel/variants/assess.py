@@ -223,7 +223,9 @@ def _assess_noise(settings, vstore, tile, bounds, region, changed_here, full, no
         prop = noise_p.propagation()
         if mask.any():
             g = noise_grid(emissions, bounds, blocks, area.terrain, prop, cells=mask)
-            lrt[mask], lrn[mask] = g.lrt_db[mask], g.lrn_db[mask]
+            # the city's grid is stored as float32 GeoTIFF: recomputed cells at the same precision
+            lrt[mask] = g.lrt_db[mask].astype(np.float32)
+            lrn[mask] = g.lrn_db[mask].astype(np.float32)
         if ids:
             sel = assessed[assessed["building_id"].astype(str).isin(set(ids))].reset_index(drop=True)
             rec = L.facade_receivers_of(sel, area, noise_p)
