@@ -75,6 +75,13 @@ def cmd_run(args) -> int:
         if not outcome.ok:
             for label, msg in outcome.failed:
                 print(f"  failed {label}: {msg}", file=sys.stderr)
+    from .variant_runner import assess_pending
+
+    variants = assess_pending(defs, instance, settings, quiet=not args.verbose)
+    if variants.assessed or variants.failed:
+        print(f"{len(variants.assessed)} variant(s) assessed, {len(variants.failed)} failed")
+        for key, msg in variants.failed:
+            print(f"  failed variant {key}: {msg}", file=sys.stderr)
     out = settings.output_dir
     print("results:")
     latest = out / "latest"
@@ -83,8 +90,11 @@ def cmd_run(args) -> int:
     print(f"  staging (GeoParquet, LAS, DTM): {settings.staging_dir}")
     print(f"  warehouse (DuckDB):             {settings.warehouse_path}")
     print(f"  quality report:                 {settings.quality_dir / 'report.html'}")
+    vindex = out / "variants" / "index.json"
+    if vindex.exists():
+        print(f"  planning variants:              {vindex}")
     print(f"  Dagster instance ({'make ui'}):    {home}")
-    return 0 if plan.empty or outcome.ok else 1
+    return 0 if (plan.empty or outcome.ok) and variants.ok else 1
 
 
 def cmd_prepare_home(args) -> int:

@@ -76,10 +76,15 @@ def execute_plan(defs: dg.Definitions, instance: dg.DagsterInstance, plan: Refre
         if result.success:
             out.succeeded.append(r.label)
         else:
-            msgs = [str(e.event_specific_data.error.message).strip()
-                    for e in result.all_events if e.is_step_failure and e.event_specific_data
-                    and getattr(e.event_specific_data, "error", None)]
-            out.failed.append((r.label, "; ".join(msgs) or "run failed"))
+            out.failed.append((r.label, failure_messages(result)))
             log(f"  FAILED: {out.failed[-1][1]}")
     out.seconds = time.perf_counter() - t0
     return out
+
+
+def failure_messages(result) -> str:
+    """The failed steps' own messages of an in-process run (``"; "``-joined)."""
+    msgs = [str(e.event_specific_data.error.message).strip()
+            for e in result.all_events if e.is_step_failure and e.event_specific_data
+            and getattr(e.event_specific_data, "error", None)]
+    return "; ".join(msgs) or "run failed"
