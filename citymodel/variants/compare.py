@@ -65,21 +65,21 @@ def _concat(frames) -> pd.DataFrame:
 
 
 def _read(settings, layer, part, tiles) -> pd.DataFrame:
-    import geopandas as gpd
+    """One part of the city's tile results (without geometry), all tiles."""
+    import pyarrow.parquet as pq
 
     out = []
     for t in tiles:
         p = analysis_tile_files(settings, layer, t)[part]
-        if p.exists():
-            f = pd.read_csv(p) if p.suffix == ".csv" else gpd.read_parquet(p) if _has_geo(p) else pd.read_parquet(p)
-            out.append(pd.DataFrame(f).drop(columns=["geometry"], errors="ignore").assign(tile_id=t))
+        if not p.exists():
+            continue
+        if p.suffix == ".csv":
+            f = pd.read_csv(p)
+        else:
+            names = [n for n in pq.read_schema(p).names if n != "geometry"]
+            f = pq.read_table(p, columns=names).to_pandas()
+        out.append(f.assign(tile_id=t))
     return _concat(out)
-
-
-def _has_geo(p) -> bool:
-    import pyarrow.parquet as pq
-
-    return b"geo" in (pq.read_schema(p).metadata or {})
 
 
 def _per_building_sun(walls: pd.DataFrame, labels: list[str]) -> pd.DataFrame:

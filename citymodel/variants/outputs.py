@@ -93,7 +93,7 @@ def _png(fig) -> str:
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
@@ -109,12 +109,17 @@ def _diff_map(arr, transform, buildings, title, unit, vmax) -> str:
     ext = (transform.c, transform.c + cols * transform.a, transform.f + rows * transform.e, transform.f)
     im = ax.imshow(np.ma.masked_invalid(arr), extent=ext, cmap="RdBu", vmin=-vmax, vmax=vmax, interpolation="nearest")
     if buildings is not None and len(buildings):
-        colours = {"added": "#d62728", "removed": "#7f7f7f", "modified": "#ff7f0e"}
-        for st, g in buildings.groupby("variant_status"):
-            if st in colours:
-                g.boundary.plot(ax=ax, color=colours[st], linewidth=1.4)
-            elif st == "affected":
-                g.boundary.plot(ax=ax, color="#333333", linewidth=0.4)
+        import shapely
+        from matplotlib.collections import LineCollection
+
+        styles = {"added": ("#d62728", 1.4), "removed": ("#7f7f7f", 1.4), "modified": ("#ff7f0e", 1.4),
+                  "affected": ("#333333", 0.4), "unchanged": ("#bbbbbb", 0.3)}
+        for st, (colour, width) in styles.items():
+            g = buildings.geometry[buildings["variant_status"] == st]
+            rings = [np.asarray(r.coords)[:, :2] for geom in g if geom is not None
+                     for poly in shapely.get_parts(geom) for r in [poly.exterior]]
+            if rings:
+                ax.add_collection(LineCollection(rings, colors=colour, linewidths=width))
     fig.colorbar(im, ax=ax, shrink=0.8, label=unit)
     ax.set_title(title, fontsize=9)
     ax.tick_params(labelsize=6)
