@@ -242,6 +242,21 @@ def readable_report(report: dict) -> str:
     return "\n".join(lines)
 
 
+def size_problem(n_bytes: int, limits: VariantLimits) -> dict:
+    """The problem of a file above the size limit."""
+    return {"feature": None, "field": None, "check": "size",
+            "problem": f"the file has {n_bytes:,} bytes; at most {limits.max_file_bytes:,} are accepted",
+            "fix": "split the variant into smaller files or simplify its geometry (fewer vertices)"}
+
+
+def rejection(source_name: str, sha256: str, problems: list[dict], fmt: str | None = None) -> VariantRejected:
+    """A :class:`VariantRejected` with the standard report (for files rejected before validation,
+    e.g. links or oversized files in the inbox)."""
+    return VariantRejected({"file": source_name, "sha256": sha256, "accepted": False,
+                            "schema_version": SCHEMA_VERSION, "format": fmt, "problems": list(problems),
+                            "skipped": []})
+
+
 class _Problems:
     def __init__(self):
         self.items: list[dict] = []
@@ -352,8 +367,8 @@ def validate_submission(data: bytes, source_name: str, context: ValidationContex
 def _load_json(data: bytes, limits: VariantLimits, problems: _Problems):
     n = len(data)
     if n > limits.max_file_bytes:
-        problems.add(None, None, "size", f"the file has {n:,} bytes; at most {limits.max_file_bytes:,} are accepted",
-                     "split the variant into smaller files or simplify its geometry (fewer vertices)")
+        sp = size_problem(n, limits)
+        problems.add(None, None, "size", sp["problem"], sp["fix"])
         return None
     if n == 0:
         problems.add(None, None, "json", "the file is empty", "submit the variant GeoJSON file")
