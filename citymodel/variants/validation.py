@@ -343,8 +343,7 @@ def validate_submission(data: bytes, source_name: str, context: ValidationContex
         problems.add(None, None, "schema", f"the file holds a JSON {type(doc).__name__}, not an object",
                      "submit a GeoJSON FeatureCollection of schema 1.0 (or a CityJSON 2.0 file with \"+variant\")")
         raise VariantRejected(report)
-    _check_untrusted(doc, context.limits, problems)
-    if problems:   # bounds exceeded: nothing else is looked at
+    if not _check_untrusted(doc, context.limits, problems):   # bounds exceeded: nothing else is looked at
         raise VariantRejected(report)
     cityjson = doc.get("type") == "CityJSON"
     report["format"] = "cityjson" if cityjson else "geojson"
@@ -415,8 +414,9 @@ def _numbers_only(v: list) -> bool:
     return all(type(x) in (int, float) for x in v)
 
 
-def _check_untrusted(doc: dict, limits: VariantLimits, problems: _Problems) -> None:
-    """Depth, feature and coordinate counts, and forbidden members; iterative (no recursion)."""
+def _check_untrusted(doc: dict, limits: VariantLimits, problems: _Problems) -> bool:
+    """Depth, feature and coordinate counts, and forbidden members; iterative (no recursion).
+    False where a bound is exceeded (then nothing else is looked at)."""
     depth_max = 0
     stack: list[tuple[Any, tuple, int]] = [(doc, (), 1)]
     while stack:
@@ -426,7 +426,7 @@ def _check_untrusted(doc: dict, limits: VariantLimits, problems: _Problems) -> N
             problems.add(*_where(list(path)), "depth", f"arrays and objects are nested more than "
                          f"{limits.max_nesting_depth} levels deep", "flatten the structure (the variant schema "
                          "needs no deep nesting)")
-            return
+            return False
         if isinstance(obj, dict):
             for k, v in obj.items():
                 kl = str(k).lower()
@@ -448,14 +448,18 @@ def _check_untrusted(doc: dict, limits: VariantLimits, problems: _Problems) -> N
             for i, v in enumerate(obj):
                 if isinstance(v, (dict, list)):
                     stack.append((v, (*path, i), depth + 1))
+    within = True
     feats = doc.get("features")
     if isinstance(feats, list) and len(feats) > limits.max_features:
+        within = False
         problems.add(None, "features", "limit", f"the file has {len(feats)} features; at most "
                      f"{limits.max_features} are accepted", "split the variant into several files")
     n = count_vertices(doc)
     if n > limits.max_vertices:
+        within = False
         problems.add(None, None, "limit", f"the file has {n:,} coordinates; at most {limits.max_vertices:,} "
                      "are accepted", "simplify the geometry (fewer vertices) or split the variant")
+    return within
 
 
 def count_vertices(doc: dict) -> int:
@@ -1181,10 +1185,22 @@ def _check_design(i: int, design: dict, ctx: ValidationContext, problems: _Probl
         problems.add(i, f"{pre}.metadata.referenceSystem", "design", why,
                      f"export the design in {ctx.processing_crs} and set metadata.referenceSystem to "
                      f"\"https://www.opengis.net/def/crs/EPSG/0/{code}\"")
+    # ---------------------------------------------------------- template references (always checked)
+    objs = design.get("CityObjects") if isinstance(design.get("CityObjects"), dict) else {}
+    templates = design.get("geometry-templates", {}).get("templates", []) \
+        if isinstance(design.get("geometry-templates"), dict) else []
+    for oid, co in objs.items():
+        for g, geom in enumerate((co.get("geometry") or []) if isinstance(co, dict) else []):
+            if isinstance(geom, dict) and geom.get("type") == "GeometryInstance":
+                t = geom.get("template")
+                if not (isinstance(t, int) and 0 <= t < len(templates)):
+                    problems.add(i, f"{pre}.CityObjects.{oid}.geometry[{g}].template", "external_reference",
+                                 f"the geometry refers to template {t!r}, which the file does not hold",
+                                 "reference only templates in the file's \"geometry-templates\", or give the "
+                                 "geometry itself")
     if not schema_ok:
         return False
     # ------------------------------------------------------------------------ objects and solids
-    objs = design.get("CityObjects") if isinstance(design.get("CityObjects"), dict) else {}
     try:
         verts = np.asarray(design.get("vertices", []), dtype=float).reshape(-1, 3)
         tr = design.get("transform")
@@ -1194,8 +1210,6 @@ def _check_design(i: int, design: dict, ctx: ValidationContext, problems: _Probl
         problems.add(i, f"{pre}.vertices", "design", f"the vertices cannot be read ({exc})",
                      "give vertices as [x, y, z] integers with a transform (CityJSON 2.0)")
         return False
-    templates = design.get("geometry-templates", {}).get("templates", []) \
-        if isinstance(design.get("geometry-templates"), dict) else []
     n_solids, zs = 0, []
     for oid, co in objs.items():
         if not isinstance(co, dict):
@@ -1208,12 +1222,7 @@ def _check_design(i: int, design: dict, ctx: ValidationContext, problems: _Probl
             fld = f"{pre}.CityObjects.{oid}.geometry[{g}]"
             gt = geom.get("type") if isinstance(geom, dict) else None
             if gt == "GeometryInstance":
-                t = geom.get("template")
-                if not (isinstance(t, int) and 0 <= t < len(templates)):
-                    problems.add(i, f"{fld}.template", "external_reference", f"the geometry refers to template {t!r}, "
-                                 "which the file does not hold", "reference only templates in the file's "
-                                 "\"geometry-templates\", or give the geometry itself")
-                else:
+                if isinstance(geom.get("template"), int) and 0 <= geom["template"] < len(templates):
                     problems.add(i, fld, "design", "a template instance is not a solid of its own",
                                  "export the building as a Solid (the analysis needs closed volumes)")
                 continue
