@@ -43,6 +43,7 @@ def downloaded_variant_files(manifest: dict) -> list[Path]:
     group_name="variants",
     code_version="1",
     kinds={"geojson"},
+    automation_condition=dg.AutomationCondition.eager(),   # after the city's model and the download
     description="The variant files of the catalog (role 'variants') submitted through the one validation: "
                 "accepted versions become variant partitions, rejected files get a rejection report.",
 )

@@ -10,7 +10,7 @@ from pipelines.definitions import build_definitions
 
 EXPECTED_ASSETS = {
     "sources/buildings", "sources/lidar", "sources/lod2_reference", "sources/trees", "sources/roads",
-    "sources/flood_zones", "sources/viewpoints",
+    "sources/flood_zones", "sources/viewpoints", "sources/variants",
     "staging/buildings", "staging/trees", "staging/roads", "staging/flood_zones", "staging/viewpoints",
     "staging/lod2_reference", "staging/point_cloud", "staging/dtm",
     "quality/report",
@@ -19,6 +19,7 @@ EXPECTED_ASSETS = {
     "analysis/traffic_change", "analysis/building_values",
     "publish/tree_tiles", "publish/pointcloud_tiles", "publish/building_tiles", "publish/analysis_tiles",
     "publish/release",
+    "variants/catalog_submissions",
 }
 
 
