@@ -76,7 +76,7 @@ import numpy as np
 from ..errors import CityModelError
 from . import SCHEMA_VERSION, schema_text
 from .changes import AddBuilding, AddTree, ModifyBuilding, RoadChange, Variant
-from .document import DEFAULT_CRS, parse_variant, transformer
+from .document import DEFAULT_CRS, parse_variant
 
 #: folder names below ``<output_dir>/variants/`` (submissions, rejection reports, the inbox, work and
 #: published folders): a variant id must not take one of them
