@@ -730,7 +730,9 @@ def _schema_problems(doc: dict, problems: _Problems) -> None:
                 for r in e.validator_value:
                     if isinstance(inst, dict) and r not in inst:
                         rs = _resolve(sch.get("properties", {}).get(r, {}))
-                        hint = f" ({rs['description']})" if rs.get("description") else ""
+                        hint = f" ({rs['description']})" if rs.get("description") else \
+                            f": {_short(rs['const'])}" if "const" in rs else \
+                            " (null where the change needs none)" if r == "geometry" else ""
                         problems.add(feature, _field([*sub, r]), "schema",
                                      f"the member {r!r} is missing", f"add {r!r}{hint}")
             elif v in ("additionalProperties", "unevaluatedProperties"):
