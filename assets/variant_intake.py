@@ -6,6 +6,11 @@ them) and submits each through :func:`citymodel.variants.registry.submit`: the s
 inbox and the CLI. Accepted versions become variant partitions; rejected files get their rejection
 report (``variants/rejected/``). A rejected file does not fail the asset (the city's refresh goes on);
 the metadata lists both. Files submitted before (the same bytes) are their existing version.
+
+It belongs to the city's refresh (tag ``citymodel/city_intake``: the refresh plan, ``city_refresh``
+and the ``city_automation`` sensor take it; ``variant_assess`` does not). Newly accepted versions are
+assessed by the ``variant_rebase`` sensor (every current version not yet published against the city's
+current release).
 """
 
 
@@ -15,6 +20,7 @@ from pathlib import Path
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from pipelines.refresh import CITY_INTAKE_TAG
 from resources.settings import SettingsResource
 
 from .buildings import MODEL_KEY
@@ -44,6 +50,7 @@ def downloaded_variant_files(manifest: dict) -> list[Path]:
     code_version="1",
     kinds={"geojson"},
     automation_condition=dg.AutomationCondition.eager(),   # after the city's model and the download
+    tags={CITY_INTAKE_TAG: "true"},   # part of the city's refresh (not of variant_assess)
     description="The variant files of the catalog (role 'variants') submitted through the one validation: "
                 "accepted versions become variant partitions, rejected files get a rejection report.",
 )
