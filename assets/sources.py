@@ -21,6 +21,8 @@ from .common import catalog_client, timer, write_json_atomic
 
 SOURCE_CODE_VERSION = "1"
 VECTOR_SOURCE_ROLES = ("buildings", "lod2_reference", "trees", "roads", "flood_zones", "viewpoints")
+#: roles whose files are used as they are (not staged): planning variants published by the city
+FILE_SOURCE_ROLES = ("variants",)
 NETWORK_RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
 
 
@@ -119,5 +121,5 @@ def lidar_source(context: AssetExecutionContext, settings: SettingsResource) -> 
         data_version=dg.DataVersion(version.fingerprint))
 
 
-source_assets = [_build_source_asset(r) for r in VECTOR_SOURCE_ROLES] + [lidar_source]
-assert set(VECTOR_SOURCE_ROLES) | {"lidar", "dtm"} == set(ROLES)
+source_assets = [_build_source_asset(r) for r in (*VECTOR_SOURCE_ROLES, *FILE_SOURCE_ROLES)] + [lidar_source]
+assert set(VECTOR_SOURCE_ROLES) | set(FILE_SOURCE_ROLES) | {"lidar", "dtm"} == set(ROLES)

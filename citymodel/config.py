@@ -21,7 +21,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "sample_city.yaml"
 ENV_VAR = "CITYMODEL_CONFIG"
 
-ROLES = ("buildings", "lidar", "dtm", "lod2_reference", "trees", "roads", "flood_zones", "viewpoints")
+ROLES = ("buildings", "lidar", "dtm", "lod2_reference", "trees", "roads", "flood_zones", "viewpoints", "variants")
 REQUIRED_ROLES = ("buildings", "lidar")
 
 
@@ -204,6 +204,30 @@ class AnalysisSettings(_Strict):
                                                          "(empty: no traffic-change layer)")
 
 
+class VariantSettings(_Strict):
+    inbox_dir: Path | None = Field(None, description="the watched inbox folder of variant files (default "
+                                   "<output_dir>/variants/inbox)")
+    inbox_settle_s: float = Field(2.0, ge=0, description="inbox files younger than this are left for the next "
+                                  "look (a file still being copied)")
+    max_file_bytes: int = Field(20_000_000, gt=0, description="larger variant files are rejected before parsing")
+    max_features: int = Field(5000, gt=0, description="most changes (features) in one variant file")
+    max_vertices: int = Field(500_000, gt=0, description="most coordinates in one file (footprints, lines, "
+                              "CityJSON vertices)")
+    max_nesting_depth: int = Field(64, gt=0, description="deepest nesting of JSON arrays and objects")
+    min_footprint_area_m2: float = Field(10.0, ge=0, description="smallest footprint of a new or changed building")
+    overlap_tolerance_m2: float = Field(0.5, ge=0, description="new footprints may overlap others by at most this "
+                                        "area (touching edges, rounding)")
+    storey_height_min_m: float = Field(2.2, gt=0, description="with storeys and eave height both given: the eave "
+                                       "must lie between storeys x this ...")
+    storey_height_max_m: float = Field(4.5, gt=0, description="... and storeys x this (m)")
+
+    @model_validator(mode="after")
+    def _storeys(self) -> "VariantSettings":
+        if self.storey_height_min_m > self.storey_height_max_m:
+            raise ValueError("storey_height_min_m must not exceed storey_height_max_m")
+        return self
+
+
 class Settings(_Strict):
     name: str = Field(description="short name of the deployment (used in file names and titles)")
     title: str = ""
@@ -222,6 +246,7 @@ class Settings(_Strict):
     schedule: ScheduleSettings = ScheduleSettings()
     publish: PublishSettings = PublishSettings()
     analysis: AnalysisSettings = AnalysisSettings()
+    variants: VariantSettings = VariantSettings()
     config_path: Path | None = Field(None, exclude=True)
 
     @field_validator("sources")
@@ -274,6 +299,12 @@ class Settings(_Strict):
     def warehouse_path(self) -> Path:
         return self.output_dir / "warehouse.duckdb"
 
+    @property
+    def variants_inbox_dir(self) -> Path:
+        """The watched inbox of variant files (``variants.inbox_dir``, default ``<output_dir>/variants/inbox``)."""
+        return self.variants.inbox_dir if self.variants.inbox_dir is not None else \
+            self.output_dir / "variants" / "inbox"
+
 
 def _resolve(base: Path, value: str | Path) -> Path:
     p = Path(os.path.expanduser(str(value)))
@@ -312,6 +343,8 @@ def load_config(path: str | os.PathLike | None = None) -> Settings:
     settings.output_dir = _resolve(Path.cwd(), out) if out else _resolve(base, settings.output_dir)
     if settings.quality.schema_dir is not None:
         settings.quality.schema_dir = _resolve(base, settings.quality.schema_dir)
+    if settings.variants.inbox_dir is not None:
+        settings.variants.inbox_dir = _resolve(base, settings.variants.inbox_dir)
     url = settings.catalog.url
     if "://" not in url:
         settings.catalog.url = str(_resolve(base, url))

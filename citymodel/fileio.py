@@ -75,6 +75,36 @@ def atomic_output(path: str | os.PathLike, *, suffix: str = "") -> Iterator[Path
         raise
 
 
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a new temporary folder beside ``path``; on success rename it to ``path`` atomically.
+
+    For a set of files that must appear together or not at all (write them into the yielded
+    folder, e.g. with :func:`atomic_write_bytes`). ``path`` must not exist yet: when it does (or
+    appears meanwhile, e.g. another process took the name) :class:`FileExistsError` is raised. On
+    any exception the temporary folder and its content are removed and ``path`` is untouched.
+    """
+    import shutil
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, dir_mode())
+        if path.exists():
+            raise FileExistsError(f"{path} exists")
+        try:
+            os.rename(tmp, path)
+        except OSError as exc:
+            if path.exists():
+                raise FileExistsError(f"{path} exists") from exc
+            raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def _atomic_write(path: str | os.PathLike, mode: str, write) -> Path:
     """Call ``write(file)`` on a temporary file beside ``path`` (see :func:`atomic_output`)."""
     kw = {"encoding": "utf-8", "newline": "\n"} if "b" not in mode else {}

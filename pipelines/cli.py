@@ -4,6 +4,10 @@
     citymodel run [--force]            refresh: run what changed (everything the first time)
     citymodel plan                     show what a refresh would run
     citymodel prepare-home             create the Dagster instance folder ($DAGSTER_HOME)
+    citymodel variant submit FILE [--assess]
+                                       validate a planning variant and store it as a new version
+                                       (exit status 0 accepted, 3 rejected: the report names every problem)
+    citymodel variant list             the submitted variants: id, versions, title, role, created, status
 """
 
 from __future__ import annotations
@@ -104,6 +108,99 @@ def cmd_prepare_home(args) -> int:
     return 0
 
 
+VARIANT_ASSESS_JOB = "variant_assess"
+EXIT_REJECTED = 3
+
+
+def _read_bounded(path: Path, limit: int) -> tuple[bytes, int]:
+    """At most ``limit + 1`` bytes of a file, and its size."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        return f.read(limit + 1), size
+
+
+def cmd_variant_submit(args) -> int:
+    from citymodel.config import load_config
+    from citymodel.errors import ConfigError, dataset_error
+    from citymodel.store import CityStore
+    from citymodel.variants.registry import submit, write_rejection
+    from citymodel.variants.validation import VariantRejected, context_for, rejection, size_problem
+
+    settings = load_config(args.config)
+    path = Path(args.file)
+    if not path.is_file():
+        raise dataset_error(ConfigError, "variants", f"file {path} not found", "name an existing variant file")
+    ctx = context_for(settings, CityStore(settings))
+    if not ctx.building_footprints:
+        print(f"note: no reconstructed buildings in {settings.output_dir / 'buildings'}: building ids and overlaps "
+              "are checked against an empty city (run `citymodel run` first)", file=sys.stderr)
+    data, size = _read_bounded(path, ctx.limits.max_file_bytes)
+    try:
+        if size > ctx.limits.max_file_bytes:
+            r = rejection(path.name, "", [size_problem(size, ctx.limits)])
+            r.report_path = write_rejection(settings, r.report)
+            raise r
+        v = submit(data, path.name, settings, ctx)
+    except VariantRejected as r:
+        print(f"rejected: {path.name}: {len(r.problems)} problem(s)")
+        for p in r.problems:
+            where = "file" if p.get("feature") is None else f"feature {p['feature']}"
+            if p.get("field"):
+                where += f", {p['field']}"
+            print(f"  - {where}: {p['problem']}. Fix: {p['fix']}")
+        print(f"report: {r.report_path}")
+        return EXIT_REJECTED
+    print(f"accepted: {v.id} version {v.version} (partition {v.key})")
+    if args.assess:
+        return _assess(args, v.key)
+    return 0
+
+
+def _assess(args, key: str) -> int:
+    """Run the job ``variant_assess`` for one variant partition, where this version has that job."""
+    import dagster as dg
+
+    settings, _, instance, defs = _setup(args)
+    try:
+        job = defs.resolve_job_def(VARIANT_ASSESS_JOB)
+    except dg.DagsterInvariantViolationError:
+        print(f"assessment is not available yet (this version has no job '{VARIANT_ASSESS_JOB}'); the variant is "
+              "stored and can be assessed later")
+        return 0
+    pdef = job.partitions_def
+    if isinstance(pdef, dg.DynamicPartitionsDefinition) and pdef.name \
+            and not instance.has_dynamic_partition(pdef.name, key):
+        instance.add_dynamic_partitions(pdef.name, [key])
+    print(f"assessing {key} ...")
+    result = job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False)
+    print(f"assessment of {key}: {'done' if result.success else 'FAILED'}")
+    return 0 if result.success else 1
+
+
+def cmd_variant_list(args) -> int:
+    from citymodel.config import load_config
+    from citymodel.variants.registry import list_submissions, variants_dir
+
+    settings = load_config(args.config)
+    subs = list_submissions(settings)
+    if not subs:
+        print(f"no variants submitted yet (inbox: {settings.variants_inbox_dir})")
+        return 0
+    by_id: dict[str, list] = {}
+    for s in subs:
+        by_id.setdefault(s.id, []).append(s)
+    rows = [("id", "versions", "title", "role", "created", "status")]
+    for vid, vs in sorted(by_id.items()):
+        cur = vs[-1]
+        published = (variants_dir(settings) / vid / str(cur.version) / "variant.json").is_file()
+        rows.append((vid, ",".join(str(x.version) for x in vs), cur.title, cur.author_role, cur.created,
+                     f"v{cur.version} {'published' if published else 'submitted'}"))
+    widths = [min(40, max(len(str(r[k])) for r in rows)) for k in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(str(v)[:w].ljust(w) for v, w in zip(r, widths)).rstrip())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="citymodel", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -119,6 +216,14 @@ def main(argv: list[str] | None = None) -> int:
         r.set_defaults(fn=fn)
     h = sub.add_parser("prepare-home")
     h.set_defaults(fn=cmd_prepare_home)
+    v = sub.add_parser("variant", help="planning variants: submit, list")
+    vsub = v.add_subparsers(dest="variant_cmd", required=True)
+    vs = vsub.add_parser("submit", help="validate a variant file and store it as a new version")
+    vs.add_argument("file", help="variant GeoJSON (schema 1.0) or CityJSON 2.0 with \"+variant\"")
+    vs.add_argument("--assess", action="store_true", help="assess the accepted version right away")
+    vs.set_defaults(fn=cmd_variant_submit)
+    vl = vsub.add_parser("list", help="the submitted variants")
+    vl.set_defaults(fn=cmd_variant_list)
     args = p.parse_args(argv)
     try:
         return args.fn(args)

@@ -17,6 +17,7 @@ from assets.quality_report import quality_report
 from assets.sources import source_assets
 from assets.variants import variant_assets
 from assets.staging import VECTOR_ROLES, _build_vector_asset, build_lidar_asset, lod2_reference
+from assets.variant_intake import variant_intake_assets
 from citymodel.config import Settings, load_config
 from citymodel.errors import ConfigError
 from resources.settings import SettingsResource
@@ -39,7 +40,7 @@ def build_definitions(config_path: str | None = None, output_dir: str | None = N
     assets = [*source_assets, *[_build_vector_asset(r, settings) for r in VECTOR_ROLES], lod2_reference,
               build_lidar_asset(settings), quality_report,
               lod2_tile, building_model, *analysis_assets, tree_tiles, pointcloud_tiles, building_tiles,
-              analysis_tiles, release, *variant_assets]
+              analysis_tiles, release, *variant_assets, *variant_intake_assets]
     schedule = build_nightly_schedule(settings)
     return dg.Definitions(
         assets=assets,

@@ -18,6 +18,9 @@ import dagster as dg
 
 SOURCE_PREFIX = "sources"
 VARIANT_GROUP = "variants"
+#: tag of the one asset of the variants group that belongs to the city's refresh: the intake of the
+#: catalog's variant files (it validates and stores them; the assessment stays outside the refresh)
+CITY_INTAKE_TAG = "citymodel/city_intake"
 #: tag of tile assets that read their neighbour tiles' upstream results (shading, noise screening)
 NEIGHBOUR_TAG = "citymodel/reads_neighbour_tiles"
 
@@ -107,9 +110,12 @@ def plan_refresh(instance: dg.DagsterInstance, asset_graph, tile_ids: Iterable[s
         Rebuild everything.
     """
     tile_ids = list(tile_ids)
-    # the planning variants are not part of the city's refresh (they are assessed on their own)
+    # the planning variants are not part of the city's refresh (they are assessed on their own); only
+    # the intake of the catalog's variant files is (it reads the catalog like every source)
     keys = sorted((k for k in asset_graph.materializable_asset_keys
-                   if asset_graph.get(k).group_name != VARIANT_GROUP), key=lambda k: k.to_user_string())
+                   if asset_graph.get(k).group_name != VARIANT_GROUP
+                   or (asset_graph.get(k).tags or {}).get(CITY_INTAKE_TAG) == "true"),
+                  key=lambda k: k.to_user_string())
     partitioned = {k for k in keys if asset_graph.get(k).partitions_def is not None}
     plan = RefreshPlan()
 

@@ -10,7 +10,7 @@ from pipelines.definitions import build_definitions
 
 EXPECTED_ASSETS = {
     "sources/buildings", "sources/lidar", "sources/lod2_reference", "sources/trees", "sources/roads",
-    "sources/flood_zones", "sources/viewpoints",
+    "sources/flood_zones", "sources/viewpoints", "sources/variants",
     "staging/buildings", "staging/trees", "staging/roads", "staging/flood_zones", "staging/viewpoints",
     "staging/lod2_reference", "staging/point_cloud", "staging/dtm",
     "quality/report",
@@ -19,6 +19,7 @@ EXPECTED_ASSETS = {
     "analysis/traffic_change", "analysis/building_values",
     "publish/tree_tiles", "publish/pointcloud_tiles", "publish/building_tiles", "publish/analysis_tiles",
     "publish/release",
+    "variants/catalog_submissions",
     "variants/model", "variants/analysis", "variants/comparison", "variants/tiles", "variants/publication",
 }
 
@@ -57,6 +58,20 @@ def test_checks_blocking_where_publishing_must_stop():
     assert checks[("staging/buildings", "storeys_range")] is False  # warns (records are quarantined)
     assert checks[("staging/point_cloud", "density")] is True
     assert checks[("staging/point_cloud", "class_2_present")] is True
+
+
+def test_the_catalog_intake_of_variants_runs_with_the_city_and_not_with_the_assessment():
+    from pipelines.jobs import CITY_SELECTION
+
+    defs = build_definitions()
+    graph = defs.resolve_asset_graph()
+    intake = dg.AssetKey(["variants", "catalog_submissions"])
+    city = CITY_SELECTION.resolve(graph)
+    assert intake in city and dg.AssetKey(["variants", "model"]) not in city
+    assess = set(defs.resolve_job_def("variant_assess").asset_layer.selected_asset_keys)
+    assert dg.AssetKey(["variants", "model"]) in assess and intake not in assess
+    assert intake in set(defs.resolve_job_def("city_refresh").asset_layer.selected_asset_keys)
+    assert graph.get(intake).partitions_def is None and graph.get(intake).automation_condition is not None
 
 
 def test_schedule_and_jobs():

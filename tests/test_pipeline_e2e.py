@@ -161,14 +161,15 @@ def test_changed_dataset_rebuilds_only_what_depends_on_it(city):
     assert planned == [(None, ["sources/trees", "staging/trees"])] + \
         [(t, ["analysis/solar", "analysis/sun_hours"]) for t in s.tile_ids] + \
         [(None, ["analysis/building_values", "analysis/sightlines", "publish/analysis_tiles", "publish/building_tiles",
-                 "publish/release", "publish/tree_tiles", "quality/report"])], planned
+                 "publish/release", "publish/tree_tiles", "quality/report", "variants/catalog_submissions"])], planned
     outcome = execute_plan(city.defs, city.instance, plan, log=lambda *_: None)
     assert outcome.ok, outcome.failed
     after = {k: _materializations(city.instance, k) for k in before}
     changed = {k for k in before if after[k] != before[k]}
     assert changed == {"sources/trees", "staging/trees", "quality/report", "publish/tree_tiles", "publish/release",
                        "analysis/sightlines", "analysis/building_values", "publish/building_tiles",
-                       "publish/analysis_tiles"}
+                       "publish/analysis_tiles",
+                       "variants/catalog_submissions"}   # the catalog's variant files are checked against the new trees
     for t in s.tile_ids:  # per tile: only the layers trees feed
         assert _materializations(city.instance, "analysis/sun_hours", t) == 2
         assert _materializations(city.instance, "analysis/noise", t) == 1

@@ -24,6 +24,7 @@ ROLE_FORMATS: dict[str, frozenset[str]] = {
     "roads": frozenset({"geojson", "gpkg", "zip"}),
     "flood_zones": frozenset({"geojson", "gpkg", "zip"}),
     "viewpoints": frozenset({"geojson", "gpkg"}),
+    "variants": frozenset({"geojson", "cityjson", "zip"}),
 }
 
 _FORMAT_NAMES = {
