@@ -40,9 +40,11 @@ def test_asset_graph_snapshot():
     assert graph.get(dg.AssetKey(["staging", "buildings"])).partitions_def is None
     # planning variants are partitioned by variant version
     for k in graph.get_all_asset_keys():
-        if k.path[0] == "variants":
+        if k.path[0] == "variants" and k.path[1] != "catalog_submissions":
             pd = graph.get(k).partitions_def
             assert isinstance(pd, dg.DynamicPartitionsDefinition) and pd.name == "variants"
+    # the catalog's variants are checked with the city (one unpartitioned asset)
+    assert graph.get(dg.AssetKey(["variants", "catalog_submissions"])).partitions_def is None
 
 
 def test_checks_blocking_where_publishing_must_stop():
@@ -81,9 +83,11 @@ def test_schedule_and_jobs():
     assert sched.execution_timezone == "Europe/Berlin"
     assert defs.resolve_job_def("city_refresh") is not None
     assert defs.resolve_sensor_def("tile_registry") is not None
-    # the city's refresh never includes the planning variants (a variant never blocks the city)
-    city = {k.path[0] for k in defs.resolve_job_def("city_refresh").asset_layer.executable_asset_keys}
-    assert "variants" not in city and {"sources", "analysis", "publish"} <= city
+    # the city's refresh never assesses a planning variant (a variant never blocks the city); it only
+    # checks the variant files the catalog lists (variants/catalog_submissions)
+    city = {k.to_user_string() for k in defs.resolve_job_def("city_refresh").asset_layer.executable_asset_keys}
+    assert {k for k in city if k.startswith("variants/")} == {"variants/catalog_submissions"}
+    assert {"sources", "analysis", "publish"} <= {k.split("/")[0] for k in city}
     variant_job = defs.resolve_job_def("variant_assess")
     assert variant_job.partitions_def.name == "variants"
     assert {k.path[0] for k in variant_job.asset_layer.executable_asset_keys} == {"variants"}

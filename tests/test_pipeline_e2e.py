@@ -68,7 +68,10 @@ def test_first_refresh_builds_every_asset_and_tile(city):
     s = city.settings
     graph = city.defs.resolve_asset_graph()
     for key in graph.materializable_asset_keys:
-        parts = s.tile_ids if graph.get(key).partitions_def else [None]
+        pdef = graph.get(key).partitions_def
+        if pdef is not None and pdef.name == "variants":
+            continue  # planning variants are assessed by their own job, never by the city's refresh
+        parts = s.tile_ids if pdef else [None]
         for p in parts:
             assert _materializations(city.instance, key.to_user_string(), p) == 1, (key, p)
     for role in ("buildings", "trees", "roads", "flood_zones", "viewpoints", "lod2_reference"):

@@ -638,7 +638,11 @@ def _validator():
 
     schema = json.loads(schema_text())
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    checker = Draft202012Validator.FORMAT_CHECKER
+    if "date-time" not in checker.checkers:  # jsonschema checks it only with rfc3339-validator
+        raise ImportError("variant validation needs the package rfc3339-validator (a dependency in "
+                          "pyproject.toml): run 'make install'")
+    return Draft202012Validator(schema, format_checker=checker)
 
 
 def _defs() -> dict:
