@@ -396,3 +396,21 @@ def test_unknown_tiler_and_bad_options_are_config_errors(tmp_path):
         write_pointcloud_tiles([tmp_path / "tile.las"], tmp_path / "pc", geoid=UNDULATION_M, tiler="potree")
     with pytest.raises(ConfigError, match=r"cells_per_edge 100 is not a power of two"):
         OctreeOptions(cells_per_edge=100)
+
+
+def test_the_tiler_setting_defaults_to_own_and_refuses_unknown_values(tmp_path):
+    import yaml
+
+    from citymodel.config import DEFAULT_CONFIG, load_config
+
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    assert load_config(DEFAULT_CONFIG).publish.pointcloud_tiler == "own"
+    for value, ok in (("py3dtiles", True), ("potree", False)):
+        raw.setdefault("publish", {})["pointcloud_tiler"] = value
+        path = tmp_path / f"{value}.yaml"
+        path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+        if ok:
+            assert load_config(path).publish.pointcloud_tiler == value
+        else:
+            with pytest.raises(ConfigError, match=r"publish\.pointcloud_tiler"):
+                load_config(path)
