@@ -31,7 +31,6 @@ takes 20 bytes per point on disk next to the output.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import threading
@@ -313,8 +312,9 @@ class _Tiler:
             sub.remove()
 
     # ---------------------------------------------------------------- tileset
-    def tileset_root(self, transform: np.ndarray) -> tuple[dict, dict]:
-        """The root tile (with children) and per-level statistics."""
+    def tileset_root(self, transform: np.ndarray) -> dict:
+        """The root tile of the written nodes: boxes around each node's subtree, geometric errors,
+        children, and ``transform`` (local frame -> ECEF)."""
         from .tileset import column_major
 
         G = self.G
@@ -351,7 +351,7 @@ class _Tiler:
 
         root = tile((0, 0, 0, 0))
         root["transform"] = column_major(transform)
-        return root, children
+        return root
 
 
 def _las_fields(point_format_id: int) -> tuple[str, int]:
@@ -557,7 +557,7 @@ def tile_octree(sources: Sequence[tuple[Path, Sequence[float] | None]], out_dir:
         res.write_seconds = time.perf_counter() - t1
     finally:
         spill.remove()
-    root, _children = tiler.tileset_root(frame.transform)
+    root = tiler.tileset_root(frame.transform)
     res.n_nodes = len(tiler.nodes)
     res.depth = max(k[0] for k in tiler.nodes)
     per_level = np.zeros(res.depth + 1, dtype=np.int64)
