@@ -236,6 +236,33 @@ def test_a_dense_spot_is_streamed_again_not_loaded_whole(tmp_path):
     assert sum(len(n["local"]) for n in nodes) == info.n_points
 
 
+def test_heights_follow_the_geoid_grid_point_by_point(tmp_path):
+    """A geoid grid rising about 4 m across the points: every point gets the undulation at its own
+    place (PROJ interpolates the grid bilinearly, so a linear field is reproduced exactly)."""
+    from scipy.spatial import cKDTree
+    from test_tiles3d import write_gtx
+
+    lat0, lon0, step = 50.5, 11.0, 0.25
+    lats, lons = lat0 + step * np.arange(4), lon0 + step * np.arange(4)
+
+    def undulation(lon, lat):
+        return 40.0 + 1000.0 * (lat - 50.9) + 300.0 * (lon - 11.5)
+
+    write_gtx(tmp_path / "steep.gtx", lat0, lon0, step, step, undulation(lons[None, :], lats[:, None]))
+    pts = inside(write_las(tmp_path / "t.las", 20_000, dense=0))
+    info = write_pointcloud_tiles([tmp_path / "t.las"], tmp_path / "pc", geoid=str(tmp_path / "steep.gtx"),
+                                  bounds=[TILE])
+    ts, nodes = decode(info.tileset_path)
+    assert ts["asset"]["extras"]["geoid"]["name"] == "grid"
+    lon, lat = pyproj.Transformer.from_crs("EPSG:25832", "EPSG:4326", always_xy=True).transform(pts["x"], pts["y"])
+    n_m = undulation(lon, lat)
+    assert n_m.max() - n_m.min() > 3.0  # over the 300 m the points cover
+    want = np.column_stack(pyproj.Transformer.from_crs("EPSG:4979", "EPSG:4978", always_xy=True)
+                           .transform(lon, lat, pts["z"] + n_m))
+    dist, idx = cKDTree(to_ecef(ts, np.concatenate([n["local"] for n in nodes]))).query(want)
+    assert dist.max() < 1e-3 and len(np.unique(idx)) == len(want)
+
+
 # ------------------------------------------------------------------------------ validators
 def test_tiles_pass_the_gltf_validator_and_3d_tiles_tools(tiled):
     glbs = sorted(str(p) for p in tiled["info"].tileset_path.parent.rglob("*.glb"))

@@ -27,13 +27,16 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
 from ..errors import ConfigError, SourceDataError, dataset_error
 from .geo import GeoTransformer, resolve_geoid
 from .tileset import write_json_atomic
+
+if TYPE_CHECKING:
+    from .pointcloud_octree import OctreeOptions
 
 __all__ = ["write_pointcloud_tiles", "PointCloudInfo", "CLASS_COLORS", "TILERS", "point_colours",
            "height_colours"]
@@ -55,7 +58,12 @@ _HEIGHT_STOPS = np.array([[40, 60, 200], [60, 180, 90], [240, 220, 60], [200, 50
 
 @dataclass
 class PointCloudInfo:
-    """What :func:`write_pointcloud_tiles` wrote and how long it took."""
+    """What :func:`write_pointcloud_tiles` wrote and how long it took.
+
+    ``prepare_seconds`` / ``convert_seconds``: the own tiler's pass 1 (read, route, spill) and
+    pass 2 (octree, content); py3dtiles' LAS preparation and CLI run. ``n_nodes``, ``depth`` and
+    ``points_per_level`` describe the own tiler's octree (0 / empty for py3dtiles).
+    """
 
     tileset_path: Path
     tiler: str = "own"
@@ -120,7 +128,7 @@ def write_pointcloud_tiles(laz_paths: Sequence[str | Path], out_dir: str | Path,
                            geoid_search_dirs: Sequence[str | Path] | None = None,
                            fallback_undulation_m: float | None = None, jobs: int = 2, timeout_s: float = 3600.0,
                            extras: Mapping[str, Any] | None = None, tiler: str = "own",
-                           chunk_points: int = 1_000_000, octree: Any = None) -> PointCloudInfo:
+                           chunk_points: int = 1_000_000, octree: OctreeOptions | None = None) -> PointCloudInfo:
     """Tile LAS/LAZ files into a 3D Tiles 1.1 point cloud (``out_dir/tileset.json``).
 
     Parameters
