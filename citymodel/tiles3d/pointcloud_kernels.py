@@ -20,7 +20,7 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["RECORD_DTYPE", "route_las_chunk", "route_records", "sort_by_dest", "build_subtree",
+__all__ = ["RECORD_DTYPE", "bitmap_bytes", "route_las_chunk", "route_records", "sort_by_dest", "build_subtree",
            "fill_point_buffers", "NODE_FIELDS"]
 
 #: One point between the passes (20 bytes): position in the tile's local frame (float32, metres),
@@ -49,6 +49,19 @@ def _cell(u, g):
 
 
 @numba.njit(nogil=True, cache=True, inline="always")
+def _bit(cx, cy, cz, g):
+    """Bit of cell (cx, cy, cz) in a bitmap of ``g**3`` cells stored in 8 x 8 x 8 blocks (one
+    64-byte cache line each), so that the cells around a point share a cache line."""
+    nb = (g + 7) >> 3
+    return (((cx >> 3) + nb * ((cy >> 3) + nb * (cz >> 3))) << 9) | (cx & 7) | ((cy & 7) << 3) | ((cz & 7) << 6)
+
+
+def bitmap_bytes(g: int) -> int:
+    """Bytes of the bitmap of ``g**3`` cells (see :func:`_bit`)."""
+    return (((g + 7) >> 3) ** 3) * 64
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
 def _route(u, v, w, G, l0, i0, j0, k0, D, bitmaps, bm_off, node_off):
     """Destination of a point in a pass over the subtree of node (l0, i0, j0, k0).
 
@@ -65,7 +78,7 @@ def _route(u, v, w, G, l0, i0, j0, k0, D, bitmaps, bm_off, node_off):
         cz = _cell(w, base) - k0 * gd
         if cx < 0 or cy < 0 or cz < 0 or cx >= gd or cy >= gd or cz >= gd:
             return -1
-        bit = cx + gd * (cy + gd * cz)
+        bit = _bit(cx, cy, cz, gd)
         byte = bm_off[d] + (bit >> 3)
         mask = np.uint8(1 << (bit & 7))
         if bitmaps[byte] & mask == 0:
@@ -245,7 +258,8 @@ def build_subtree(recs, l0, i0, j0, k0, origin, edge, G, max_leaf, max_level):
     tmp = np.empty(n, dtype=np.int64)
     cat = np.empty(n, dtype=np.int8)
     half = G // 2
-    bitmap = np.zeros((G * G * G + 7) // 8, dtype=np.uint8)
+    nb = (G + 7) >> 3
+    bitmap = np.zeros(nb * nb * nb * 64, dtype=np.uint8)
     cap = 64
     nodes = np.empty((cap, 7), dtype=np.int64)
     m = 0
@@ -295,7 +309,7 @@ def build_subtree(recs, l0, i0, j0, k0, origin, edge, G, max_leaf, max_level):
             cx = _cell(_unit(r.x, origin[0], edge), base) - ni * G
             cy = _cell(_unit(r.y, origin[1], edge), base) - nj * G
             cz = _cell(_unit(r.z, origin[2], edge), base) - nk * G
-            bit = cx + G * (cy + G * cz)
+            bit = _bit(cx, cy, cz, G)
             mask = np.uint8(1 << (bit & 7))
             if bitmap[bit >> 3] & mask == 0:
                 bitmap[bit >> 3] |= mask
@@ -321,7 +335,7 @@ def build_subtree(recs, l0, i0, j0, k0, origin, edge, G, max_leaf, max_level):
             cx = _cell(_unit(r.x, origin[0], edge), base) - ni * G
             cy = _cell(_unit(r.y, origin[1], edge), base) - nj * G
             cz = _cell(_unit(r.z, origin[2], edge), base) - nk * G
-            bit = cx + G * (cy + G * cz)
+            bit = _bit(cx, cy, cz, G)
             bitmap[bit >> 3] = 0
         nodes[me, 5] = counts[0]
         s = start + counts[0]

@@ -187,7 +187,9 @@ def _decode_dest(dest: int, node_off: np.ndarray) -> tuple[int, int, int, int]:
 
 
 def _bitmaps(G: int, D: int) -> tuple[np.ndarray, np.ndarray]:
-    sizes = [((G << d) ** 3 + 7) // 8 for d in range(D)]
+    from .pointcloud_kernels import bitmap_bytes
+
+    sizes = [bitmap_bytes(G << d) for d in range(D)]
     off = np.zeros(max(D, 1), dtype=np.int64)
     if D:
         off[:D] = np.cumsum([0] + sizes[:-1])
