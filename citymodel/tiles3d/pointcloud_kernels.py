@@ -1,10 +1,11 @@
-"""Compiled per-point loops of the point-cloud tiler (:mod:`citymodel.tiles3d.octree`), numba ``nogil``.
+"""Compiled per-point loops of the point-cloud tiler (:mod:`citymodel.tiles3d.pointcloud_octree`).
 
-Three loops touch every point: :func:`route_las_chunk` (LAS integers -> local frame, colour,
-octree routing of one decoded chunk), :func:`build_subtree` (the octree below a bucket, in memory)
-and :func:`fill_point_buffers` (a node's glTF vertex buffers). They release the GIL, so they run
-while lazrs decodes the next chunk on the read-ahead thread, and the buckets of a tile are built
-on two threads at once. Compiled functions are cached on disk (``cache=True``).
+:func:`route_las_chunk` (LAS integers -> local frame, colour, octree routing of one decoded
+chunk), :func:`sort_by_dest` (the routed chunk grouped for the spill file), :func:`route_records`
+(a dense bucket routed once more), :func:`build_subtree` (the octree below a bucket, in memory)
+and :func:`fill_point_buffers` (a node's glTF vertex buffers). They are numba ``nogil`` loops, so
+they run while lazrs decodes the next chunk on the read-ahead thread, and the buckets of a tile are
+built on two threads at once. Compiled functions are cached on disk (``cache=True``).
 
 Octree arithmetic (shared by all loops, so that every loop puts a point in the same cell):
 the position ``p`` (float32, local frame) gives ``u = (p - origin) / edge`` (float64, in [0, 1)
