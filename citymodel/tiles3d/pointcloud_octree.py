@@ -99,8 +99,8 @@ class _Node:
 class _Spill:
     """Routed points on disk: appended chunk by chunk, each chunk sorted by destination.
 
-    Read back with ``pread`` into fresh arrays (not memory-mapped: mapped pages would count as
-    the process's memory and stay until unmapped)."""
+    Read back into fresh arrays (not memory-mapped: mapped pages would count as the process's
+    memory and stay until unmapped)."""
 
     def __init__(self, path: Path, n_dest: int) -> None:
         from .pointcloud_kernels import RECORD_DTYPE
@@ -108,7 +108,8 @@ class _Spill:
         self.path = path
         self.n_dest = n_dest
         self._fh = open(path, "wb")
-        self._fd = -1
+        self._rh = None
+        self._read_lock = threading.Lock()
         self._bases: list[int] = []
         self._counts: list[np.ndarray] = []
         self._n = 0
@@ -128,7 +129,7 @@ class _Spill:
         self.totals = counts.sum(axis=0)
         self._starts = np.cumsum(counts, axis=1) - counts + np.array(self._bases, dtype=np.int64)[:, None]
         self._cnt = counts
-        self._fd = os.open(self.path, os.O_RDONLY)
+        self._rh = open(self.path, "rb", buffering=0)
 
     @property
     def nbytes(self) -> int:
@@ -136,12 +137,14 @@ class _Spill:
 
     def _read(self, out: np.ndarray, start: int) -> None:
         view = memoryview(out.view(np.uint8))
-        pos, done = start * self._dtype.itemsize, 0
-        while done < len(view):
-            k = os.preadv(self._fd, [view[done:]], pos + done)
-            if k <= 0:
-                raise OSError(f"spill file {self.path} ended early")
-            done += k
+        with self._read_lock:  # one file position shared by the threads of pass 2
+            self._rh.seek(start * self._dtype.itemsize)
+            done = 0
+            while done < len(view):
+                k = self._rh.readinto(view[done:])
+                if not k:
+                    raise OSError(f"spill file {self.path} ended early")
+                done += k
 
     def gather(self, dest: int) -> np.ndarray:
         """All points of ``dest``, in input order."""
@@ -165,9 +168,9 @@ class _Spill:
     def remove(self) -> None:
         if not self._fh.closed:
             self._fh.close()
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        if self._rh is not None:
+            self._rh.close()
+            self._rh = None
         try:
             os.unlink(self.path)
         except FileNotFoundError:
