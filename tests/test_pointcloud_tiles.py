@@ -375,6 +375,9 @@ def test_a_corrupt_laz_names_the_dataset_and_the_file(tmp_path):
         write_pointcloud_tiles([tmp_path / "bad.laz"], tmp_path / "pc", geoid=UNDULATION_M, chunk_points=5000)
     assert not (tmp_path / "pc").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.laz", "ok.las", "tile.laz"]
+    (tmp_path / "text.las").write_text("not a point cloud")
+    with pytest.raises(SourceDataError, match=r"dataset 'lidar'.*cannot read text\.las.*Fix: "):
+        write_pointcloud_tiles([tmp_path / "text.las"], tmp_path / "pc", geoid=UNDULATION_M)
 
 
 def test_a_truncated_laz_names_the_dataset_and_the_file(tmp_path):

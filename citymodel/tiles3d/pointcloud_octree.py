@@ -46,6 +46,11 @@ from ..errors import ConfigError, SourceDataError, dataset_error
 from .geo import GeoTransformer, LocalFrameGrid
 from .pointcloud_glb import point_glb_buffer, point_glb_head
 
+try:  # TODO(pctiler): public in citymodel.lidar.lasfile once the lidar split is on main
+    from ..lidar.lasfile import READ_ERRORS
+except ImportError:
+    from ..lidar import _READ_ERRORS as READ_ERRORS
+
 __all__ = ["OctreeOptions", "OctreeResult", "tile_octree"]
 
 
@@ -393,7 +398,7 @@ def _open_sources(sources: Sequence[tuple[Path, Sequence[float] | None]], datase
         try:
             with laspy.open(str(path), laz_backend=laspy.LazBackend.Lazrs) as r:
                 h = r.header
-        except Exception as exc:  # laspy/lazrs raise many kinds for broken files
+        except READ_ERRORS as exc:
             raise _read_error(path, dataset, exc) from exc
         mins, maxs = np.asarray(h.mins, dtype=float), np.asarray(h.maxs, dtype=float)
         area = [mins[0], mins[1], maxs[0], maxs[1]]
@@ -425,6 +430,31 @@ def _colour_table(colour: str, class_colors: Mapping[int, Sequence[int]], datase
     return mode, lut
 
 
+def _chunks(path: Path, chunk: int, dataset: str, read_ahead) -> Iterator[Any]:
+    """The non-empty chunks of a LAS/LAZ file (single-threaded lazrs, decoded through
+    ``read_ahead``); what laspy/lazrs raise on a broken file becomes an error naming it. Only
+    reading is wrapped: errors of the caller's work on a chunk pass unchanged."""
+    import laspy
+
+    try:
+        with laspy.open(str(path), laz_backend=laspy.LazBackend.Lazrs) as reader:
+            it = read_ahead(reader.chunk_iterator(chunk))
+            try:
+                while True:
+                    try:
+                        rec = next(it)
+                    except StopIteration:
+                        return
+                    if len(rec):
+                        yield rec
+            finally:
+                close = getattr(it, "close", None)
+                if close is not None:
+                    close()
+    except READ_ERRORS as exc:
+        raise _read_error(path, dataset, exc) from exc
+
+
 class _Router:
     """Pass 1: each file's chunks through :func:`route_las_chunk` into the spill file."""
 
@@ -447,8 +477,7 @@ class _Router:
         self.outside = np.zeros(1, dtype=np.int64)
 
     def route_file(self, src: _Source, dataset: str, read_ahead) -> None:
-        import laspy
-
+        """Stream one file through :meth:`_route_chunk`; read errors and a short file name it."""
         path, h = src.path, src.header
         cls_field, cls_mask = _las_fields(h.point_format.id)
         if self.mode == 1 and not {"red", "green", "blue"} <= set(h.point_format.dimension_names):
@@ -456,25 +485,16 @@ class _Router:
                                 "use colour='classification' or 'height'", str(path))
         crop = np.zeros(5) if src.crop is None else np.array([1.0, *(float(v) for v in src.crop)])
         read = 0
-        try:
-            with laspy.open(str(path), laz_backend=laspy.LazBackend.Lazrs) as reader:
-                rgb_shift = -1
-                for rec in read_ahead(reader.chunk_iterator(self.chunk)):
-                    if len(rec) == 0:
-                        continue
-                    read += len(rec)
-                    raw = rec.array
-                    red = green = blue = np.empty(0, dtype=np.uint16)
-                    if self.mode == 1:
-                        red, green, blue = raw["red"], raw["green"], raw["blue"]
-                        if rgb_shift < 0:  # 8-bit colours stored as they are: decided on the first chunk
-                            rgb_shift = 0 if max(red.max(), green.max(), blue.max()) <= 255 else 8
-                    self._route_chunk(raw, rec, cls_field, cls_mask, red, green, blue, max(rgb_shift, 0), crop,
-                                      path, dataset)
-        except (SourceDataError, ConfigError):
-            raise
-        except Exception as exc:  # laspy/lazrs raise many kinds for broken files
-            raise _read_error(path, dataset, exc) from exc
+        rgb_shift = -1
+        for rec in _chunks(path, self.chunk, dataset, read_ahead):
+            read += len(rec)
+            raw = rec.array
+            red = green = blue = np.empty(0, dtype=np.uint16)
+            if self.mode == 1:
+                red, green, blue = raw["red"], raw["green"], raw["blue"]
+                if rgb_shift < 0:  # 8-bit colours stored as they are: decided on the first chunk
+                    rgb_shift = 0 if max(red.max(), green.max(), blue.max()) <= 255 else 8
+            self._route_chunk(raw, rec, cls_field, cls_mask, red, green, blue, max(rgb_shift, 0), crop, path, dataset)
         if read != h.point_count:
             raise dataset_error(SourceDataError, dataset,
                                 f"{path.name} holds {read} points but its header says {h.point_count}: "
