@@ -426,6 +426,10 @@ def test_unknown_tiler_and_bad_options_are_config_errors(tmp_path):
         write_pointcloud_tiles([tmp_path / "tile.las"], tmp_path / "pc", geoid=UNDULATION_M, tiler="potree")
     with pytest.raises(ConfigError, match=r"cells_per_edge 100 is not a power of two"):
         OctreeOptions(cells_per_edge=100)
+    with pytest.raises(ConfigError, match=r"bucket_points >= max_leaf_points"):
+        OctreeOptions(max_leaf_points=10_000, bucket_points=5_000)
+    with pytest.raises(ConfigError, match=r"min_spacing_m and error_per_spacing must be positive"):
+        OctreeOptions(error_per_spacing=0.0)
 
 
 def test_the_tiler_setting_defaults_to_own_and_refuses_unknown_values(tmp_path):

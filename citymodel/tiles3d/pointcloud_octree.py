@@ -75,6 +75,9 @@ class OctreeOptions:
             raise dataset_error(ConfigError, "point cloud tiles", "chunk_points, max_leaf_points and bucket_points "
                                 "must be positive, bucket_points >= max_leaf_points",
                                 "use e.g. chunk 1,000,000, leaf 60,000, bucket 2,000,000")
+        if not (self.min_spacing_m > 0 and self.error_per_spacing > 0 and self.workers >= 1):
+            raise dataset_error(ConfigError, "point cloud tiles", "min_spacing_m and error_per_spacing must be "
+                                "positive, workers at least 1", "use the defaults (0.005 m, 8, 2)")
 
 
 @dataclass
