@@ -9,7 +9,7 @@ under one root):
   property attributes), streamed through the file in chunks with bounded memory, at LAZ decoding
   speed;
 - ``tiler="py3dtiles"`` (:mod:`citymodel.tiles3d.pointcloud_py3dtiles`): the ``py3dtiles
-  convert`` CLI (``.pnts`` content), about five to ten times slower; the reference of the benchmark.
+  convert`` CLI (``.pnts`` content), about ten times slower; the reference of the benchmark.
 
 Both crop each file to its tile (staged tiles carry a halo that would otherwise be published
 twice), colour the points by class (:data:`CLASS_COLORS`), by height or by their LAS RGB, and make
