@@ -49,6 +49,7 @@ ui: install
 bench: install
 	$(PY) -m benchmarks.bench_lidar
 	$(PY) -m benchmarks.bench_refresh
+	$(PY) -m benchmarks.bench_pointcloud
 
 clean:
 	rm -rf outputs/* $(VENV)

@@ -17,6 +17,8 @@ from .quality_report import REPORT_KEY
 from .staging import DTM_KEY, POINT_CLOUD_KEY, point_cloud_paths
 
 PUBLISH_CODE_VERSION = "1"
+#: "2": the project's own octree tiler (glTF point content) replaced py3dtiles' .pnts
+POINTCLOUD_CODE_VERSION = "2"
 TREE_TILES_KEY = dg.AssetKey(["publish", "tree_tiles"])
 POINTCLOUD_TILES_KEY = dg.AssetKey(["publish", "pointcloud_tiles"])
 RELEASE_KEY = dg.AssetKey(["publish", "release"])
@@ -62,8 +64,9 @@ def tree_tiles(context: AssetExecutionContext, settings: SettingsResource) -> dg
 
 
 @dg.asset(key=POINTCLOUD_TILES_KEY, deps=[POINT_CLOUD_KEY], group_name="publish", partitions_def=TILES,
-          code_version=PUBLISH_CODE_VERSION, kinds={"3dtiles", "py3dtiles"},
-          description="The tile's points (without halo) as 3D Tiles (py3dtiles), coloured by class.")
+          code_version=POINTCLOUD_CODE_VERSION, kinds={"3dtiles"},
+          description="The tile's points (without halo) as 3D Tiles 1.1 (octree of glTF points with classification "
+                      "and intensity; `publish.pointcloud_tiler`), coloured by class.")
 def pointcloud_tiles(context: AssetExecutionContext, settings: SettingsResource) -> dg.MaterializeResult:
     from citymodel.tiles3d import write_pointcloud_tiles
 
@@ -76,9 +79,13 @@ def pointcloud_tiles(context: AssetExecutionContext, settings: SettingsResource)
         return dg.MaterializeResult(metadata={"points": 0, "note": "empty tile: no staged points"})
     with timer() as t:
         info = write_pointcloud_tiles([laz], out, s.processing_crs, bounds=[tile.bounds],
-                                      vertical_crs=s.vertical_crs, colour="classification")
+                                      vertical_crs=s.vertical_crs, colour="classification",
+                                      tiler=s.publish.pointcloud_tiler, chunk_points=s.lidar.chunk_points)
+    octree = {"content_tiles": info.n_nodes, "levels": info.depth + 1} if info.tiler == "own" else {}
     return dg.MaterializeResult(metadata={
-        "points": info.n_points, "classes": dg.MetadataValue.json(info.classes), "bytes": info.bytes_total,
+        "points": info.n_points, "tiler": info.tiler, **octree,
+        "points_per_second": round(info.n_points / max(t["seconds"], 1e-9)),
+        "classes": dg.MetadataValue.json(info.classes), "bytes": info.bytes_total,
         "geoid": dg.MetadataValue.json(info.geoid), "seconds": t["seconds"],
         "tileset": dg.MetadataValue.path(str(info.tileset_path))})
 
@@ -425,7 +432,7 @@ def release(context: AssetExecutionContext, settings: SettingsResource) -> dg.Ma
                            if (p := pub / "tiles" / "pointcloud" / t_ / "tileset.json").exists()]
             if pc_children:
                 pc_root = builder.path("tiles/pointcloud/tileset.json", dataset="pointcloud-3dtiles",
-                                       title="Point cloud (3D Tiles 1.1, py3dtiles)", in_digest=True)
+                                       title="Point cloud (3D Tiles 1.1)", in_digest=True)
                 for p in pc_children:
                     builder.add_folder(p.parent, f"tiles/pointcloud/{p.parent.name}", entry=None,
                                        dataset="pointcloud-3dtiles")

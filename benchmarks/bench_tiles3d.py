@@ -2,23 +2,18 @@
 
 Run from the project root::
 
-    .venv/bin/python -m benchmarks.bench_tiles3d                      # 5,000 houses, 1 M points
-    .venv/bin/python -m benchmarks.bench_tiles3d --houses 2000 --points 200000
+    .venv/bin/python -m benchmarks.bench_tiles3d                      # 5,000 houses
+    .venv/bin/python -m benchmarks.bench_tiles3d --houses 2000
 
-Prints
-(a) buildings to 3D Tiles in buildings/s (synthetic LoD2 gable houses made with
-    ``citymodel.roofs.part_solid``, spread over 4 km²; goal >= 2,000/s on 2 cores) and the size of
-    the building tiles per building (bytes);
-(b) point cloud tiling time of ``write_pointcloud_tiles`` next to the plain ``py3dtiles convert``
-    CLI on the same LAZ in the same run (CLI with ``--color_scale 1``, the documented way around
-    its LAZ deadlock), and their ratio (goal <= 1.2).
+Prints buildings to 3D Tiles in buildings/s (synthetic LoD2 gable houses made with
+``citymodel.roofs.part_solid``, spread over 4 km²; goal >= 2,000/s on 2 cores) and the size of
+the building tiles per building (bytes). Point-cloud tiling: ``benchmarks.bench_pointcloud``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +24,6 @@ import numpy as np
 from citymodel.geometry3d import Solid, Surface
 from citymodel.roofs import RoofForm, RoofPart, part_solid
 from citymodel.tiles3d import write_building_tiles
-from citymodel.tiles3d.pointcloud import py3dtiles_command, write_pointcloud_tiles
 
 E0, N0 = 682000.0, 5645000.0
 
@@ -66,62 +60,16 @@ def bench_buildings(n: int, tmp: Path) -> dict:
             "bytes_total": info.bytes_total}
 
 
-def synthetic_laz(path: Path, n: int, seed: int = 2) -> None:
-    import laspy
-
-    rng = np.random.default_rng(seed)
-    x = E0 + rng.uniform(0, 1000, n)
-    y = N0 + rng.uniform(0, 1000, n)
-    ground = 150 + 0.01 * (x - E0) + 2 * np.sin((y - N0) / 80)
-    roof = rng.random(n) < 0.3
-    z = ground + np.where(roof, rng.uniform(4, 15, n), rng.normal(0, 0.05, n))
-    header = laspy.LasHeader(point_format=1, version="1.2")
-    header.scales = [0.01, 0.01, 0.01]
-    header.offsets = [E0, N0, 0.0]
-    las = laspy.LasData(header)
-    las.x, las.y, las.z = x, y, z
-    las.classification = np.where(roof, 1, 2).astype(np.uint8)
-    las.write(str(path))
-
-
-def bench_pointcloud(n: int, tmp: Path, laz: Path | None) -> dict:
-    if laz is None:
-        laz = tmp / "synthetic.laz"
-        synthetic_laz(laz, n)
-    t0 = time.perf_counter()
-    cmd = py3dtiles_command([laz], tmp / "pc_cli", srs_in=25832, extra=["--color_scale", "1"])
-    proc = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    t_cli = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise SystemExit(f"py3dtiles CLI failed: {proc.stderr[-2000:]}")
-    t0 = time.perf_counter()
-    info = write_pointcloud_tiles([laz], tmp / "pc_ours", "EPSG:25832", geoid=46.31)
-    t_ours = time.perf_counter() - t0
-    return {"file": laz.name, "points": info.n_points, "py3dtiles_cli_s": round(t_cli, 2),
-            "write_pointcloud_tiles_s": round(t_ours, 2), "prepare_s": round(info.prepare_seconds, 2),
-            "convert_s": round(info.convert_seconds, 2), "ratio": round(t_ours / t_cli, 3)}
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--houses", type=int, default=5000)
-    ap.add_argument("--points", type=int, default=1_000_000)
-    ap.add_argument("--laz", type=Path, default=None, help="a staged LAZ (EPSG:25832) instead of a synthetic one")
-    ap.add_argument("--skip-pointcloud", action="store_true")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench_tiles3d_") as d:
         tmp = Path(d)
         res = {"buildings": bench_buildings(args.houses, tmp)}
         print(json.dumps(res["buildings"]), flush=True)
-        if not args.skip_pointcloud:
-            res["pointcloud"] = bench_pointcloud(args.points, tmp, args.laz)
-            print(json.dumps(res["pointcloud"]), flush=True)
     b = res["buildings"]
     print(f"buildings: {b['buildings_per_s']:.0f} buildings/s (goal >= 2000), {b['bytes_per_building']:.0f} B/building")
-    if "pointcloud" in res:
-        p = res["pointcloud"]
-        print(f"point cloud: {p['write_pointcloud_tiles_s']:.1f} s vs py3dtiles CLI {p['py3dtiles_cli_s']:.1f} s "
-              f"-> ratio {p['ratio']:.2f} (goal <= 1.2)")
 
 
 if __name__ == "__main__":

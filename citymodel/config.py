@@ -77,6 +77,9 @@ class PublishSettings(_Strict):
     license: str = "http://dcat-ap.de/def/licenses/dl-by-de/2.0"
     keep_releases: int = Field(5, ge=1)
     publisher: str = "Stadt Jena, Fachdienst Geoinformation"
+    pointcloud_tiler: Literal["own", "py3dtiles"] = Field(
+        "own", description="point-cloud 3D Tiles: 'own' (the project's octree tiler, glTF points, streamed) or "
+        "'py3dtiles' (the py3dtiles CLI, .pnts; slower, kept as the reference)")
 
 
 def _month_day(text: str) -> tuple[int, int]:

@@ -464,7 +464,7 @@ def test_pointcloud_tiles_with_py3dtiles(tmp_path):
 
     x = _small_las(tmp_path / "tile.laz")
     info = write_pointcloud_tiles([tmp_path / "tile.laz"], tmp_path / "pc", "EPSG:25832", geoid=46.31,
-                                  bounds=[(E0, N0, E0 + 1000, N0 + 1000)])
+                                  bounds=[(E0, N0, E0 + 1000, N0 + 1000)], tiler="py3dtiles")
     assert info.n_points == int((x >= E0).sum())  # halo dropped
     assert set(info.classes) == {1, 2}
     ts = json.loads(info.tileset_path.read_text())

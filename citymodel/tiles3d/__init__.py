@@ -1,6 +1,6 @@
 """3D Tiles 1.1 writers: buildings (GLB with EXT_mesh_features / EXT_structural_metadata), trees
-(EXT_mesh_gpu_instancing) and point clouds (py3dtiles), with heights made ellipsoidal through a
-geoid model (:mod:`citymodel.tiles3d.geo`)."""
+(EXT_mesh_gpu_instancing) and point clouds (the project's octree tiler with glTF point content, or
+py3dtiles), with heights made ellipsoidal through a geoid model (:mod:`citymodel.tiles3d.geo`)."""
 
 from .buildings import BUILDING_PROPERTIES, TilesetInfo, triangulate_solid, write_building_tiles
 from .geo import GeoTransformer, GeoidModel, resolve_geoid

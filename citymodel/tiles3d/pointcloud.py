@@ -1,29 +1,33 @@
-"""Point clouds as 3D Tiles with py3dtiles (``.pnts`` content in a 3D Tiles 1.1 tileset).
+"""Point clouds as 3D Tiles 1.1: the entry point :func:`write_pointcloud_tiles`.
 
-Each LAS/LAZ is first prepared in this process with laspy: cropped to its tile (staged tiles
-carry a halo that would otherwise be published twice), coloured by class or by height, heights
-made ellipsoidal with the geoid model (the undulation at the file's centre: it changes by
-centimetres over a 1 km tile) and written as an uncompressed LAS 1.4 (point format 7, whose
-classification is a plain byte field py3dtiles can export). The
-``py3dtiles convert`` CLI then runs in a subprocess on those LAS files (``--srs_out 4978``,
-``--extra-fields classification``): reading LAS there avoids py3dtiles' deadlock on LAZ read with
-lazrs' threads before it forks its workers. py3dtiles' 3D Tiles 1.0 ``.pnts`` output is used (its
-1.1 glb point output failed validation); ``tileset.json`` is rewritten as version 1.1 (1.1
-tilesets may reference ``.pnts``) with the geoid model and colour scheme in ``asset.extras``.
+Two tilers write the same kind of tileset (one per 1 km tile; ``publish/release`` joins them
+under one root):
+
+- ``tiler="own"`` (default; :mod:`citymodel.tiles3d.pointcloud_octree`): the project's octree
+  with spacing-based subsampling per level and ``ADD`` refinement, glTF point content
+  (``POSITION``, ``COLOR_0``, classification and intensity as ``EXT_structural_metadata``
+  property attributes), streamed through the file in chunks with bounded memory, at LAZ decoding
+  speed;
+- ``tiler="py3dtiles"`` (:mod:`citymodel.tiles3d.pointcloud_py3dtiles`): the ``py3dtiles
+  convert`` CLI (``.pnts`` content), about ten times slower; the reference of the benchmark.
+
+Both crop each file to its tile (staged tiles carry a halo that would otherwise be published
+twice), colour the points by class (:data:`CLASS_COLORS`), by height or by their LAS RGB, and make
+heights ellipsoidal with the geoid model (:func:`citymodel.tiles3d.geo.resolve_geoid`; the own
+tiler per point, py3dtiles with the undulation at the file's centre). The tileset is built in a
+temporary folder beside ``out_dir`` and replaces it in one rename: nothing half-written is ever
+published. ``asset.extras`` record the geoid model, CRSs, colour scheme, class counts and tiler.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
@@ -31,9 +35,16 @@ from ..errors import ConfigError, SourceDataError, dataset_error
 from .geo import GeoTransformer, resolve_geoid
 from .tileset import write_json_atomic
 
-__all__ = ["write_pointcloud_tiles", "PointCloudInfo", "CLASS_COLORS", "prepare_las", "py3dtiles_command"]
+if TYPE_CHECKING:
+    from .pointcloud_octree import OctreeOptions
+
+__all__ = ["write_pointcloud_tiles", "PointCloudInfo", "CLASS_COLORS", "TILERS", "point_colours",
+           "height_colours"]
 
 DATASET = "lidar"
+
+#: The tilers :func:`write_pointcloud_tiles` knows (``publish.pointcloud_tiler``).
+TILERS = ("own", "py3dtiles")
 
 #: Colours (RGB bytes) of the ASPRS classes; others are grey.
 CLASS_COLORS: dict[int, tuple[int, int, int]] = {
@@ -42,12 +53,20 @@ CLASS_COLORS: dict[int, tuple[int, int, int]] = {
     26: (240, 200, 60),
 }
 
+_HEIGHT_STOPS = np.array([[40, 60, 200], [60, 180, 90], [240, 220, 60], [200, 50, 40]], dtype=float)
+
 
 @dataclass
 class PointCloudInfo:
-    """What :func:`write_pointcloud_tiles` wrote and how long it took."""
+    """What :func:`write_pointcloud_tiles` wrote and how long it took.
+
+    ``prepare_seconds`` / ``convert_seconds``: the own tiler's pass 1 (read, route, spill) and
+    pass 2 (octree, content); py3dtiles' LAS preparation and CLI run. ``n_nodes``, ``depth`` and
+    ``points_per_level`` describe the own tiler's octree (0 / empty for py3dtiles).
+    """
 
     tileset_path: Path
+    tiler: str = "own"
     n_points: int = 0
     n_files: int = 0
     geoid: dict = field(default_factory=dict)
@@ -56,6 +75,9 @@ class PointCloudInfo:
     convert_seconds: float = 0.0
     seconds: float = 0.0
     bytes_total: int = 0
+    n_nodes: int = 0
+    depth: int = 0
+    points_per_level: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -63,95 +85,41 @@ class PointCloudInfo:
         return d
 
 
-def _colours(cls: np.ndarray, z: np.ndarray, mode: str) -> np.ndarray:
+def height_colours(t: np.ndarray) -> np.ndarray:
+    """Colours (n, 3) uint8 of relative heights ``t`` in [0, 1]: blue -> green -> yellow -> red."""
+    t = np.clip(np.asarray(t, dtype=float), 0.0, 1.0)
+    pos = t * 3.0
+    i = np.minimum(pos.astype(int), 2)
+    f = (pos - i)[:, None]
+    return np.round(_HEIGHT_STOPS[i] * (1 - f) + _HEIGHT_STOPS[i + 1] * f).astype(np.uint8)
+
+
+def point_colours(cls: np.ndarray, z: np.ndarray, mode: str) -> np.ndarray:
+    """Colours (n, 3) uint8 of points by class (:data:`CLASS_COLORS`, others grey) or by height
+    (between the 1st and 99th percentile of ``z``)."""
     if mode == "classification":
-        lut = np.tile(np.array([[160, 160, 160]], dtype=np.uint16), (256, 1))
+        lut = np.full((256, 3), 160, dtype=np.uint8)
         for c, rgb in CLASS_COLORS.items():
             lut[c] = rgb
-        return lut[cls.astype(np.uint8)]
+        return lut[np.asarray(cls, dtype=np.uint8)]
     if mode == "height":
         lo, hi = np.percentile(z, [1, 99]) if len(z) else (0.0, 1.0)
-        t = np.clip((z - lo) / max(hi - lo, 1e-6), 0.0, 1.0)
-        # blue -> green -> yellow -> red
-        stops = np.array([[40, 60, 200], [60, 180, 90], [240, 220, 60], [200, 50, 40]], dtype=float)
-        pos = t * 3.0
-        i = np.minimum(pos.astype(int), 2)
-        f = (pos - i)[:, None]
-        return np.round(stops[i] * (1 - f) + stops[i + 1] * f).astype(np.uint16)
+        return height_colours((np.asarray(z) - lo) / max(hi - lo, 1e-6))
     raise dataset_error(ConfigError, DATASET, f"unknown colour mode {mode!r}",
                         "use colour='classification', 'height' or 'rgb'")
 
 
-def prepare_las(src: str | Path, dst: str | Path, geo: GeoTransformer, *, bounds: Sequence[float] | None = None,
-                colour: str = "classification") -> tuple[int, dict]:
-    """Write the points of ``src`` (LAS/LAZ) as a coloured LAS 1.4 with ellipsoidal heights.
-
-    Returns the number of points written and ``{class: count}``.
-
-    Raises
-    ------
-    SourceDataError
-        If the file cannot be read.
-    """
-    import laspy
-
-    from ..lidar import read_las_complete
-
-    las = read_las_complete(src, DATASET, "check the file (LAS/LAZ 1.0-1.4) or re-stage the tile", str(src))
-    x, y, z = np.asarray(las.x), np.asarray(las.y), np.asarray(las.z)
-    cls = np.asarray(las.classification, dtype=np.uint8)
-    keep = np.ones(len(x), dtype=bool)
-    if bounds is not None:
-        x0, y0, x1, y1 = bounds
-        keep = (x >= x0) & (x < x1) & (y >= y0) & (y < y1)
-    x, y, z, cls = x[keep], y[keep], z[keep], cls[keep]
-    if colour == "rgb":
-        if not {"red", "green", "blue"} <= set(las.point_format.dimension_names):
-            raise dataset_error(SourceDataError, DATASET, f"{Path(src).name} has no RGB",
-                                "use colour='classification' or 'height'", str(src))
-        rgb16 = np.column_stack([np.asarray(las.red)[keep], np.asarray(las.green)[keep],
-                                 np.asarray(las.blue)[keep]]).astype(np.uint16)
-        if rgb16.size and rgb16.max() <= 255:
-            rgb16 = rgb16 * 257
-    else:
-        rgb16 = _colours(cls, z, colour) * 257
-    if len(x):
-        xc, yc = 0.5 * (x.min() + x.max()), 0.5 * (y.min() + y.max())
-        lon, lat = geo._to_lonlat.transform(np.array([xc]), np.array([yc]))
-        undulation = float(geo.undulation(np.asarray(lon), np.asarray(lat))[0])
-    else:
-        undulation = 0.0
-    header = laspy.LasHeader(point_format=7, version="1.4")  # format 7: a plain "classification" byte
-    header.scales = np.array([0.001, 0.001, 0.001])
-    header.offsets = np.array([np.floor(x.min()) if len(x) else 0.0, np.floor(y.min()) if len(y) else 0.0, 0.0])
-    out = laspy.LasData(header)
-    out.x, out.y, out.z = x, y, z + undulation
-    out.classification = cls
-    out.red, out.green, out.blue = rgb16[:, 0], rgb16[:, 1], rgb16[:, 2]
-    out.write(str(dst))
-    u, c = np.unique(cls, return_counts=True)
-    return int(len(x)), {int(a): int(b) for a, b in zip(u, c)}
-
-
-def py3dtiles_command(files: Sequence[str | Path], out_dir: str | Path, *, srs_in: int, jobs: int = 2,
-                      extra: Sequence[str] = ()) -> list[str]:
-    """The ``py3dtiles convert`` command line (run with this interpreter's py3dtiles)."""
-    exe = Path(sys.executable).with_name("py3dtiles")
-    base = [str(exe)] if exe.exists() else [sys.executable, "-c", "from py3dtiles.command_line import main; main()"]
-    return [*base, "convert", "--out", str(out_dir), "--overwrite", "--srs_in", str(srs_in), "--srs_out", "4978",
-            "--jobs", str(jobs), *extra, *[str(f) for f in files]]
-
-
-def _epsg(crs: str) -> int:
-    import pyproj
-
-    c = pyproj.CRS.from_user_input(crs)
-    if c.is_compound:
-        c = c.sub_crs_list[0]
-    code = c.to_epsg()
-    if code is None:
-        raise dataset_error(ConfigError, DATASET, f"CRS {crs!r} has no EPSG code", "give an EPSG CRS for py3dtiles")
-    return int(code)
+def _swap_in(new: Path, out_dir: Path) -> None:
+    """Replace ``out_dir`` by the folder ``new`` (renames; the old one is removed after)."""
+    old = None
+    if out_dir.exists():
+        old = out_dir.with_name(f".{out_dir.name}.old")
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(out_dir, old)
+    os.replace(new, out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def write_pointcloud_tiles(laz_paths: Sequence[str | Path], out_dir: str | Path, crs: str = "EPSG:25832", *,
@@ -159,8 +127,9 @@ def write_pointcloud_tiles(laz_paths: Sequence[str | Path], out_dir: str | Path,
                            vertical_crs: str = "EPSG:7837", geoid: str | float | Path = "auto",
                            geoid_search_dirs: Sequence[str | Path] | None = None,
                            fallback_undulation_m: float | None = None, jobs: int = 2, timeout_s: float = 3600.0,
-                           extras: Mapping[str, Any] | None = None) -> PointCloudInfo:
-    """Tile LAS/LAZ files into a 3D Tiles point cloud with py3dtiles (``out_dir/tileset.json``).
+                           extras: Mapping[str, Any] | None = None, tiler: str = "own",
+                           chunk_points: int = 1_000_000, octree: OctreeOptions | None = None) -> PointCloudInfo:
+    """Tile LAS/LAZ files into a 3D Tiles 1.1 point cloud (``out_dir/tileset.json``).
 
     Parameters
     ----------
@@ -173,19 +142,37 @@ def write_pointcloud_tiles(laz_paths: Sequence[str | Path], out_dir: str | Path,
     bounds : sequence of (minx, miny, maxx, maxy) or None, optional
         Per file, the tile bounds to keep (drops the staging halo); None keeps all points.
     colour : {"classification", "height", "rgb"}
+        ``height``: the own tiler ramps between the lowest and highest height of the files'
+        headers (it streams, so percentiles are not known in advance), py3dtiles between the 1st
+        and 99th percentile.
     jobs : int
-        py3dtiles worker processes.
+        Threads of the own tiler's second pass / py3dtiles worker processes.
     timeout_s : float
-        The CLI is stopped after this time (an error says so).
+        py3dtiles only: the CLI is stopped after this time (an error says so).
+    tiler : {"own", "py3dtiles"}
+    chunk_points : int
+        Own tiler: points decoded per chunk.
+    octree : OctreeOptions, optional
+        Own tiler: its parameters (:class:`citymodel.tiles3d.pointcloud_octree.OctreeOptions`);
+        ``chunk_points`` and ``jobs`` override its ``chunk_points`` and ``workers``.
 
     Raises
     ------
     SourceDataError
-        A file is missing or unreadable, or py3dtiles fails (its message is included).
+        A file is missing, unreadable or truncated (named), no point lies inside the bounds, or
+        py3dtiles fails (its message is included).
+    ConfigError
+        Unknown tiler or colour mode, bounds not one per file.
     """
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     paths = [Path(p) for p in laz_paths]
+    if tiler not in TILERS:
+        raise dataset_error(ConfigError, DATASET, f"unknown point-cloud tiler {tiler!r}",
+                            f"use one of {list(TILERS)} (publish.pointcloud_tiler)")
+    if colour not in ("classification", "height", "rgb"):
+        raise dataset_error(ConfigError, DATASET, f"unknown colour mode {colour!r}",
+                            "use colour='classification', 'height' or 'rgb'")
     if not paths:
         raise dataset_error(ConfigError, DATASET, "no point cloud file given", "pass the staged LAS/LAZ files")
     for p in paths:
@@ -198,65 +185,58 @@ def write_pointcloud_tiles(laz_paths: Sequence[str | Path], out_dir: str | Path,
     kw = {} if fallback_undulation_m is None else {"fallback_undulation_m": fallback_undulation_m}
     model = resolve_geoid(geoid, search_dirs=geoid_search_dirs, **kw)
     geo = GeoTransformer(crs, model, vertical_crs)
-    info = PointCloudInfo(tileset_path=out_dir / "tileset.json", n_files=len(paths), geoid=model.to_dict())
+    info = PointCloudInfo(tileset_path=out_dir / "tileset.json", tiler=tiler, n_files=len(paths),
+                          geoid=model.to_dict())
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        las_files = []
-        for i, p in enumerate(paths):
-            dst = work / "las" / f"{i:04d}_{p.stem}.las"
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            n, classes = prepare_las(p, dst, geo, bounds=None if bounds is None else bounds[i], colour=colour)
-            if n:
-                las_files.append(dst)
-            info.n_points += n
-            for c, k in classes.items():
-                info.classes[c] = info.classes.get(c, 0) + k
-        info.prepare_seconds = time.perf_counter() - t0
-        if not las_files:
-            raise dataset_error(SourceDataError, DATASET, "no point inside the given bounds",
-                                "check the bounds and the files' CRS", ", ".join(p.name for p in paths))
-        tiles = work / "tiles"
-        cmd = py3dtiles_command(las_files, tiles, srs_in=_epsg(crs), jobs=jobs,
-                                extra=["--extra-fields", "classification"])
-        t1 = time.perf_counter()
-        env = dict(os.environ)
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env,
-                                  stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            raise dataset_error(SourceDataError, DATASET, f"py3dtiles did not finish within {timeout_s:.0f} s",
-                                "raise timeout_s or tile fewer points per run") from None
-        info.convert_seconds = time.perf_counter() - t1
-        if proc.returncode != 0 or not (tiles / "tileset.json").is_file():
-            tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-5:]
-            raise dataset_error(SourceDataError, DATASET, f"py3dtiles convert failed ({proc.returncode}): "
-                                + " | ".join(tail), "see the py3dtiles message; check CRS and files")
-        doc = json.loads((tiles / "tileset.json").read_text(encoding="utf-8"))
-        asset = dict(doc.get("asset") or {})
-        asset["version"] = "1.1"
-        asset["generator"] = "citymodel.tiles3d + py3dtiles"
-        ext = {"geoid": model.to_dict(), "crs": str(crs), "verticalCrs": vertical_crs, "colour": colour,
-               "points": info.n_points, "classes": {str(k): v for k, v in sorted(info.classes.items())},
-               "classColors": {str(k): list(v) for k, v in CLASS_COLORS.items()} if colour == "classification"
-               else None, "contentFormat": "pnts (3D Tiles 1.0 content, allowed in 1.1)"}
-        ext = {k: v for k, v in ext.items() if v is not None}
+        ext: dict[str, Any] = {"geoid": model.to_dict(), "crs": str(crs), "verticalCrs": vertical_crs,
+                               "colour": colour}
+        if tiler == "py3dtiles":
+            from .pointcloud_py3dtiles import convert_with_py3dtiles
+
+            tiles, doc, info.n_points, info.classes, info.prepare_seconds, info.convert_seconds = \
+                convert_with_py3dtiles(paths, bounds, work, geo, crs, colour=colour, jobs=jobs, timeout_s=timeout_s,
+                                       dataset=DATASET)
+            asset = dict(doc.get("asset") or {})
+            asset["version"] = "1.1"
+            asset["generator"] = "citymodel.tiles3d + py3dtiles"
+            ext["contentFormat"] = "pnts (3D Tiles 1.0 content, allowed in 1.1)"
+        else:
+            try:  # TODO(pctiler): the lidar split makes it public as citymodel.lidar.threads.read_ahead
+                from ..lidar.threads import read_ahead
+            except ImportError:
+                from ..lidar import _read_ahead as read_ahead
+            from .pointcloud_octree import OctreeOptions, tile_octree
+
+            opts = replace(octree or OctreeOptions(), chunk_points=int(chunk_points), workers=max(1, int(jobs)))
+            tiles = work / "tiles"
+            tiles.mkdir()
+            sources = [(p, None if bounds is None else bounds[i]) for i, p in enumerate(paths)]
+            res, root, frame = tile_octree(sources, tiles, work, geo, colour=colour, class_colors=CLASS_COLORS,
+                                           options=opts, dataset=DATASET, read_ahead=read_ahead)
+            info.n_points, info.classes = res.n_points, res.classes
+            info.prepare_seconds, info.convert_seconds = res.read_seconds, res.write_seconds
+            info.n_nodes, info.depth, info.points_per_level = res.n_nodes, res.depth, res.points_per_level
+            root_error = max(float(root["geometricError"]), res.octree["edge_m"] / res.octree["cells_per_edge"]
+                             * res.octree["error_per_spacing"])
+            doc = {"geometricError": 2.0 * root_error, "root": root}
+            asset = {"version": "1.1", "generator": "citymodel.tiles3d (octree)"}
+            ext["contentFormat"] = ("glTF 2.0 points (3D Tiles 1.1): POSITION, COLOR_0, _CLASSIFICATION and "
+                                    "_INTENSITY as EXT_structural_metadata property attributes")
+            ext["octree"] = {**res.octree, "levels": res.depth + 1, "nodes": res.n_nodes,
+                             "pointsPerLevel": res.points_per_level, "frameErrorM": res.frame_error_m}
+        ext["points"] = info.n_points
+        ext["classes"] = {str(k): v for k, v in sorted(info.classes.items())}
+        if colour == "classification":
+            ext["classColors"] = {str(k): list(v) for k, v in CLASS_COLORS.items()}
         if extras:
             ext.update(dict(extras))
         asset["extras"] = ext
-        doc["asset"] = asset
+        doc = {"asset": asset, **{k: v for k, v in doc.items() if k != "asset"}}
         write_json_atomic(tiles / "tileset.json", doc)
         info.bytes_total = sum(f.stat().st_size for f in tiles.rglob("*") if f.is_file())
-        # swap in the new tileset
-        old = None
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old")
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(out_dir, old)
-        os.replace(tiles, out_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        _swap_in(tiles, out_dir)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     info.seconds = time.perf_counter() - t0
