@@ -4,6 +4,7 @@
     citymodel run [--force]            refresh: run what changed (everything the first time)
     citymodel plan                     show what a refresh would run
     citymodel prepare-home             create the Dagster instance folder ($DAGSTER_HOME)
+    citymodel serve [--port N]         serve the output folder; prints the URL of the latest release's 3D viewer
 """
 
 from __future__ import annotations
@@ -84,7 +85,38 @@ def cmd_run(args) -> int:
     print(f"  warehouse (DuckDB):             {settings.warehouse_path}")
     print(f"  quality report:                 {settings.quality_dir / 'report.html'}")
     print(f"  Dagster instance ({'make ui'}):    {home}")
+    if latest.exists() and (latest / "viewer" / "index.html").exists():
+        print(f"3D viewer: run '.venv/bin/citymodel serve', then open {viewer_url(settings)}")
     return 0 if plan.empty or outcome.ok else 1
+
+
+DEFAULT_PORT = 8765
+
+
+def viewer_url(settings, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> str:
+    """The URL of the latest release's viewer as ``citymodel serve`` serves it."""
+    from citymodel.viewer.serve import viewer_path
+
+    return f"http://{host}:{port}/{viewer_path(settings.output_dir)}"
+
+
+def cmd_serve(args) -> int:
+    from citymodel.config import load_config
+    from citymodel.viewer.serve import StaticServer, viewer_path
+
+    settings = load_config(args.config)
+    out = settings.output_dir
+    path = viewer_path(out)
+    server = StaticServer(out, host=args.host, port=args.port, verbose=args.verbose)
+    print(f"serving {out.resolve()} at {server.url()} (Ctrl+C stops)")
+    print(f"3D viewer: {server.url(path)}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.httpd.server_close()
+    return 0
 
 
 def cmd_prepare_home(args) -> int:
@@ -109,6 +141,11 @@ def main(argv: list[str] | None = None) -> int:
         r.set_defaults(fn=fn)
     h = sub.add_parser("prepare-home")
     h.set_defaults(fn=cmd_prepare_home)
+    v = sub.add_parser("serve", help="serve the output folder (releases and their 3D viewer) over HTTP")
+    v.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1; 0.0.0.0 for the network)")
+    v.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free port)")
+    v.add_argument("--verbose", action="store_true", help="log every request")
+    v.set_defaults(fn=cmd_serve)
     args = p.parse_args(argv)
     try:
         return args.fn(args)
