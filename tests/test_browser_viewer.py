@@ -329,3 +329,50 @@ def test_the_sun_is_set_in_the_citys_local_time(site, browser):
     browser.execute_script("window.citymodelViewer.sun.set('2025-12-21', 12 * 60)")
     _wait_loaded(browser, ["buildings"])
     _shot(browser, site, "09_shadows_dec21")
+
+
+def test_language_help_keyboard_find_and_measure(site, browser):
+    from selenium.webdriver.common.keys import Keys
+
+    _open(browser, site.url + "#layers=buildings,terrain")
+    assert browser.find_element("css selector", "#panel summary").text == "Ebenen"
+    browser.find_element("id", "btn-lang").click()
+    assert browser.find_element("css selector", "#panel summary").text == "Layers"
+    time.sleep(0.6)
+    assert "lang=en" in browser.current_url
+    # help: '?' opens it, Escape closes it
+    body = browser.find_element("tag name", "body")
+    body.send_keys("?")
+    assert browser.find_element("id", "help").is_displayed()
+    body.send_keys(Keys.ESCAPE)
+    assert not browser.find_element("id", "help").is_displayed()
+    # the arrow key moves the camera north (heading 0 at the home view)
+    lat0 = browser.execute_script("return window.citymodelViewer.cameraState().lat")
+    body.send_keys(Keys.ARROW_UP)
+    assert browser.execute_script("return window.citymodelViewer.cameraState().lat") > lat0
+    # find a building by id: it is selected and the camera flies to it
+    bid, (_, lon, lat, ground, top) = next(iter(_index(site).items()))
+    browser.execute_script("document.querySelectorAll('#panel details').forEach(d => d.open = true)")
+    box = browser.find_element("id", "find-id")
+    box.send_keys(bid + Keys.ENTER)
+    t0 = time.monotonic()
+    while browser.execute_script("return window.citymodelViewer.layers.selected") != bid:
+        assert time.monotonic() - t0 < 30
+        time.sleep(0.3)
+    time.sleep(1.5)  # the flight
+    cam = browser.execute_script("return window.citymodelViewer.cameraState()")
+    assert abs(cam["lon"] - lon) < 0.01 and abs(cam["lat"] - lat) < 0.01
+    # measuring: two points 100 m apart eastwards and 10 m up (geodesic distance from the
+    # ellipsoid, independent of the viewer)
+    m = browser.execute_async_script(
+        "const done = arguments[arguments.length - 1], C = window.citymodelViewer.Cesium;"
+        "import('./js/measure.js').then((mod) => {"
+        "  const a = C.Cartesian3.fromDegrees(11.5900, 50.9270, 200.0);"
+        "  const b = C.Cartesian3.fromDegrees(11.5910, 50.9270, 210.0);"
+        "  done([mod.measurement(a, b)]); });")
+    from pyproj import Geod
+
+    _, _, d = Geod(ellps="WGS84").inv(11.5900, 50.9270, 11.5910, 50.9270)
+    assert m[0]["horizontal_m"] == pytest.approx(d, abs=0.01)
+    assert m[0]["vertical_m"] == pytest.approx(10.0, abs=1e-6)
+    assert m[0]["straight_m"] == pytest.approx((d ** 2 + 100.0) ** 0.5, abs=0.05)

@@ -53,7 +53,8 @@ def missing_reason() -> str | None:
 
 
 def start_chromium(*, width: int = 1280, height: int = 800, download_dir: str | Path | None = None,
-                   user_data_dir: str | Path | None = None, page_load_timeout_s: float = 120.0):
+                   user_data_dir: str | Path | None = None, page_load_timeout_s: float = 300.0,
+                   command_timeout_s: float = 900.0):
     """A Selenium WebDriver of headless Chromium with software WebGL.
 
     Parameters
@@ -62,6 +63,9 @@ def start_chromium(*, width: int = 1280, height: int = 800, download_dir: str | 
         Window size (CSS pixels).
     download_dir : path, optional
         Where downloads go (a page's "save" writes there).
+    page_load_timeout_s, command_timeout_s : float
+        Longest page load and longest single WebDriver command (software rendering on a busy
+        machine is slow).
     user_data_dir : path, optional
         A fresh profile folder (default: a new temporary one, removed by ``driver.quit()``'s caller).
 
@@ -90,8 +94,9 @@ def start_chromium(*, width: int = 1280, height: int = 800, download_dir: str | 
                                                "download.prompt_for_download": False,
                                                "safebrowsing.enabled": False})
     driver = webdriver.Chrome(service=Service(paths.driver), options=opts)
+    driver.command_executor.client_config.timeout = command_timeout_s
     driver.set_page_load_timeout(page_load_timeout_s)
-    driver.set_script_timeout(page_load_timeout_s)
+    driver.set_script_timeout(command_timeout_s)
     if download_dir is not None:
         driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(download_dir)})
     driver.citymodel_profile = profile

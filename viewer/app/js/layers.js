@@ -177,6 +177,8 @@ export class Layers {
     }
     if (this.tilesets.buildings) this.tilesets.buildings.show = buildingsOn && !(c && c.tileset);
     this.restyle();
+    const sel = document.getElementById("colouring");
+    if (sel) sel.value = c ? c.name : "none";
     this.app.legend.render();
     this.app.stateChanged();
   }
@@ -253,6 +255,7 @@ export class Layers {
     if (layer) layer.show = on;
     this.groundShown = this.groundShown.filter((n) => n !== name);
     if (on) this.groundShown.push(name);
+    for (const box of document.querySelectorAll(`input[data-overlay="${CSS.escape(name)}"]`)) box.checked = on;
     this.app.legend.render();
     this.viewer.scene.requestRender();
     this.app.stateChanged();
@@ -314,7 +317,7 @@ function itemLabel(item, unit) {
 }
 
 export function legendHtml(title, legend) {
-  const unit = legend.unit ? ` (${esc(legend.unit)})` : "";
+  const unit = legend.unit ? ` <span class="unit">[${esc(legend.unit)}]</span>` : "";
   let body = "";
   if (legend.kind === "ramp") {
     const stops = legend.items;
