@@ -7,20 +7,18 @@ from pathlib import Path
 
 from citymodel.config import Settings
 
-__all__ = ["viewer_inputs", "add_viewer_to_release", "day_lengths_h"]
+__all__ = ["viewer_inputs", "add_viewer_to_release", "write_viewer_into", "day_lengths_h"]
 
 
 def day_lengths_h(settings: Settings) -> dict[str, float]:
     """Hours the sun is above the horizon on each configured day, computed as the analysis tiles
     compute the top stop of their sun-hours ramp (same sun path, same time step)."""
-    from citymodel.analysis.sun import sun_path
+    from .analysis import extent_sun_path
 
     days = list(settings.analysis.sun.days)
     if not days:
         return {}
-    dates = [tuple(int(p) for p in d.split("-")) for d in days]
-    sun = sun_path(settings.extent, settings.processing_crs, dates=dates, step_min=settings.analysis.sun.time_step_min,
-                   tz=settings.timezone, year=settings.analysis.year)
+    sun = extent_sun_path(settings, days, settings.analysis.sun.time_step_min)
     return {f"{date.month:02d}-{date.day:02d}": float(sun.above_horizon[sun.day_mask(date)].sum() * sun.step_h)
             for date in sun.dates}
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..config import PROJECT_ROOT
 from ..errors import ConfigError, dataset_error
 
-__all__ = ["ViewerSource", "viewer_source", "viewer_files", "install_viewer", "CESIUM_PARTS"]
+__all__ = ["ViewerSource", "viewer_source", "viewer_files", "install_viewer", "viewer_code_version", "CESIUM_PARTS"]
 
 DATASET = "viewer"
 #: Parts of ``Build/Cesium`` published (files and folders).
@@ -121,3 +121,17 @@ def install_viewer(target: str | Path, src: ViewerSource) -> list[str]:
             shutil.copyfile(f, dst)
         written.append(rel)
     return written
+
+
+def viewer_code_version(src: ViewerSource | None = None) -> str:
+    """A short digest of the viewer's app files and the pinned CesiumJS (``package-lock.json``): the
+    release is rebuilt when the viewer changes."""
+    import hashlib
+
+    src = src or viewer_source()
+    h = hashlib.sha256()
+    files = sorted(p for p in src.app_dir.rglob("*") if p.is_file()) if src.app_dir.is_dir() else []
+    lock = src.app_dir.parent / "package-lock.json"
+    for p in files + ([lock] if lock.is_file() else []):
+        h.update(p.relative_to(src.app_dir.parent).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()[:12]
