@@ -134,6 +134,7 @@ class App {
       this.picking.render();
       this.legend.render();
       this.variants.renderList();
+      if (this.variants.current) this.variants.renderDetails();
       this.sketch.renderList();
       this.sun.apply();
       this.stateChanged();

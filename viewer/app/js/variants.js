@@ -9,7 +9,7 @@
 
 import * as Cesium from "../cesium/index.js";
 import { composeStyle, legendHtml, loadTileset, trackTileset } from "./layers.js";
-import { pick, t } from "./i18n.js";
+import { language, pick, t } from "./i18n.js";
 
 const STATUS_COLOURS = {
   added: "#ff7f00",
@@ -108,7 +108,8 @@ export class Variants {
     const current = { entry, doc, base, tileset: null, overlays: [] };
     this.current = current;
     this.el.select.value = `${entry.id}@${entry.version}`;
-    const tsUrl = new URL("tiles/buildings/tileset.json", base).href;
+    const tsUrl = new URL(doc.tileset || "tiles/buildings/tileset.json", base).href;
+    current.tilesetUrl = tsUrl;
     try {
       current.tileset = await loadTileset(tsUrl);
       current.tileset.colorBlendMode = Cesium.Cesium3DTileColorBlendMode.REPLACE;
@@ -117,19 +118,26 @@ export class Variants {
     } catch (err) {
       this.status.variant = { name: "variant", failed: [{ url: tsUrl, message: String(err) }] };
     }
-    try {
-      const ov = await Cesium.Resource.fetchJson({ url: new URL("overlays/index.json", base).href });
-      const ovBase = new URL("overlays/index.json", base).href;
-      current.overlays = (ov.overlays || []).map((o) => ({ ...o, name: `variant:${o.name}`, _base: ovBase }));
-    } catch (err) {
-      current.overlays = [];
+    current.overlays = [];
+    if (doc.overlays !== null) { // null: the variant has no difference layers
+      const ovBase = new URL(doc.overlays || "overlays/index.json", base).href;
+      try {
+        const ov = await Cesium.Resource.fetchJson({ url: ovBase });
+        current.overlays = (ov.overlays || []).map((o) => ({ ...o, name: `variant:${o.name}`, _base: ovBase }));
+      } catch (err) {
+        current.overlays = [];
+      }
     }
     this.renderDetails();
     await this.applyMode();
     if (fly && doc.camera) {
+      // the variant's first view: height_m above the ground at the change, looking north 40 degrees down
       const c = doc.camera;
+      const h = c.height_m || 300;
+      const back = h / Math.tan(Cesium.Math.toRadians(40));
+      const lat = c.lat - back / 111320;
       this.app.viewer.camera.flyTo({
-        destination: Cesium.Cartesian3.fromDegrees(c.lon, c.lat - (c.height_m || 150) / 111000 * 0.8, (c.height_m || 150)),
+        destination: Cesium.Cartesian3.fromDegrees(c.lon, lat, this.app.groundHeight(c.lon, c.lat) + h),
         orientation: { heading: 0, pitch: Cesium.Math.toRadians(-40) }, duration: 0.8,
       });
     }
@@ -168,6 +176,11 @@ export class Variants {
     const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
     const parts = [];
     if (cur.doc.description || cur.entry.description) parts.push(`<p>${esc(pick(cur.doc.description || cur.entry.description))}</p>`);
+    const items = Array.isArray(cur.doc.summary) ? cur.doc.summary : [];
+    if (items.length) {
+      const lang = language();
+      parts.push(`<ul class="summary">${items.slice(0, 6).map((it) => `<li>${esc(lang === "en" ? it.text_en || it.text_de : it.text_de || it.text_en)}</li>`).join("")}</ul>`);
+    }
     const comparison = cur.doc.comparison || "comparison/index.html";
     parts.push(`<p><a id="variant-comparison" href="${esc(new URL(comparison, cur.base).href)}" target="_blank" rel="noopener">${t("variants.comparison")}</a></p>`);
     if (cur.overlays.length) {
@@ -227,7 +240,7 @@ export class Variants {
       const right = await loadTileset(bUrl);
       trackTileset("buildings_right", right, this.status);
       v.scene.primitives.add(right);
-      const variant = await loadTileset(new URL("tiles/buildings/tileset.json", cur.base).href);
+      const variant = await loadTileset(cur.tilesetUrl);
       variant.colorBlendMode = Cesium.Cesium3DTileColorBlendMode.REPLACE;
       trackTileset("variant", variant, this.status);
       v.scene.primitives.add(variant);
@@ -256,7 +269,7 @@ export class Variants {
     delete this.status.buildings_right;
     if (this.current && !this.current.tileset) {
       // back to one view: the variant tileset returns to the main scene
-      loadTileset(new URL("tiles/buildings/tileset.json", this.current.base).href).then((ts) => {
+      loadTileset(this.current.tilesetUrl).then((ts) => {
         if (!this.current) return;
         ts.colorBlendMode = Cesium.Cesium3DTileColorBlendMode.REPLACE;
         trackTileset("variant", ts, this.status);
