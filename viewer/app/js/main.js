@@ -127,6 +127,7 @@ class App {
     this.url.provide((s) => this.variants.provideState(s));
     this.url.provide((s) => { s.lang = language(); });
     this.buildPanel();
+    if (window.innerWidth < 760) $("panel").classList.add("collapsed"); // phones and small tablets: the view first
     this.bindInput();
     applyTexts();
     onLanguageChange(() => {
@@ -396,6 +397,13 @@ class App {
 }
 
 async function main() {
+  if (window.location.protocol === "file:") {
+    $("loading").innerHTML = "Der 3D-Viewer braucht einen Webserver: im Ausgabeordner <code>citymodel serve</code> oder "
+      + "<code>python -m http.server</code> starten und die Adresse im Browser öffnen.<br>"
+      + "The 3D viewer needs a web server: run <code>citymodel serve</code> or <code>python -m http.server</code> "
+      + "in the output folder and open the address in a browser.";
+    return;
+  }
   const base = new URL("../", window.location.href);
   let config;
   try {
