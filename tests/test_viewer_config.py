@@ -206,3 +206,28 @@ def test_portal_configurations_point_at_the_release_tilesets():
     assert vc["styles"][0]["declarativeStyle"]["color"] == style["style"]["color"]
     assert vc["layers"][0]["properties"]["availableStyles"] == ["jena_height"]
     assert vc["startingViewpointName"] == vc["viewpoints"][0]["name"]
+
+
+def test_viewer_settings_are_checked(tmp_path):
+    import yaml
+
+    from citymodel.config import DEFAULT_CONFIG, load_config
+
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+
+    def load(viewer: dict):
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(yaml.safe_dump({**raw, "viewer": viewer}), encoding="utf-8")
+        return load_config(cfg)
+
+    s = load({"base_map": {"type": "wms", "url": "https://example.org/wms", "layers": "dop20"},
+              "public_url": "https://geo.example.org/3d", "terrain_cell_m": 4})
+    assert s.viewer.base_map.layers == "dop20" and s.viewer.public_url == "https://geo.example.org/3d/"
+    assert load({}).viewer.base_map is None  # nothing online by default
+    for bad, msg in [({"base_map": {"type": "wms", "url": "https://example.org/wms"}}, "needs 'layers'"),
+                     ({"base_map": {"type": "wmts", "url": "https://x.org/wmts", "layer": "a"}}, "tile_matrix_set"),
+                     ({"base_map": {"type": "wms", "url": "ftp://x.org", "layers": "a"}}, "not an http"),
+                     ({"public_url": "geo.example.org"}, "not an http"), ({"terrain_cell_m": 0}, "terrain_cell_m"),
+                     ({"basemap": {}}, "basemap")]:
+        with pytest.raises(ConfigError, match=msg):
+            load(bad)

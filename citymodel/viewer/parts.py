@@ -172,9 +172,12 @@ def raster_overlay_specs(release_dir: Path, *, day_lengths_h: Mapping[str, float
     return out
 
 
-def isophone_lines(release_dir: Path, out_dir: Path, *, noise_lower_db: float, noise_step_db: float) -> list[dict]:
-    """The isophones (band boundaries) as GeoJSON lines in EPSG:4326, one file per indicator."""
+def isophone_lines(release_dir: Path, out_dir: Path, *, noise_lower_db: float, noise_step_db: float,
+                   extent: Sequence[float] | None = None) -> list[dict]:
+    """The isophones as GeoJSON lines in EPSG:4326, one file per indicator: the boundaries of the
+    published band polygons, without the edges of the computed area (``extent``)."""
     import geopandas as gpd
+    from shapely.geometry import box
 
     p = Path(release_dir) / "data" / "analysis" / "noise_isophones.gpkg"
     if not p.is_file():
@@ -184,15 +187,20 @@ def isophone_lines(release_dir: Path, out_dir: Path, *, noise_lower_db: float, n
         return []
     classes = noise_classes(noise_lower_db, noise_step_db)
     out = []
+    edge = box(*extent).exterior.buffer(1.0) if extent is not None else None
     for ind in sorted(iso["indicator"].astype(str).unique()):
-        sel = iso[iso["indicator"].astype(str) == ind].to_crs("EPSG:4326")
+        sel = iso[iso["indicator"].astype(str) == ind].copy()
+        lines = sel.geometry.boundary
+        if edge is not None:
+            lines = lines.difference(edge)
+        sel = gpd.GeoDataFrame(sel.drop(columns=sel.geometry.name), geometry=lines.values, crs=iso.crs).to_crs("EPSG:4326")
         feats = []
         for _, r in sel.iterrows():
             lo = float(r.get("band_lo_db", np.nan))
             rgba = classes.colors_of([lo])[0]
             if rgba[3] == 0:
                 continue
-            geom = r.geometry.boundary
+            geom = r.geometry
             if geom is None or geom.is_empty:
                 continue
             feats.append({"type": "Feature", "geometry": json.loads(gpd.GeoSeries([geom]).to_json())["features"][0]["geometry"],
@@ -300,7 +308,8 @@ def write_viewer_parts(release_dir: str | Path, inp: ViewerInputs) -> ViewerPart
     for sp in specs:
         entries.append(write_overlay(rd / sp.path, rd / "overlays", sp.name, sp.classes, band=sp.band,
                                      title={"de": sp.title_de, "en": sp.title_en}, source=sp.path, extras=sp.extras))
-    entries += isophone_lines(rd, rd / "overlays", noise_lower_db=inp.noise_lower_db, noise_step_db=inp.noise_step_db)
+    entries += isophone_lines(rd, rd / "overlays", noise_lower_db=inp.noise_lower_db, noise_step_db=inp.noise_step_db,
+                              extent=inp.extent)
     overlays_rel = None
     if entries:
         write_overlay_index(rd / "overlays", entries)
