@@ -29,26 +29,32 @@ CESIUM = PROJECT_ROOT / "viewer" / "node_modules" / "cesium"
 
 _EVAL = r"""
 const Cesium = require(process.argv[1]);
-const d = JSON.parse(require("fs").readFileSync(0, "utf8"));
-const style = new Cesium.Cesium3DTileStyle(d.style);
-const out = d.values.map((v) => {
-  const get = (n) => (n === d.prop && v !== null ? v : undefined);
-  const f = { getProperty: get, getPropertyInherited: get };
-  return style.color.evaluateColor(f, new Cesium.Color()).toBytes();
+const jobs = JSON.parse(require("fs").readFileSync(0, "utf8"));
+const out = jobs.map((d) => {
+  const style = new Cesium.Cesium3DTileStyle(d.style);
+  return d.values.map((v) => {
+    const get = (n) => (n === d.prop && v !== null ? v : undefined);
+    const f = { getProperty: get, getPropertyInherited: get };
+    return style.color.evaluateColor(f, new Cesium.Color()).toBytes();
+  });
 });
 process.stdout.write(JSON.stringify(out));
 """
 
 
-def cesium_colours(style: dict, prop: str, values: list) -> np.ndarray:
-    """Colours (RGBA bytes) CesiumJS's own style evaluator gives features with these values."""
+def cesium_colours_many(jobs: list[tuple[dict, str, list]]) -> list[np.ndarray]:
+    """Colours (RGBA bytes) CesiumJS's own style evaluator gives features with these values, for
+    several ``(style, property, values)`` at once (one Node process)."""
     if shutil.which("node") is None or not (CESIUM / "package.json").is_file():
         pytest.skip("node or the viewer's cesium package is missing (npm ci --prefix viewer --ignore-scripts)")
-    r = subprocess.run(["node", "-e", _EVAL, str(CESIUM)], input=json.dumps({"style": style, "prop": prop,
-                                                                            "values": values}),
-                       capture_output=True, text=True, timeout=120)
+    payload = json.dumps([{"style": st, "prop": p, "values": v} for st, p, v in jobs])
+    r = subprocess.run(["node", "-e", _EVAL, str(CESIUM)], input=payload, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
-    return np.array(json.loads(r.stdout), dtype=int)
+    return [np.array(x, dtype=int) for x in json.loads(r.stdout)]
+
+
+def cesium_colours(style: dict, prop: str, values: list) -> np.ndarray:
+    return cesium_colours_many([(style, prop, values)])[0]
 
 
 def _probe(edges) -> list[float]:
@@ -61,13 +67,29 @@ def _probe(edges) -> list[float]:
     return vals
 
 
-@pytest.mark.parametrize("classes", [height_classes(), noise_classes(45, 5), flood_depth_classes(),
-                                     difference_classes(1.0, "dB", more_is_better=False)],
-                         ids=["height", "noise", "flood", "difference"])
-def test_class_styles_colour_like_the_python_classes(classes):
+CLASSES = {"height": height_classes(), "noise": noise_classes(45, 5), "flood": flood_depth_classes(),
+           "difference": difference_classes(1.0, "dB", more_is_better=False)}
+RAMPS = {"solar": solar_ramp(1100.0), "sun": sun_hours_ramp(12.2, "2025-03-21")}
+
+
+def _ramp_values(ramp) -> list[float]:
+    return list(np.linspace(ramp.minimum - 50, ramp.maximum + 50, 61)) + list(ramp.values)
+
+
+@pytest.fixture(scope="module")
+def evaluated() -> dict:
+    """Every class and ramp style evaluated by CesiumJS in one Node run."""
+    jobs = [(tile_style(c, "v", no_data=-9999.0), "v", _probe(c.edges) + [None, -9999.0]) for c in CLASSES.values()]
+    jobs += [(tile_style(r, "v", no_data=-9999.0), "v", _ramp_values(r) + [None]) for r in RAMPS.values()]
+    got = cesium_colours_many(jobs)
+    return dict(zip(list(CLASSES) + list(RAMPS), got))
+
+
+@pytest.mark.parametrize("name", list(CLASSES))
+def test_class_styles_colour_like_the_python_classes(name, evaluated):
+    classes = CLASSES[name]
     values = _probe(classes.edges)
-    style = tile_style(classes, "v", no_data=-9999.0)
-    got = cesium_colours(style, "v", values + [None, -9999.0])
+    got = evaluated[name]
     want = classes.colors_of(values).astype(int)
     nd = np.array(NO_DATA_RGBA)
     for v, g, w in zip(values, got, want):
@@ -76,11 +98,11 @@ def test_class_styles_colour_like_the_python_classes(classes):
     assert got[-2].tolist() == nd.tolist() and got[-1].tolist() == nd.tolist()
 
 
-@pytest.mark.parametrize("ramp", [solar_ramp(1100.0), sun_hours_ramp(12.2, "2025-03-21")], ids=["solar", "sun"])
-def test_ramp_styles_interpolate_like_the_python_ramp(ramp):
-    values = list(np.linspace(ramp.minimum - 50, ramp.maximum + 50, 61)) + list(ramp.values)
-    got = cesium_colours(tile_style(ramp, "v", no_data=-9999.0), "v", values + [None])
-    want = ramp.colors_of(values).astype(int)
+@pytest.mark.parametrize("name", list(RAMPS))
+def test_ramp_styles_interpolate_like_the_python_ramp(name, evaluated):
+    ramp = RAMPS[name]
+    got = evaluated[name]
+    want = ramp.colors_of(_ramp_values(ramp)).astype(int)
     # CesiumJS mixes in float and rounds to bytes on output; the Python ramp rounds half to even
     assert np.abs(got[:-1] - want).max() <= 1
     assert got[-1].tolist() == list(ramp.no_data)
@@ -88,13 +110,14 @@ def test_ramp_styles_interpolate_like_the_python_ramp(ramp):
 
 def test_category_styles_match_and_unknown_values_get_the_other_colour():
     cats = roof_form_categories()
+    din = din17037_categories()
     values = list(cats.values) + ["9999", ""]
-    got = cesium_colours(tile_style(cats, "roofType", no_data=""), "roofType", values + [None])
+    got, got_din = cesium_colours_many([(tile_style(cats, "roofType", no_data=""), "roofType", values + [None]),
+                                        (tile_style(din, "din17037Level", no_data=""), "din17037Level",
+                                         ["high", "none"])])
     for v, g in zip(values, got):
         assert g.tolist() == list(cats.color_of(v) if v != "" else cats.no_data), v
-    din = din17037_categories()
-    got = cesium_colours(tile_style(din, "din17037Level", no_data=""), "din17037Level", ["high", "none"])
-    assert got.tolist() == [list(din.colors[3]), list(din.colors[0])]
+    assert got_din.tolist() == [list(din.colors[3]), list(din.colors[0])]
 
 
 def test_colourings_are_offered_only_for_the_properties_the_tiles_carry():
