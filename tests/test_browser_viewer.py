@@ -25,7 +25,8 @@ import pytest
 
 from citymodel.viewer.headless import missing_reason
 
-pytestmark = pytest.mark.skipif(missing_reason() is not None, reason=missing_reason() or "")
+pytestmark = [pytest.mark.skipif(missing_reason() is not None, reason=missing_reason() or ""),
+              pytest.mark.timeout(1800)]  # software WebGL on a busy 2-core machine is slow
 
 LOAD_TIMEOUT_S = float(os.environ.get("CITYMODEL_BROWSER_TIMEOUT_S", "420"))
 
