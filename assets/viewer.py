@@ -13,12 +13,11 @@ __all__ = ["viewer_inputs", "add_viewer_to_release", "write_viewer_into", "day_l
 def day_lengths_h(settings: Settings) -> dict[str, float]:
     """Hours the sun is above the horizon on each configured day, computed as the analysis tiles
     compute the top stop of their sun-hours ramp (same sun path, same time step)."""
-    from .analysis import extent_sun_path
+    from citymodel.analysis.parameters import day_sun_path
 
-    days = list(settings.analysis.sun.days)
-    if not days:
+    if not settings.analysis.sun.days:
         return {}
-    sun = extent_sun_path(settings, days, settings.analysis.sun.time_step_min)
+    sun = day_sun_path(settings)
     return {f"{date.month:02d}-{date.day:02d}": float(sun.above_horizon[sun.day_mask(date)].sum() * sun.step_h)
             for date in sun.dates}
 
