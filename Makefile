@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml tests/js/package-lock.json
+$(STAMP): pyproject.toml tests/js/package-lock.json viewer/package-lock.json
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"' 
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: on Debian run 'apt-get install python3-venv' (or set PYTHON=/path/to/python3.11)"; exit 1; }
 	$(PY) -m pip install --quiet --disable-pip-version-check uv
@@ -27,6 +27,14 @@ $(STAMP): pyproject.toml tests/js/package-lock.json
 	  else echo "note: install Debian's proj-data for the EGM96 geoid grid (sudo apt-get install proj-data); without it 3D Tiles use a recorded constant-undulation fallback"; fi; fi
 	@if command -v npm >/dev/null; then npm ci --prefix tests/js --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null || echo "note: npm ci failed: the glTF / 3D Tiles validator tests will be skipped"; \
 	  else echo "note: npm not found: the glTF / 3D Tiles validator tests will be skipped"; fi
+	@# the 3D viewer: CesiumJS from the npm registry (pinned in viewer/package-lock.json), copied into every release
+	@if command -v npm >/dev/null; then npm ci --prefix viewer --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null || echo "note: npm ci --prefix viewer failed: releases are published without the 3D viewer"; \
+	  else echo "note: npm not found (Debian: apt-get install npm): releases are published without the 3D viewer"; fi
+	@# headless Chromium for the viewer's browser tests and benchmark (Debian chromium + chromium-driver)
+	@if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1; } || echo "note: chromium/chromium-driver could not be installed: the viewer's browser tests will be skipped"; \
+	  else echo "note: install Debian's chromium and chromium-driver (sudo apt-get install chromium chromium-driver) for the viewer's browser tests; they are skipped without"; fi; fi
 	@touch $(STAMP)
 
 run: install
@@ -50,6 +58,7 @@ bench: install
 	$(PY) -m benchmarks.bench_lidar
 	$(PY) -m benchmarks.bench_refresh
 	$(PY) -m benchmarks.bench_pointcloud
+	$(PY) -m benchmarks.bench_viewer
 
 clean:
 	rm -rf outputs/* $(VENV)

@@ -9,6 +9,7 @@ import numpy as np
 from dagster import AssetExecutionContext
 
 from citymodel.config import Settings
+from citymodel.viewer.bundle import viewer_code_version
 from pipelines.partitions import TILES
 from resources.settings import SettingsResource
 
@@ -396,9 +397,10 @@ def _release_checks(context, s: Settings) -> list[dict]:
 @dg.asset(key=RELEASE_KEY, deps=[REPORT_KEY, TREE_TILES_KEY, POINTCLOUD_TILES_KEY, BUILDING_TILES_KEY, ANALYSIS_TILES_KEY,
                                  dg.AssetKey(["buildings", "model"]), dg.AssetKey(["analysis", "building_values"]),
                                  dg.AssetKey(["analysis", "sightlines"])], group_name="publish",
-          code_version=PUBLISH_CODE_VERSION, automation_condition=dg.AutomationCondition.eager(),
-          kinds={"dcat"},
-          description="A versioned release (3D Tiles, open datasets, DCAT-AP catalog, SHA256SUMS, index.html); "
+          code_version=f"{PUBLISH_CODE_VERSION}+viewer-{viewer_code_version()}",
+          automation_condition=dg.AutomationCondition.eager(), kinds={"dcat"},
+          description="A versioned release (3D Tiles, open datasets, DCAT-AP catalog, SHA256SUMS, index.html, the "
+                      "offline 3D viewer with its ground overlays, terrain and portal configurations); "
                       "`latest` switches only when every blocking check passed.")
 def release(context: AssetExecutionContext, settings: SettingsResource) -> dg.MaterializeResult:
     from citymodel.release import ReleaseBuilder, extent_wkt_crs84, tile_index
@@ -446,6 +448,9 @@ def release(context: AssetExecutionContext, settings: SettingsResource) -> dg.Ma
             builder.write_json("data/tile_index.geojson", tile_index(s.tiles, links, crs=s.processing_crs),
                                dataset="tile-index", title="Tile index", media_type="application/geo+json",
                                format="GeoJSON")
+            from .viewer import add_viewer_to_release
+
+            viewer, viewer_note = add_viewer_to_release(builder, s)
             info = builder.finalize(_release_checks(context, s) + _blocking_check_results(context))
         except Exception:
             builder.abort(remove=False)
@@ -455,4 +460,11 @@ def release(context: AssetExecutionContext, settings: SettingsResource) -> dg.Ma
             "path": dg.MetadataValue.path(str(info.path))}
     if geoid:
         meta["geoid"] = dg.MetadataValue.json(geoid)
+    if viewer is not None:
+        meta.update({"viewer_bytes": viewer.bytes_viewer, "viewer_cesium_bytes": viewer.bytes_cesium,
+                     "viewer_colourings": dg.MetadataValue.json(viewer.colourings),
+                     "viewer_overlays": dg.MetadataValue.json([o["name"] for o in viewer.overlays]),
+                     "viewer_notes": dg.MetadataValue.json(viewer.notes)})
+    else:
+        meta["viewer"] = f"not published: {viewer_note}"
     return dg.MaterializeResult(metadata=meta)

@@ -231,6 +231,46 @@ class VariantSettings(_Strict):
         return self
 
 
+class BaseMapSettings(_Strict):
+    type: Literal["wms", "wmts"] = Field(description="'wms' (GetMap) or 'wmts' (KVP or REST template)")
+    url: str = Field(description="service URL (http/https), e.g. the state's orthophoto WMS")
+    layers: str | None = Field(None, description="WMS: comma-separated layer names")
+    layer: str | None = Field(None, description="WMTS: layer identifier")
+    tile_matrix_set: str | None = Field(None, description="WMTS: tile matrix set (Web Mercator)")
+    style: str = Field("default", description="WMTS style")
+    format: str = Field("image/png", description="image format")
+    title: str = Field("Hintergrundkarte", description="name shown in the viewer's layer list")
+    attribution: str = Field("", description="credit shown with the map")
+
+    @model_validator(mode="after")
+    def _complete(self) -> "BaseMapSettings":
+        if not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"viewer.base_map.url '{self.url}' is not an http(s) URL")
+        if self.type == "wms" and not self.layers:
+            raise ValueError("viewer.base_map of type 'wms' needs 'layers'")
+        if self.type == "wmts" and not (self.layer and self.tile_matrix_set):
+            raise ValueError("viewer.base_map of type 'wmts' needs 'layer' and 'tile_matrix_set'")
+        return self
+
+
+class ViewerSettings(_Strict):
+    enabled: bool = Field(True, description="publish the 3D viewer in every release")
+    base_map: BaseMapSettings | None = Field(None, description="optional online base map (WMS/WMTS); none "
+                                             "by default: the viewer then fetches nothing from the internet")
+    public_url: str | None = Field(None, description="URL under which the output folder is served (portal "
+                                   "layer configurations point there); default http://127.0.0.1:8765/")
+    terrain_cell_m: float = Field(2.0, gt=0, description="grid spacing of the viewer's terrain heightmap (m)")
+
+    @field_validator("public_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if not v.startswith(("http://", "https://")):
+            raise ValueError(f"viewer.public_url '{v}' is not an http(s) URL")
+        return v if v.endswith("/") else v + "/"
+
+
 class Settings(_Strict):
     name: str = Field(description="short name of the deployment (used in file names and titles)")
     title: str = ""
@@ -250,6 +290,7 @@ class Settings(_Strict):
     publish: PublishSettings = PublishSettings()
     analysis: AnalysisSettings = AnalysisSettings()
     variants: VariantSettings = VariantSettings()
+    viewer: ViewerSettings = ViewerSettings()
     config_path: Path | None = Field(None, exclude=True)
 
     @field_validator("sources")

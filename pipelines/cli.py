@@ -8,6 +8,7 @@
                                        validate a planning variant and store it as a new version
                                        (exit status 0 accepted, 3 rejected: the report names every problem)
     citymodel variant list             the submitted variants: id, versions, title, role, created, status
+    citymodel serve [--port N]         serve the output folder; prints the URL of the latest release's 3D viewer
 """
 
 from __future__ import annotations
@@ -98,7 +99,38 @@ def cmd_run(args) -> int:
     if vindex.exists():
         print(f"  planning variants:              {vindex}")
     print(f"  Dagster instance ({'make ui'}):    {home}")
+    if latest.exists() and (latest / "viewer" / "index.html").exists():
+        print(f"3D viewer: run '.venv/bin/citymodel serve', then open {viewer_url(settings)}")
     return 0 if (plan.empty or outcome.ok) and variants.ok else 1
+
+
+DEFAULT_PORT = 8765
+
+
+def viewer_url(settings, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> str:
+    """The URL of the latest release's viewer as ``citymodel serve`` serves it."""
+    from citymodel.viewer.serve import viewer_path
+
+    return f"http://{host}:{port}/{viewer_path(settings.output_dir)}"
+
+
+def cmd_serve(args) -> int:
+    from citymodel.config import load_config
+    from citymodel.viewer.serve import StaticServer, viewer_path
+
+    settings = load_config(args.config)
+    out = settings.output_dir
+    path = viewer_path(out)
+    server = StaticServer(out, host=args.host, port=args.port, verbose=args.verbose)
+    print(f"serving {out.resolve()} at {server.url()} (Ctrl+C stops)")
+    print(f"3D viewer: {server.url(path)}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.httpd.server_close()
+    return 0
 
 
 def cmd_prepare_home(args) -> int:
@@ -224,6 +256,11 @@ def main(argv: list[str] | None = None) -> int:
     vs.set_defaults(fn=cmd_variant_submit)
     vl = vsub.add_parser("list", help="the submitted variants")
     vl.set_defaults(fn=cmd_variant_list)
+    sv = sub.add_parser("serve", help="serve the output folder (releases and their 3D viewer) over HTTP")
+    sv.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1; 0.0.0.0 for the network)")
+    sv.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free port)")
+    sv.add_argument("--verbose", action="store_true", help="log every request")
+    sv.set_defaults(fn=cmd_serve)
     args = p.parse_args(argv)
     try:
         return args.fn(args)

@@ -33,7 +33,31 @@ pre{background:#f3f5f8;border:1px solid #e1e5ea;border-radius:4px;padding:.8em;o
 .pass{background:#2e7d32}.warn{background:#b26a00}.fail{background:#c62828}.none{background:#6b7785}
 .muted{color:#6b7785}img.map{max-width:100%;border:1px solid #dde2e8;border-radius:4px}
 a{color:#1f5f99}
+section.viewer{border-color:#1f5f99;border-width:2px}a.open{display:inline-block;background:#1f5f99;color:#fff;
+padding:.5em 1.2em;border-radius:4px;font-weight:600;text-decoration:none;margin:.2em .6em .2em 0}
+a.open.en{background:#fff;color:#1f5f99;border:1px solid #1f5f99}
 """
+
+
+def _viewer_section(partial: Path) -> str:
+    """The link to the release's 3D viewer, first on the page (German first), where the release has one."""
+    if not (partial / "viewer" / "index.html").is_file():
+        return ""
+    portals = ""
+    if (partial / "portals" / "masterportal" / "services.json").is_file():
+        portals = ("<p class='muted'>Für Masterportal / for Masterportal: <a href='portals/masterportal/services.json'>"
+                   "portals/masterportal/services.json</a> &middot; für VC Map / for VC Map: "
+                   "<a href='portals/vcmap/config.json'>portals/vcmap/config.json</a></p>")
+    return ("<section class='viewer'><h2>3D-Ansicht <span class='muted'>/ 3D viewer</span></h2>"
+            "<p><a class='open' href='viewer/index.html'>3D-Stadtmodell im Browser öffnen</a> "
+            "<a class='open en' href='viewer/index.html#lang=en'>Open the 3D city model</a></p>"
+            "<p>Gebäude, Bäume, Punktwolke und Gelände mit den Analysen (Sonne, Solar, Lärm, Hochwasser), "
+            "Schatten zu jeder Uhrzeit, Varianten im Vergleich, eigene Entwürfe skizzieren. Läuft ohne "
+            "Internet über jeden Webserver (z.&nbsp;B. <code>citymodel serve</code> oder "
+            "<code>python -m http.server</code> im Ausgabeordner), nicht über <code>file://</code>.</p>"
+            "<p class='muted'>Buildings, trees, point cloud and terrain with the analyses (sun, solar, noise, "
+            "flood), shadows at any time, variants compared, sketch your own. Works offline from any web server, "
+            "not from <code>file://</code>.</p>" + portals + "</section>")
 
 
 def render_index_page(rb: ReleaseBuilder, release_id: str, created: datetime, hashes: Mapping[str, str],
@@ -51,6 +75,7 @@ def render_index_page(rb: ReleaseBuilder, release_id: str, created: datetime, ha
                  f"</header><main>")
     if rb.description:
         parts.append(f"<p>{e(rb.description)}</p>")
+    parts.append(_viewer_section(partial))
 
     # --- what is here
     parts.append("<section><h2>What is here</h2><p>Every file of this release is listed in "
