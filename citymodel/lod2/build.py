@@ -210,7 +210,7 @@ def build_parametric(footprint: Polygon, ground_z: float, eave_height_m: float, 
         Ridge direction (degrees ccw from east); default: along the rectangle's longer side.
     shape : dict
         Extra RoofPart parameters (``hip_length_m``, ``half_hip_fraction``, ``mansard_break_m``,
-        ``mansard_inset_m``).
+        ``mansard_inset_m``, ``mansard_sides``; ``eave2_m``, ``ridge_offset_m`` for an asymmetric gable).
 
     Returns
     -------
