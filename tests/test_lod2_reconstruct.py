@@ -69,6 +69,42 @@ def test_fit_recovers_form_and_heights(form, kw):
     assert fit.rmse_m < 0.06        # noise is 0.03 m
 
 
+SHAPES = {
+    "asymmetric_gable": (RoofForm.GABLE, {"eave2_m": 7.5}),                      # equal slopes, ridge off centre
+    "gable_two_slopes": (RoofForm.GABLE, {"eave2_m": 7.0, "ridge_offset_m": -1.0}),
+    "shed_with_back_slope": (RoofForm.GABLE, {"eave2_m": 9.0, "ridge_offset_m": 3.5}),
+    "hipped_mansard": (RoofForm.MANSARD, {"mansard_sides": 4, "mansard_break_m": 9.0, "mansard_inset_m": 1.2}),
+}
+
+
+@pytest.mark.parametrize("density", [10.0, 3.0])
+@pytest.mark.parametrize("name", list(SHAPES))
+def test_fit_recovers_asymmetric_gables_and_hipped_mansards(name, density):
+    """The generating parameters come back: AdV form, both eaves and the ridge within 0.1 m."""
+    form, kw = SHAPES[name]
+    p = part(form, L=14.0, W=10.0, **kw)
+    xyz, fp = sample_roof([p], density_m2=density)
+    fit = fit_footprint(fp, xyz, GROUND, "B1")
+    assert fit is not None and len(fit.parts) == 1
+    got = fit.parts[0]
+    assert got.form is form and got.form.code == {RoofForm.GABLE: 3100, RoofForm.MANSARD: 3400}[form]
+    if form is RoofForm.MANSARD:
+        assert got.mansard_sides == 4
+        assert abs(got.mansard_break - 9.0) < 0.15
+    # the fitted frame may be turned by 180°: compare the two eaves as a set
+    assert np.allclose(sorted([got.eave_m, got.eave2]), sorted([p.eave_m, p.eave2]), atol=0.1)
+    assert abs(got.ridge_m - p.ridge_m) < 0.1
+    assert fit.rmse_m < 0.06
+
+
+def test_symmetric_gable_stays_symmetric():
+    """The asymmetric shapes cost parameters: a symmetric gable is not fitted as an asymmetric one."""
+    for seed in range(4):
+        xyz, fp = sample_roof([part(RoofForm.GABLE, L=14.0, W=10.0)], seed=seed)
+        got = fit_footprint(fp, xyz, GROUND, "B1").parts[0]
+        assert got.form is RoofForm.GABLE and not got.asymmetric
+
+
 def test_fit_l_shape_as_two_parts():
     # L: a hip main wing and a gable side wing, touching (as the sample city builds them)
     p1 = RoofPart(X0 + 50, Y0 + 50, 16.0, 9.0, 90.0, GROUND, 7.0, 11.0, RoofForm.HIP, part_id="a")

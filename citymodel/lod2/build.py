@@ -462,7 +462,7 @@ def _roof_attributes(res: BuildingResult, rxyz: np.ndarray, ground_z: float) -> 
     if res.roof_parts and res.roof_model == "parametric":
         main = res.roof_parts[0]
         res.roofType = main.form.code
-        res.eave_height_m = float(main.eave_m)
+        res.eave_height_m = float(main.eave_low_m)
         res.ridge_height_m = float(max(p.ridge_m for p in res.roof_parts))
         zr = building_roof_height(res.roof_parts, rxyz[:, 0], rxyz[:, 1])
     else:
