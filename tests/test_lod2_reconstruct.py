@@ -216,6 +216,47 @@ def test_reconstruct_generic_for_non_rectilinear_footprint():
     assert abs(r.ridge_height_m - 10.0) < 0.3
 
 
+def test_generic_roof_not_higher_than_its_points():
+    """A steep plane whose points end 4 m before the footprint does: without clipping it would be
+    extended 3.3 m above them; clipped to its support it stays at the height of its highest point,
+    and the part beyond is a flat cap (a shed: one plane)."""
+    rng = np.random.default_rng(4)
+    fp = shapely.affinity.translate(Polygon([(0, 0), (16, 0), (14, 10), (2, 10)]), X0 + 50, Y0 + 50)
+    x = rng.uniform(X0 + 50, X0 + 66, 3000)
+    y = rng.uniform(Y0 + 50, Y0 + 56, 3000)        # points only on the southern 6 m
+    m = shapely.contains_xy(fp, x, y)
+    x, y = x[m], y[m]
+    slope = np.tan(np.radians(40.0))
+    z = GROUND + 4.0 + slope * (y - (Y0 + 50)) + rng.normal(0, 0.02, len(x))
+    xyz = np.column_stack([x, y, z])
+    labels, planes = segment_planes(xyz)
+    unclipped = generic_roof_solid(fp, xyz, labels, planes, GROUND, cap_margin_m=None)
+    assert unclipped.bounds[5] > z.max() + 3.0                 # what the plane alone would do
+    r = reconstruct_building(fp, xyz, flat_dtm(), building_id="S1")
+    assert r.method == "lod2_fitted" and r.roof_model == "generic" and r.validity_codes == []
+    top = max(sol.bounds[5] for sol in r.solids)
+    assert z.max() - 0.1 <= top <= z.max() + 0.02
+    assert r.roofType == 2100 and r.ridge_height_m == pytest.approx(top - GROUND, abs=0.02)
+    # volume: the plane up to the top, flat beyond (numerical integral over the footprint)
+    gx, gy = np.meshgrid(np.arange(X0 + 50, X0 + 66, 0.05) + 0.025, np.arange(Y0 + 50, Y0 + 60, 0.05) + 0.025)
+    inside = shapely.contains_xy(fp, gx, gy)
+    h = np.minimum(4.0 + slope * (gy - (Y0 + 50)), top - GROUND)
+    assert sum(sol.volume_m3 for sol in r.solids) == pytest.approx(float(h[inside].sum()) * 0.05 ** 2, rel=0.02)
+
+
+def test_split_footprint_halves():
+    from citymodel.lod2.build import split_footprint
+
+    # a long hall with a wing: the cut runs through the wing's corner near the middle
+    hall = Polygon([(0, 0), (40, 0), (40, 15), (22, 15), (22, 25), (10, 25), (10, 15), (0, 15)])
+    parts = split_footprint(shapely.affinity.translate(hall, X0, Y0))
+    assert len(parts) == 2
+    assert sum(p.area for p in parts) == pytest.approx(hall.area)
+    xs = sorted({round(x - X0, 6) for p in parts for x, _ in p.exterior.coords})
+    assert 22.0 in xs or 10.0 in xs                      # the cut lies on the wing's side wall
+    assert split_footprint(box(X0, Y0, X0 + 5, Y0 + 4)) == [box(X0, Y0, X0 + 5, Y0 + 4)]   # too small to split
+
+
 # --------------------------------------------------------------------------- bad input, tile
 def tile_points(xyz, cls=1):
     n = len(xyz)

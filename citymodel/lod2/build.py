@@ -19,7 +19,8 @@ from shapely.geometry.polygon import orient
 from ..errors import GeometryError, dataset_error
 from ..geometry3d import Solid, prism
 from ..raster import Raster
-from ..roofs import RoofForm, RoofPart, building_roof_height, part_solid, roof_form_from_code, roof_height
+from ..roofs import (RoofForm, RoofPart, part_footprint, part_solid, part_volume_m3,
+                     roof_form_from_code, roof_height)
 from ..tiles import Tile
 from ..validate3d import validate_solid
 from .fit import fit_footprint, rect_of
@@ -402,54 +403,161 @@ def reconstruct_building(footprint: Polygon | MultiPolygon, xyz: np.ndarray, dtm
                         *_robust_height(xyz, ground_z))
     rxyz = xyz[roof]
     big_planes = np.array([k for k, pl in enumerate(planes) if pl.count >= min_region_points], dtype=np.int64)
-    solids, part_ids, parts, models = [], [], [], []
-    checked: dict[int, list[int]] = {}
+    glabels = np.where(np.isin(labels, big_planes), labels, -1)     # tiny planes do not get regions
+    builder = _PartBuilder(xyz, glabels, planes, rxyz, ground_z, min_points, res.issues)
+    built: list[_BuiltPart] = []
     for k, p in enumerate(polys):
         pid = building_id if len(polys) == 1 else f"{building_id}_p{k + 1}"
-        m = shapely.contains_xy(p, rxyz[:, 0], rxyz[:, 1])
-        fit = fit_footprint(p, rxyz[m], ground_z, pid) if m.sum() >= min_points else None
-        if fit is not None and fit.rmse_m <= 0.15 and fit.cost / max(fit.n, 1) <= 0.02:
-            for rp in fit.parts:
-                solids.append(part_solid(rp))
-                part_ids.append(rp.part_id)
-                parts.append(rp)
-            models.append("parametric")
-            continue
-        sel = shapely.contains_xy(p.buffer(0.5), xyz[:, 0], xyz[:, 1])
-        glabels = np.where(np.isin(labels, big_planes), labels, -1)     # tiny planes do not get regions
-        solid = None
-        for simp, snap in ((0.5, 0.0), (1.0, 0.0)):
-            try:
-                cand = generic_roof_solid(p, xyz[sel], glabels[sel], planes, ground_z, simplify_m=simp,
-                                          snap_ridges_m=snap, building_id=pid)
-            except GeometryError as exc:
-                res.issues.append(f"{pid}: generic roof failed: {exc}")
-                break
-            rep = validate_solid(cand, feature=pid)
-            if rep.valid:
-                solid = cand
-                checked[id(cand)] = list(rep.codes)      # not validated a second time below
-                break
-            res.issues.append(f"{pid}: generic roof invalid (codes {rep.codes}, simplify {simp} m, "
-                              f"ridge snap {snap} m)")
-        if solid is None:
+        got = builder.build(p, pid)
+        if got is None:                      # last resort: planes not clipped where they cannot be
+            got = builder.build(p, pid, strict=False)
+            if got is not None:
+                res.issues.append(f"{pid}: some roof planes could not be clipped to the height of their points")
+        if got is None:
             h, how = _robust_height(rxyz, ground_z)
-            return fallback("generic roof could not be made valid", h, how)
-        solids.append(solid)
-        part_ids.append(pid)
-        models.append("generic")
-    res.solids, res.part_ids, res.roof_parts = solids, part_ids, parts
+            return fallback("generic roof could not be made valid, not even in parts", h, how)
+        built += got
+    res.solids = [b.solid for b in built]
+    res.part_ids = [b.part_id for b in built]
+    res.roof_parts = [b.roof_part for b in built if b.roof_part is not None]
     res.method = "lod2_fitted"
-    res.roof_model = "parametric" if set(models) == {"parametric"} else "generic"
+    res.roof_model = "parametric" if all(b.model == "parametric" for b in built) else "generic"
     # the fit error is measured on the points of the roof planes (>= min_region_points points);
     # vegetation, chimneys and other small objects are not roof
-    _roof_attributes(res, xyz[np.isin(labels, big_planes)] if len(big_planes) else rxyz, ground_z)
-    _validate(res, checked)
+    _roof_attributes(res, built, xyz[glabels >= 0] if (glabels >= 0).any() else rxyz, ground_z)
+    _validate(res, {id(b.solid): b.codes for b in built if b.codes is not None})
     if res.validity_codes:
         h, how = _robust_height(rxyz, ground_z)
         codes = res.validity_codes
         fallback(f"LoD2 solid invalid (codes {codes})", h, how)
     return res
+
+
+@dataclass
+class _BuiltPart:
+    """One solid of a building: a fitted parametric part or a generic roof over a (sub-)footprint."""
+
+    solid: Solid
+    part_id: str
+    polygon: Polygon
+    model: str                                  # parametric | generic
+    roof_part: RoofPart | None = None
+    codes: list[int] | None = None              # validity codes when already validated
+
+    @property
+    def area_m2(self) -> float:
+        return float(self.polygon.area)
+
+    @property
+    def volume_m3(self) -> float:
+        if self.roof_part is not None:
+            return part_volume_m3(self.roof_part)
+        o = np.array(self.solid.bounds[:3])          # triple products near the origin
+        return float(Solid([type(sf)(sf.kind, [r - o for r in sf.rings]) for sf in self.solid.surfaces]).volume_m3)
+
+
+def roof_height_of_parts(built: list[_BuiltPart], x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Roof height at ``x, y`` from the part whose footprint holds the point (NaN outside all)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    out = np.full(x.shape, np.nan)
+    for b in built:
+        m = shapely.contains_xy(b.polygon.buffer(1e-6), x, y) & np.isnan(out)
+        if not m.any():
+            continue
+        if b.roof_part is not None:
+            out[m] = roof_height(b.roof_part, x[m], y[m], tolerance_m=1e-3)
+        else:
+            out[m] = roof_height_from_solids([b.solid], x[m], y[m])
+    return out
+
+
+#: a parametric fit must explain all but this share of the roof points (within 0.3 m): a model that
+#: fits the main part of a composite building but not its wing or annex is not taken
+MAX_OUTLIER_SHARE = 0.10
+#: generic roof attempts before a footprint is split: (simplify_m, cap_margin_m)
+GENERIC_ATTEMPTS = ((0.5, 0.0), (1.0, 0.0), (0.5, 0.05), (1.0, 0.05))
+#: a footprint whose generic roof fails is split in two, down to this depth (at most 2**depth parts)
+MAX_SPLIT_DEPTH = 3
+MIN_SPLIT_PART_M2 = 12.0
+
+
+class _PartBuilder:
+    """Roof solids for a footprint: parametric fit, else a generic roof, else the footprint split in parts."""
+
+    def __init__(self, xyz, labels, planes, rxyz, ground_z, min_points, issues):
+        self.xyz, self.labels, self.planes, self.rxyz = xyz, labels, planes, rxyz
+        self.ground_z, self.min_points, self.issues = ground_z, min_points, issues
+
+    def build(self, p: Polygon, pid: str, depth: int = 0, strict: bool = True) -> list[_BuiltPart] | None:
+        rxyz = self.rxyz
+        m = shapely.contains_xy(p, rxyz[:, 0], rxyz[:, 1])
+        fit = fit_footprint(p, rxyz[m], self.ground_z, pid) if m.sum() >= self.min_points else None
+        if fit is not None and fit.rmse_m <= 0.15 and fit.cost / max(fit.n, 1) <= 0.02 and fit.outlier_share <= MAX_OUTLIER_SHARE:
+            return [_BuiltPart(part_solid(rp), rp.part_id, part_footprint(rp), "parametric", rp) for rp in fit.parts]
+        sel = shapely.contains_xy(p.buffer(0.5), self.xyz[:, 0], self.xyz[:, 1])
+        if (self.labels[sel] >= 0).any():
+            for simp, margin in GENERIC_ATTEMPTS:
+                try:
+                    cand = generic_roof_solid(p, self.xyz[sel], self.labels[sel], self.planes, self.ground_z,
+                                              simplify_m=simp, cap_margin_m=margin, building_id=pid,
+                                              strict_cap=strict)
+                except GeometryError as exc:
+                    self.issues.append(f"{pid}: generic roof failed (simplify {simp} m, cap margin {margin} m): "
+                                       f"{exc.args[0] if exc.args else exc}")
+                    continue
+                rep = validate_solid(cand, feature=pid)
+                if rep.valid:
+                    return [_BuiltPart(cand, pid, p, "generic", None, list(rep.codes))]
+                self.issues.append(f"{pid}: generic roof invalid (codes {rep.codes}, simplify {simp} m, "
+                                   f"cap margin {margin} m)")
+        if depth >= MAX_SPLIT_DEPTH:
+            return None
+        halves = split_footprint(p, MIN_SPLIT_PART_M2)
+        if len(halves) < 2:
+            return None
+        out: list[_BuiltPart] = []
+        for k, h in enumerate(halves):
+            got = self.build(h, f"{pid}_{k + 1}", depth + 1, strict)
+            if got is None:
+                return None
+            out += got
+        if depth == 0:
+            self.issues.append(f"{pid}: split into {len(out)} parts (no valid roof over the whole footprint)")
+        return out
+
+
+def split_footprint(poly: Polygon, min_part_m2: float = MIN_SPLIT_PART_M2) -> list[Polygon]:
+    """Cut a footprint in two across its longer axis (of the minimum rotated rectangle).
+
+    The cut runs through the footprint vertex nearest to the middle (within the middle 60 % of
+    the length), so that wings and annexes tend to become parts of their own; without one, through
+    the middle. Returns the pieces (each a Polygon, counter-clockwise), or ``[poly]`` when a piece
+    would be smaller than ``min_part_m2``.
+    """
+    rect = rect_of(poly)
+    if rect.width_m > rect.length_m:
+        rect = rect.turned()
+    ring = np.asarray(poly.exterior.coords)[:-1]
+    u, _ = rect.local(ring[:, 0], ring[:, 1])
+    half = rect.length_m / 2
+    inner = u[np.abs(u) <= 0.3 * rect.length_m]
+    cut = float(inner[np.argmin(np.abs(inner))]) if len(inner) else 0.0
+    a = math.radians(rect.angle_deg)
+    c, s_ = math.cos(a), math.sin(a)
+    pad = rect.width_m + rect.length_m
+
+    def box_local(u0, u1):
+        uu = np.array([u0, u1, u1, u0])
+        vv = np.array([-pad, -pad, pad, pad])
+        return shapely.Polygon(np.column_stack([rect.cx + uu * c - vv * s_, rect.cy + uu * s_ + vv * c]))
+
+    pieces = []
+    for lo, hi in ((-half - pad, cut), (cut, half + pad)):
+        part = shapely.intersection(poly, box_local(lo, hi))
+        pieces += [orient(g, 1.0) for g in shapely.get_parts(part) if g.geom_type == "Polygon" and g.area > 1e-6]
+    if len(pieces) < 2 or min(g.area for g in pieces) < min_part_m2:
+        return [poly]
+    return pieces
 
 
 def _robust_height(xyz: np.ndarray, ground_z: float) -> tuple[float, str]:
@@ -458,24 +566,37 @@ def _robust_height(xyz: np.ndarray, ground_z: float) -> tuple[float, str]:
     return max(float(np.percentile(xyz[:, 2], 70) - ground_z), 1.0), "the 70th percentile of the roof points"
 
 
-def _roof_attributes(res: BuildingResult, rxyz: np.ndarray, ground_z: float) -> None:
-    if res.roof_parts and res.roof_model == "parametric":
-        main = res.roof_parts[0]
-        res.roofType = main.form.code
-        res.eave_height_m = float(main.eave_low_m)
-        res.ridge_height_m = float(max(p.ridge_m for p in res.roof_parts))
-        zr = building_roof_height(res.roof_parts, rxyz[:, 0], rxyz[:, 1])
+def _roof_attributes(res: BuildingResult, built: list[_BuiltPart], rxyz: np.ndarray, ground_z: float) -> None:
+    """Roof type, eave, ridge and RMSE of a building from its parts.
+
+    All parts parametric: the main (largest) part's form and lowest eave, the highest ridge.
+    Otherwise the ridge of a generic part is the lower of its highest vertex and its highest roof
+    point (its planes are clipped to their points; where a plane could not be, the points say);
+    the eave is the lowest wall top of the main part (all parts when none is parametric); the roof
+    type is the main part's form, or flat / shed / 5000 (Mischform) from its planes.
+    """
+    main = max(built, key=lambda b: b.volume_m3)
+    ridges = []
+    for b in built:
+        if b.roof_part is not None:
+            ridges.append(b.roof_part.ridge_m)
+            continue
+        zs = np.concatenate([s.exterior[:, 2] for s in b.solid.of_kind("RoofSurface")])
+        inside = shapely.contains_xy(b.polygon, rxyz[:, 0], rxyz[:, 1])
+        top = min(zs.max(), rxyz[inside, 2].max()) if inside.sum() >= 5 else zs.max()
+        ridges.append(float(top) - ground_z)
+    res.ridge_height_m = float(max(ridges))
+    parametric = [b for b in built if b.roof_part is not None]
+    generic = [b for b in built if b.roof_part is None]
+    if main.roof_part is not None:
+        res.roofType = main.roof_part.form.code
+        res.eave_height_m = float(main.roof_part.eave_low_m)
     else:
-        roofs = [s for solid in res.solids for s in solid.of_kind("RoofSurface")]
+        scope = [main] if parametric else built
+        roofs = [s for b in scope for s in b.solid.of_kind("RoofSurface")]
+        walls_top = [w.exterior[:, 2].max() for b in scope for w in b.solid.of_kind("WallSurface")
+                     if np.isclose(w.exterior[:, 2].min(), ground_z)]
         zs = np.concatenate([s.exterior[:, 2] for s in roofs])
-        walls_top = []
-        for solid in res.solids:
-            for w in solid.of_kind("WallSurface"):
-                if np.isclose(w.exterior[:, 2].min(), ground_z):
-                    walls_top.append(w.exterior[:, 2].max())
-        # region borders do not lie exactly on the planes' intersections: the highest vertex can
-        # overshoot a ridge; the ridge is the lower of it and the points' 99th percentile
-        res.ridge_height_m = float(min(zs.max(), np.percentile(rxyz[:, 2], 99)) - ground_z)
         res.eave_height_m = float((min(walls_top) if walls_top else zs.min()) - ground_z)
         slopes = [s.slope_deg for s in roofs]
         if max(slopes) < 5.0:
@@ -484,8 +605,7 @@ def _roof_attributes(res: BuildingResult, rxyz: np.ndarray, ground_z: float) -> 
             res.roofType = RoofForm.SHED.code
         else:
             res.roofType = GENERIC_ROOF_CODE
-        zr = roof_height_from_solids(res.solids, rxyz[:, 0], rxyz[:, 1])
-    d = rxyz[:, 2] - zr
+    d = rxyz[:, 2] - roof_height_of_parts(built, rxyz[:, 0], rxyz[:, 1])
     d = d[np.isfinite(d)]
     res.roof_rmse_m = float(np.sqrt(np.mean(d ** 2))) if len(d) else float("nan")
 

@@ -102,6 +102,7 @@ class PartitionFit:
     k: int
     rmse_m: float
     candidates: dict = field(default_factory=dict)   # form label -> bic (single rectangles)
+    outlier_share: float = 0.0                        # share of points farther than TRUNCATE_M from the roof
 
     @property
     def bic(self) -> float:
@@ -553,7 +554,8 @@ def _score(parts: list[RoofPart], xyz: np.ndarray, k: int) -> PartitionFit:
     res = np.where(np.isfinite(zr), xyz[:, 2] - zr, TRUNCATE_M)
     inl = np.abs(res) <= TRUNCATE_M
     rmse = float(np.sqrt(np.mean(res[inl] ** 2))) if inl.any() else float("nan")
-    return PartitionFit(parts, truncated_cost(res), len(xyz), k, rmse)
+    return PartitionFit(parts, truncated_cost(res), len(xyz), k, rmse,
+                        outlier_share=float(1.0 - inl.mean()) if len(inl) else 0.0)
 
 
 def fit_footprint(poly: Polygon, xyz: np.ndarray, ground_z: float, building_id: str = "", *,
