@@ -13,6 +13,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 import shapely
+from scipy.spatial import cKDTree
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.polygon import orient
 
@@ -31,7 +32,7 @@ from .points import TilePoints, clean_building_points, points_by_footprint, read
 __all__ = ["BuildingResult", "reconstruct_building", "reconstruct_tile", "build_parametric", "build_lod1",
            "ground_height", "roof_height_from_solids", "METHODS", "ALGORITHM_VERSION"]
 
-ALGORITHM_VERSION = "1.0.0"
+ALGORITHM_VERSION = "2.0.0"
 METHODS = ("lod2_fitted", "lod2_parametric", "lod1_fallback", "rejected")
 DEFAULT_HEIGHT_M = 6.0
 GENERIC_ROOF_CODE = 5000      # AdV "Mischform" for generic multi-plane roofs
@@ -69,6 +70,10 @@ class BuildingResult:
     roof_parts: list[RoofPart] = field(default_factory=list)
     tile_id: str | None = None
     issues: list[str] = field(default_factory=list)
+    height_source: str = ""                    # points | storeys | official_lod2 | unknown
+    point_to_roof_median_m: float = float("nan")
+    point_to_roof_p90_m: float = float("nan")
+    structure: str = ""                         # "" or "slender" (towers, masts: roof from the upper envelope)
 
     @property
     def solid(self) -> Solid | None:
@@ -95,6 +100,9 @@ class BuildingResult:
                 "method": self.method, "roof_model": self.roof_model, "fallback_reason": self.fallback_reason,
                 "validity_codes": list(self.validity_codes), "n_parts": len(self.solids),
                 "issues": "; ".join(self.issues), "tile_id": self.tile_id,
+                "height_source": self.height_source,
+                "point_to_roof_median_m": r(self.point_to_roof_median_m),
+                "point_to_roof_p90_m": r(self.point_to_roof_p90_m), "structure": self.structure,
                 "algorithm_version": ALGORITHM_VERSION}
 
     def to_city_building(self):
@@ -296,15 +304,30 @@ def roof_height_from_solids(solids: Iterable[Solid], x: np.ndarray, y: np.ndarra
 
 
 # ============================================================================ per building
-def _fallback_height(official: Mapping | None, storeys, storey_height_m: float, default_height_m: float
-                     ) -> tuple[float, str]:
+#: fewer points than this do not give a LoD1 height (the next source is used)
+MIN_HEIGHT_POINTS = 3
+
+
+def fallback_height(xyz: np.ndarray, ground_z: float, storeys, official: Mapping | None, storey_height_m: float
+                    ) -> tuple[float | None, str, str]:
+    """Height of a LoD1 block: from the points where there are any, else storeys, else the official LoD2.
+
+    Returns
+    -------
+    (height_m, how, source)
+        ``source`` is ``points``, ``storeys``, ``official_lod2`` or ``unknown`` (then ``height_m``
+        is None: no source gives a height).
+    """
+    if len(xyz) >= MIN_HEIGHT_POINTS:
+        h, how = _robust_height(xyz, ground_z)
+        return h, how, "points"
+    if storeys is not None and not (isinstance(storeys, float) and math.isnan(storeys)) and int(storeys) > 0:
+        return int(storeys) * storey_height_m, f"storeys x {storey_height_m} m", "storeys"
     if official:
         h = official.get("measured_height_m")
         if h is not None and np.isfinite(h) and h > 0:
-            return float(h), "official LoD2 measured height"
-    if storeys is not None and not (isinstance(storeys, float) and math.isnan(storeys)) and int(storeys) > 0:
-        return int(storeys) * storey_height_m, f"storeys x {storey_height_m} m"
-    return default_height_m, f"default height {default_height_m} m"
+            return float(h), "official LoD2 measured height", "official_lod2"
+    return None, "no source", "unknown"
 
 
 def _none_if_missing(v):
@@ -324,7 +347,8 @@ def reconstruct_building(footprint: Polygon | MultiPolygon, xyz: np.ndarray, dtm
                          official: Mapping | None = None, storey_height_m: float = 3.0,
                          default_height_m: float = DEFAULT_HEIGHT_M, min_points: int = 20,
                          min_density_m2: float = 2.0, in_coverage: bool = True,
-                         ground_z: float | None = None, min_region_points: int = 15) -> BuildingResult:
+                         ground_z: float | None = None, min_region_points: int = 15,
+                         neighbours: Iterable[Polygon] = ()) -> BuildingResult:
     """Reconstruct one building from its footprint and its (cleaned) points.
 
     Parameters
@@ -346,6 +370,18 @@ def reconstruct_building(footprint: Polygon | MultiPolygon, xyz: np.ndarray, dtm
         Overrides the DTM ground height.
     min_region_points : int
         Planes with fewer points help the parametric fit but get no region of a generic roof.
+    neighbours : iterable of Polygon
+        Footprints of the buildings touching this one: points near the shared walls that lie
+        clearly above this building's own roof (the neighbour's wall, eaves or roof edge) are left
+        out (:func:`drop_neighbour_points`).
+
+    Notes
+    -----
+    A LoD1 block (``method='lod1_fallback'``) takes its height from the points where there are
+    any (the 70th percentile), else from storeys x ``storey_height_m``, else from the official
+    LoD2; without any of them the height is unknown (``height_source='unknown'``, heights None)
+    and the block is a placeholder of ``default_height_m``. Tall slender structures (towers,
+    masts: :func:`slender_structure`) take their roof from the upper envelope of their points.
 
     Returns
     -------
@@ -368,26 +404,47 @@ def reconstruct_building(footprint: Polygon | MultiPolygon, xyz: np.ndarray, dtm
         ground_z = float(np.min(xyz[:, 2])) - 3.0 if len(xyz) else 0.0
         res.issues.append("no DTM value: ground height guessed")
     res.ground_height_m = float(ground_z)
+    neighbours = [n for n in neighbours if n is not None and not n.is_empty]
+    if neighbours and len(xyz):
+        xyz, dropped = drop_neighbour_points(footprint, xyz, neighbours)
+        if dropped:
+            res.issues.append(f"{dropped} points near touching buildings above this roof left out")
     area = float(sum(p.area for p in polys))
     res.point_count = int(len(xyz))
     res.point_density_m2 = res.point_count / area if area > 0 else 0.0
     if len(xyz):
         res.measured_height_m = float(np.percentile(xyz[:, 2], 99) - ground_z)
 
+    own = xyz                    # the building's points: the point-to-roof distances are measured on them
+    hxyz = xyz                   # points that give a LoD1 height (the upper envelope for slender structures)
+
     def fallback(reason: str, height: float | None = None, how: str = "") -> BuildingResult:
+        source = "points"
         if height is None:
-            height, how = _fallback_height(official, res.storeys, storey_height_m, default_height_m)
+            height, how, source = fallback_height(hxyz, ground_z, res.storeys, official, storey_height_m)
         res.method = "lod1_fallback"
         res.roof_model = "lod1"
-        res.fallback_reason = f"{reason}; LoD1 from {how}"
+        res.height_source = source
         res.solids, res.part_ids, res.roof_parts = [], [], []
+        if height is None:
+            # no height at all: a placeholder block keeps the footprint in the model; its heights
+            # stay unknown (None), so analyses and users do not take it for a measured 6 m
+            res.fallback_reason = (f"{reason}; height unknown (no points, storeys or official LoD2): "
+                                   f"placeholder block of {default_height_m} m")
+            res.issues.append(f"height unknown: placeholder block of {default_height_m} m")
+            block = default_height_m
+            res.eave_height_m = res.ridge_height_m = res.measured_height_m = float("nan")
+        else:
+            res.fallback_reason = f"{reason}; LoD1 from {how}"
+            block = float(height)
+            res.eave_height_m = res.ridge_height_m = block
         for k, p in enumerate(polys):
-            res.solids.append(build_lod1(p, ground_z, height, building_id))
+            res.solids.append(build_lod1(p, ground_z, block, building_id))
             res.part_ids.append(building_id if len(polys) == 1 else f"{building_id}_p{k + 1}")
-        res.eave_height_m = res.ridge_height_m = float(height)
         res.roofType = RoofForm.FLAT.code
         res.roof_rmse_m = float("nan")
         _validate(res)
+        _distance_attributes(res, own)
         return res
 
     if not in_coverage:
@@ -396,7 +453,28 @@ def reconstruct_building(footprint: Polygon | MultiPolygon, xyz: np.ndarray, dtm
         return fallback(f"too few points ({res.point_count}, {res.point_density_m2:.1f}/m²; need "
                         f"{min_points} and {min_density_m2}/m²)")
 
-    labels, planes = segment_planes(xyz)
+    why = slender_structure(polys, xyz, ground_z, function_code)
+    labels = planes = None
+    if why:
+        # a tower or mast has points over its whole height: its roof is the upper envelope, if the
+        # envelope's planes cover the footprint. Otherwise (a tree crown over a low building, which
+        # looks tall and slender too) the building's own planes are used when they cover it; a
+        # structure without any roof plane (a lattice mast) becomes a block up to its envelope.
+        env = upper_envelope(xyz, cell_m=max(1.0, 2.5 / math.sqrt(max(res.point_density_m2, 1e-9))))
+        elabels, eplanes = segment_planes(env)
+        if plane_cover(polys, env, elabels, eplanes, min_region_points) >= SLENDER_MIN_COVER:
+            res.structure = "slender"
+            xyz = hxyz = env
+            labels, planes = elabels, eplanes
+            res.issues.append(f"{why}: roof from the upper envelope of the points ({len(env)} of {len(own)})")
+        else:
+            labels, planes = segment_planes(xyz)
+            if plane_cover(polys, xyz, labels, planes, min_region_points) < SLENDER_MIN_COVER:
+                res.structure = "slender"
+                hxyz = env
+                return fallback(f"{why} without a roof plane", *_robust_height(env, ground_z))
+    if labels is None:
+        labels, planes = segment_planes(xyz)
     roof = labels >= 0
     if roof.sum() < min_points:
         return fallback(f"no roof planes found ({int(roof.sum())} points on planes)",
@@ -426,11 +504,184 @@ def reconstruct_building(footprint: Polygon | MultiPolygon, xyz: np.ndarray, dtm
     # vegetation, chimneys and other small objects are not roof
     _roof_attributes(res, built, xyz[glabels >= 0] if (glabels >= 0).any() else rxyz, ground_z)
     _validate(res, {id(b.solid): b.codes for b in built if b.codes is not None})
+    res.height_source = "points"
     if res.validity_codes:
         h, how = _robust_height(rxyz, ground_z)
         codes = res.validity_codes
         fallback(f"LoD2 solid invalid (codes {codes})", h, how)
+    _distance_attributes(res, own)
     return res
+
+
+# ===================================================================== neighbours, towers
+#: points within this distance of a wall shared with a touching building are checked
+NEIGHBOUR_BAND_M = 1.0
+#: ... and left out when higher than the building's own points (98th percentile) by this much
+NEIGHBOUR_ABOVE_M = 0.5
+#: buildings closer than this count as touching
+TOUCH_M = 0.3
+
+
+def drop_neighbour_points(footprint, xyz: np.ndarray, neighbours: Iterable[Polygon], *,
+                          band_m: float = NEIGHBOUR_BAND_M, above_m: float = NEIGHBOUR_ABOVE_M,
+                          min_inner: int = 10) -> tuple[np.ndarray, int]:
+    """Leave out the points that belong to a touching, higher neighbour.
+
+    A low building touching a much higher one gets the neighbour's wall points and eave or roof
+    edge (overhang, misregistration) inside its footprint. Points within ``band_m`` of a wall
+    shared with a neighbour (outline within ``TOUCH_M`` of the neighbour's footprint) that lie more
+    than ``above_m`` above the 98th percentile of the building's other points, and more than
+    ``above_m`` off the plane through their nearest other points (so a roof that rises towards
+    the shared wall keeps its points), are dropped. Nothing is dropped when fewer than
+    ``min_inner`` points lie away from the shared walls.
+
+    Returns
+    -------
+    (xyz, dropped)
+        The kept points and the number left out.
+    """
+    if len(xyz) == 0:
+        return xyz, 0
+    near = shapely.union_all([shapely.buffer(n, TOUCH_M) for n in neighbours])
+    shared = shapely.intersection(shapely.boundary(footprint), near)
+    if shared.is_empty or shared.length < 0.5:
+        return xyz, 0
+    band = shapely.buffer(shared, band_m)
+    in_band = shapely.contains_xy(band, xyz[:, 0], xyz[:, 1])
+    if (~in_band).sum() < min_inner or not in_band.any():
+        return xyz, 0
+    inner = xyz[~in_band]
+    ref = float(np.percentile(inner[:, 2], 98))
+    cand = np.flatnonzero(in_band & (xyz[:, 2] > ref + above_m))
+    if len(cand) == 0:
+        return xyz, 0
+    # a high point that continues the building's own roof (a shed rising to the shared wall) stays:
+    # it lies on the plane through its nearest inner points
+    k = min(8, len(inner))
+    _, nn = cKDTree(inner[:, :2]).query(xyz[cand, :2], k=k)
+    nn = np.asarray(nn).reshape(len(cand), k)
+    own = np.zeros(len(cand), dtype=bool)
+    for j, c in enumerate(cand):
+        q = inner[nn[j]]
+        A = np.column_stack([q[:, 0] - q[0, 0], q[:, 1] - q[0, 1], np.ones(k)])
+        coef, *_ = np.linalg.lstsq(A, q[:, 2], rcond=None)
+        pred = coef[0] * (xyz[c, 0] - q[0, 0]) + coef[1] * (xyz[c, 1] - q[0, 1]) + coef[2]
+        own[j] = abs(xyz[c, 2] - pred) <= above_m
+    drop = np.zeros(len(xyz), dtype=bool)
+    drop[cand[~own]] = True
+    return xyz[~drop], int(drop.sum())
+
+
+#: AdV object type of towers (AX_Turm, any Bauwerksfunktion): function codes ``51001_*``
+TOWER_FUNCTION_PREFIX = "51001_"
+#: tall slender structures by geometry: the footprint's longer side at most this ...
+SLENDER_MAX_SIDE_M = 12.0
+#: ... and the top of the points at least this high and this many times the longer side
+SLENDER_MIN_HEIGHT_M = 15.0
+SLENDER_RATIO = 2.5
+
+
+def slender_structure(polys, xyz: np.ndarray, ground_z: float, function_code=None) -> str:
+    """Why a building is a tall slender structure (tower, mast), or ``""``.
+
+    By its function code (AX_Turm, ``51001_*``) or by its geometry: a small footprint (longer side
+    of the minimum rotated rectangle <= ``SLENDER_MAX_SIDE_M``) whose points reach at least
+    ``SLENDER_RATIO`` times that side and ``SLENDER_MIN_HEIGHT_M`` above the ground. Such a
+    structure has points over its whole height (walls, galleries, a lattice): its roof is the
+    upper envelope of its points, not the biggest plane among them.
+    """
+    code = _none_if_missing(function_code)
+    if code is not None and str(code).startswith(TOWER_FUNCTION_PREFIX):
+        return f"tower by its function code {code}"
+    if len(xyz) < 10:
+        return ""
+    rect = rect_of(shapely.union_all(list(polys)))
+    side = max(rect.length_m, rect.width_m)
+    top = float(np.percentile(xyz[:, 2], 99)) - ground_z
+    if side <= SLENDER_MAX_SIDE_M and top >= max(SLENDER_MIN_HEIGHT_M, SLENDER_RATIO * side):
+        return f"tall slender structure ({top:.0f} m high on a {side:.1f} m footprint)"
+    return ""
+
+
+#: the planes of a slender structure's upper envelope must cover this share of its footprint
+SLENDER_MIN_COVER = 0.5
+
+
+def plane_cover(polys, xyz: np.ndarray, labels: np.ndarray, planes, min_region_points: int = 15,
+                cell_m: float = 1.0) -> float:
+    """Share of the footprint's ``cell_m`` cells holding a point of a plane with ``min_region_points`` points."""
+    big = [k for k, pl in enumerate(planes) if pl.count >= min_region_points]
+    fp = shapely.union_all(list(polys))
+    minx, miny, maxx, maxy = fp.bounds
+    gx, gy = np.meshgrid(np.arange(minx, maxx, cell_m) + cell_m / 2, np.arange(miny, maxy, cell_m) + cell_m / 2)
+    inside = shapely.contains_xy(fp, gx, gy)
+    if not inside.any():
+        return 0.0
+    on = np.isin(labels, big)
+    if not on.any():
+        return 0.0
+    ix = np.floor((xyz[on, 0] - minx) / cell_m).astype(np.int64)
+    iy = np.floor((xyz[on, 1] - miny) / cell_m).astype(np.int64)
+    ok = (ix >= 0) & (ix < gx.shape[1]) & (iy >= 0) & (iy < gx.shape[0])
+    hit = np.zeros(gx.shape, dtype=bool)
+    hit[iy[ok], ix[ok]] = True
+    return float((hit & inside).sum() / inside.sum())
+
+
+def upper_envelope(xyz: np.ndarray, cell_m: float = 1.0, depth_m: float | None = None) -> np.ndarray:
+    """The points near the top of their ``cell_m`` grid cell: within ``depth_m`` (default ``1.5 cell_m``,
+    at least 1 m, so steep roof planes keep their points) of the cell's highest point."""
+    if len(xyz) == 0:
+        return xyz
+    depth = max(1.0, 1.5 * cell_m) if depth_m is None else depth_m
+    ix = np.floor((xyz[:, 0] - xyz[:, 0].min()) / cell_m).astype(np.int64)
+    iy = np.floor((xyz[:, 1] - xyz[:, 1].min()) / cell_m).astype(np.int64)
+    cell = ix * (int(iy.max()) + 1) + iy
+    _, inv = np.unique(cell, return_inverse=True)
+    top = np.full(int(inv.max()) + 1, -np.inf)
+    np.maximum.at(top, inv, xyz[:, 2])
+    return xyz[xyz[:, 2] >= top[inv] - depth]
+
+
+# =================================================================== truth-free quality
+def point_roof_distances(solids: Iterable[Solid], xyz: np.ndarray) -> np.ndarray:
+    """Distance (m) of each point to the roof surface above or below it, perpendicular to that surface.
+
+    The surface is the highest RoofSurface whose outline holds the point (what a scanner sees
+    from above); points outside every roof outline get NaN. Signed: positive above the roof.
+    """
+    xyz = np.asarray(xyz, float)
+    best_z = np.full(len(xyz), -np.inf)
+    dist = np.full(len(xyz), np.nan)
+    if len(xyz) == 0:
+        return dist
+    for solid in solids:
+        for surf in solid.of_kind("RoofSurface"):
+            n = surf.normal
+            if abs(n[2]) < 1e-6:
+                continue
+            ext = surf.rings[0]
+            poly = shapely.Polygon(ext[:, :2], [r[:, :2] for r in surf.rings[1:]])
+            m = shapely.contains_xy(poly, xyz[:, 0], xyz[:, 1])
+            if not m.any():
+                continue
+            p0 = ext[0]
+            q = xyz[m] - p0
+            z = p0[2] - (n[0] * q[:, 0] + n[1] * q[:, 1]) / n[2]
+            higher = z > best_z[m]
+            idx = np.flatnonzero(m)[higher]
+            best_z[idx] = z[higher]
+            dist[idx] = (q[higher] @ n) * (1.0 if n[2] > 0 else -1.0)
+    return dist
+
+
+def _distance_attributes(res: BuildingResult, xyz: np.ndarray) -> None:
+    """Median and 90th percentile of the points' distances to the building's roof (truth-free)."""
+    d = np.abs(point_roof_distances(res.solids, xyz)) if res.solids and len(xyz) else np.empty(0)
+    d = d[np.isfinite(d)]
+    if len(d):
+        res.point_to_roof_median_m = float(np.median(d))
+        res.point_to_roof_p90_m = float(np.percentile(d, 90))
 
 
 @dataclass
@@ -718,6 +969,9 @@ def reconstruct_tile(footprints_gdf, laz_path: str | os.PathLike | TilePoints, d
         notes.append(nt)
     idxs = points_by_footprint(pts, fixed)
     cov = pts.bounds
+    # footprints of all buildings (this tile's and the neighbouring tiles'): who touches whom
+    others = placed
+    tree = shapely.STRtree(others)
     results: list[BuildingResult | None] = []
     tasks: list[tuple[int, tuple, dict]] = []        # (position in results, args, kwargs)
     for k, g, idx, nt in zip(mine, fixed, idxs, notes):
@@ -741,11 +995,13 @@ def reconstruct_tile(footprints_gdf, laz_path: str | os.PathLike | TilePoints, d
             continue
         minx, miny, maxx, maxy = g.bounds
         in_cov = len(pts.xyz) > 0 and not (maxx < cov[0] or minx > cov[2] or maxy < cov[1] or miny > cov[3])
+        touching = [int(j) for j in tree.query(g, predicate="dwithin", distance=TOUCH_M) if int(j) != k]
         kwargs = dict(building_id=bid_out, function_code=fc,
                       storeys=None if st is None or (isinstance(st, float) and math.isnan(st)) else st,
                       official=official.get(bid), storey_height_m=storey_height_m,
                       default_height_m=default_height_m, min_points=min_points,
-                      min_density_m2=min_density_m2, in_coverage=in_cov)
+                      min_density_m2=min_density_m2, in_coverage=in_cov,
+                      neighbours=[others[j] for j in touching])
         tasks.append((len(results), (g, idx, nt), kwargs))
         results.append(None)
     if dtm_raster is not None:
