@@ -547,12 +547,13 @@ def test_points_by_footprint_and_outliers_match_reference():
         assert np.array_equal(got[k], np.sort(pi[fi == k])), k
     assert len(got[0]) > 0 and len(got[1]) == len(got[2]) == 0
     assert shapely.touches(fps[0], shapely.points(xyz[got[0], :2])).any()      # boundary points kept
-    # outliers: fewer than 4 points (itself included) within 1 m, counted by the ball query
+    # outliers: fewer than 4 points (itself included) within 1 m, heights counted a third, by the ball query
     sparse = np.vstack([xyz[got[3]], [[X0 + 22, Y0 + 25, 200.0]], [[X0 + 32, Y0 + 25, 170.0]]])
     pts2 = tile_points(sparse)
     idx = np.arange(len(sparse))
     kept = clean_building_points(pts2, idx)
-    cnt = np.asarray(cKDTree(sparse).query_ball_point(sparse, 1.0, return_length=True))
+    scaled = sparse * np.array([1.0, 1.0, 1.0 / 3.0])
+    cnt = np.asarray(cKDTree(scaled).query_ball_point(scaled, 1.0, return_length=True))
     assert np.array_equal(kept, idx[cnt >= 4])
     assert len(sparse) - 2 not in kept and len(sparse) - 1 not in kept
 

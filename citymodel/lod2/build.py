@@ -346,7 +346,7 @@ def reconstruct_building(footprint: Polygon | MultiPolygon, xyz: np.ndarray, dtm
                          building_id: str, function_code: str | None = None, storeys: int | None = None,
                          official: Mapping | None = None, storey_height_m: float = 3.0,
                          default_height_m: float = DEFAULT_HEIGHT_M, min_points: int = 20,
-                         min_density_m2: float = 2.0, in_coverage: bool = True,
+                         min_density_m2: float = 1.0, in_coverage: bool = True,
                          ground_z: float | None = None, min_region_points: int = 15,
                          neighbours: Iterable[Polygon] = ()) -> BuildingResult:
     """Reconstruct one building from its footprint and its (cleaned) points.
@@ -460,7 +460,7 @@ def reconstruct_building(footprint: Polygon | MultiPolygon, xyz: np.ndarray, dtm
         # envelope's planes cover the footprint. Otherwise (a tree crown over a low building, which
         # looks tall and slender too) the building's own planes are used when they cover it; a
         # structure without any roof plane (a lattice mast) becomes a block up to its envelope.
-        env = upper_envelope(xyz, cell_m=max(1.0, 2.5 / math.sqrt(max(res.point_density_m2, 1e-9))))
+        env = upper_envelope(xyz, cell_m=max(1.0, 4.0 / math.sqrt(max(res.point_density_m2, 1e-9))))
         elabels, eplanes = segment_planes(env)
         if plane_cover(polys, env, elabels, eplanes, min_region_points) >= SLENDER_MIN_COVER:
             res.structure = "slender"
@@ -730,6 +730,8 @@ GENERIC_ATTEMPTS = ((0.5, 0.0), (1.0, 0.0), (0.5, 0.05), (1.0, 0.05))
 #: a footprint whose generic roof fails is split in two, down to this depth (at most 2**depth parts)
 MAX_SPLIT_DEPTH = 3
 MIN_SPLIT_PART_M2 = 12.0
+#: a footprint at least this large that no single parametric model explains is tried in parts first
+LARGE_BUILDING_M2 = 400.0
 
 
 class _PartBuilder:
@@ -743,8 +745,16 @@ class _PartBuilder:
         rxyz = self.rxyz
         m = shapely.contains_xy(p, rxyz[:, 0], rxyz[:, 1])
         fit = fit_footprint(p, rxyz[m], self.ground_z, pid) if m.sum() >= self.min_points else None
-        if fit is not None and fit.rmse_m <= 0.15 and fit.cost / max(fit.n, 1) <= 0.02 and fit.outlier_share <= MAX_OUTLIER_SHARE:
+        if (fit is not None and fit.rmse_m <= 0.15 and fit.cost / max(fit.n, 1) <= 0.02
+                and fit.outlier_share <= MAX_OUTLIER_SHARE):
             return [_BuiltPart(part_solid(rp), rp.part_id, part_footprint(rp), "parametric", rp) for rp in fit.parts]
+        if depth == 0 and p.area >= LARGE_BUILDING_M2:
+            # a large multi-part building (a hall with aisles and an office block): its parts first,
+            # taken when most of it is explained by parametric parts
+            parts = self._split(p, pid, depth, strict)
+            if parts is not None and sum(b.area_m2 for b in parts if b.model == "parametric") >= 0.5 * p.area:
+                self.issues.append(f"{pid}: built in {len(parts)} parts (a large multi-part building)")
+                return parts
         sel = shapely.contains_xy(p.buffer(0.5), self.xyz[:, 0], self.xyz[:, 1])
         if (self.labels[sel] >= 0).any():
             for simp, margin in GENERIC_ATTEMPTS:
@@ -761,6 +771,12 @@ class _PartBuilder:
                     return [_BuiltPart(cand, pid, p, "generic", None, list(rep.codes))]
                 self.issues.append(f"{pid}: generic roof invalid (codes {rep.codes}, simplify {simp} m, "
                                    f"cap margin {margin} m)")
+        out = self._split(p, pid, depth, strict)
+        if out is not None and depth == 0:
+            self.issues.append(f"{pid}: split into {len(out)} parts (no valid roof over the whole footprint)")
+        return out
+
+    def _split(self, p: Polygon, pid: str, depth: int, strict: bool) -> list[_BuiltPart] | None:
         if depth >= MAX_SPLIT_DEPTH:
             return None
         halves = split_footprint(p, MIN_SPLIT_PART_M2)
@@ -772,8 +788,6 @@ class _PartBuilder:
             if got is None:
                 return None
             out += got
-        if depth == 0:
-            self.issues.append(f"{pid}: split into {len(out)} parts (no valid roof over the whole footprint)")
         return out
 
 
@@ -887,7 +901,7 @@ def _official_lookup(official_lod2) -> dict[str, dict]:
 
 def reconstruct_tile(footprints_gdf, laz_path: str | os.PathLike | TilePoints, dtm_raster: Raster, tile: Tile, *,
                      official_lod2=None, storey_height_m: float = 3.0, min_hag_m: float = 2.0,
-                     min_points: int = 20, min_density_m2: float = 2.0, on_duplicate: str = "raise",
+                     min_points: int = 20, min_density_m2: float = 1.0, on_duplicate: str = "raise",
                      default_height_m: float = DEFAULT_HEIGHT_M) -> list[BuildingResult]:
     """Reconstruct the buildings of one tile.
 
