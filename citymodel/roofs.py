@@ -658,13 +658,18 @@ class BuildingSpec:
         return building_solids(self.parts)
 
 
-def building_roof_height(parts: Sequence[RoofPart], x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Absolute roof height of a building at ``x, y``: the maximum over its parts; NaN outside all."""
+def building_roof_height(parts: Sequence[RoofPart], x: np.ndarray, y: np.ndarray,
+                         tolerance_m: float = 1e-6) -> np.ndarray:
+    """Absolute roof height of a building at ``x, y``: the maximum over its parts; NaN outside all.
+
+    ``tolerance_m`` (see :func:`roof_height`) also serves roof overhangs: the roof planes are
+    extended that far beyond the walls.
+    """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     out = np.full(np.broadcast(x, y).shape, np.nan)
     for p in parts:
-        z = roof_height(p, x, y)
+        z = roof_height(p, x, y, tolerance_m)
         out = np.fmax(out, z)
     return out
 
