@@ -30,7 +30,9 @@ from .planes import segment_planes
 from .points import TilePoints, clean_building_points, points_by_footprint, read_tile_points
 
 __all__ = ["BuildingResult", "reconstruct_building", "reconstruct_tile", "build_parametric", "build_lod1",
-           "ground_height", "roof_height_from_solids", "METHODS", "ALGORITHM_VERSION"]
+           "ground_height", "roof_height_from_solids", "METHODS", "ALGORITHM_VERSION", "fallback_height",
+           "split_footprint", "drop_neighbour_points", "slender_structure", "upper_envelope", "plane_cover",
+           "point_roof_distances", "roof_height_of_parts"]
 
 ALGORITHM_VERSION = "2.0.0"
 METHODS = ("lod2_fitted", "lod2_parametric", "lod1_fallback", "rejected")
