@@ -459,9 +459,10 @@ def reconstruct_building(footprint: Polygon | MultiPolygon, xyz: np.ndarray, dtm
     labels = planes = None
     if why:
         # a tower or mast has points over its whole height: its roof is the upper envelope, if the
-        # envelope's planes cover the footprint. Otherwise (a tree crown over a low building, which
-        # looks tall and slender too) the building's own planes are used when they cover it; a
-        # structure without any roof plane (a lattice mast) becomes a block up to its envelope.
+        # envelope's planes cover the footprint. Otherwise the building's own points are used as
+        # for any building (a tree crown over a garage looks tall and slender too); only a tower by
+        # its function code whose envelope holds no roof plane (a lattice mast) becomes a block up
+        # to its envelope.
         env = upper_envelope(xyz, cell_m=max(1.0, 4.0 / math.sqrt(max(res.point_density_m2, 1e-9))))
         elabels, eplanes = segment_planes(env)
         if plane_cover(polys, env, elabels, eplanes, min_region_points) >= SLENDER_MIN_COVER:
@@ -469,12 +470,10 @@ def reconstruct_building(footprint: Polygon | MultiPolygon, xyz: np.ndarray, dtm
             xyz = hxyz = env
             labels, planes = elabels, eplanes
             res.issues.append(f"{why}: roof from the upper envelope of the points ({len(env)} of {len(own)})")
-        else:
-            labels, planes = segment_planes(xyz)
-            if plane_cover(polys, xyz, labels, planes, min_region_points) < SLENDER_MIN_COVER:
-                res.structure = "slender"
-                hxyz = env
-                return fallback(f"{why} without a roof plane", *_robust_height(env, ground_z))
+        elif is_tower_code(function_code):
+            res.structure = "slender"
+            hxyz = env
+            return fallback(f"{why}, no roof plane on its top", *_robust_height(env, ground_z))
     if labels is None:
         labels, planes = segment_planes(xyz)
     roof = labels >= 0
@@ -583,6 +582,12 @@ SLENDER_MIN_HEIGHT_M = 15.0
 SLENDER_RATIO = 2.5
 
 
+def is_tower_code(function_code) -> bool:
+    """True for a function code of AX_Turm (``51001_*``)."""
+    code = _none_if_missing(function_code)
+    return code is not None and str(code).startswith(TOWER_FUNCTION_PREFIX)
+
+
 def slender_structure(polys, xyz: np.ndarray, ground_z: float, function_code=None) -> str:
     """Why a building is a tall slender structure (tower, mast), or ``""``.
 
@@ -592,9 +597,8 @@ def slender_structure(polys, xyz: np.ndarray, ground_z: float, function_code=Non
     structure has points over its whole height (walls, galleries, a lattice): its roof is the
     upper envelope of its points, not the biggest plane among them.
     """
-    code = _none_if_missing(function_code)
-    if code is not None and str(code).startswith(TOWER_FUNCTION_PREFIX):
-        return f"tower by its function code {code}"
+    if is_tower_code(function_code):
+        return f"tower by its function code {function_code}"
     if len(xyz) < 10:
         return ""
     rect = rect_of(shapely.union_all(list(polys)))
