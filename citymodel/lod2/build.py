@@ -32,7 +32,7 @@ from .points import TilePoints, clean_building_points, points_by_footprint, read
 __all__ = ["BuildingResult", "reconstruct_building", "reconstruct_tile", "build_parametric", "build_lod1",
            "ground_height", "roof_height_from_solids", "METHODS", "ALGORITHM_VERSION", "fallback_height",
            "split_footprint", "drop_neighbour_points", "slender_structure", "upper_envelope", "plane_cover",
-           "point_roof_distances", "roof_height_of_parts"]
+           "point_roof_distances", "roof_surface_heights"]
 
 ALGORITHM_VERSION = "2.0.0"
 METHODS = ("lod2_fitted", "lod2_parametric", "lod1_fallback", "rejected")
@@ -503,14 +503,21 @@ def reconstruct_building(footprint: Polygon | MultiPolygon, xyz: np.ndarray, dtm
     res.roof_model = "parametric" if all(b.model == "parametric" for b in built) else "generic"
     # the fit error is measured on the points of the roof planes (>= min_region_points points);
     # vegetation, chimneys and other small objects are not roof
-    _roof_attributes(res, built, xyz[glabels >= 0] if (glabels >= 0).any() else rxyz, ground_z)
+    # one spatial query for both: the roof above the building's own points
+    z_own, d_own = roof_surface_heights(res.solids, own)
+    on_plane = glabels >= 0
+    if xyz is own and on_plane.any():
+        _roof_attributes(res, built, xyz[on_plane], ground_z, z_own[on_plane])
+    else:
+        _roof_attributes(res, built, xyz[on_plane] if on_plane.any() else rxyz, ground_z)
     _validate(res, {id(b.solid): b.codes for b in built if b.codes is not None})
     res.height_source = "points"
     if res.validity_codes:
         h, how = _robust_height(rxyz, ground_z)
         codes = res.validity_codes
         fallback(f"LoD2 solid invalid (codes {codes})", h, how)
-    _distance_attributes(res, own)
+        return res
+    _distance_attributes(res, own, d_own)
     return res
 
 
@@ -650,40 +657,52 @@ def upper_envelope(xyz: np.ndarray, cell_m: float = 1.0, depth_m: float | None =
 
 
 # =================================================================== truth-free quality
+def roof_surface_heights(solids: Iterable[Solid], xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Height of the roof above or below each point, and the point's distance to it (m).
+
+    The roof is the highest RoofSurface whose outline holds the point (what a scanner sees from
+    above); the distance is perpendicular to that surface's plane, signed (positive above the
+    roof). Points outside every roof outline get NaN. One spatial-index query for all points.
+    """
+    xyz = np.asarray(xyz, float)
+    z_roof = np.full(len(xyz), np.nan)
+    dist = np.full(len(xyz), np.nan)
+    surfs = [sf for solid in solids for sf in solid.of_kind("RoofSurface")]
+    normals = [sf.normal for sf in surfs]
+    keep = [k for k, n in enumerate(normals) if abs(n[2]) >= 1e-6]
+    if len(xyz) == 0 or not keep:
+        return z_roof, dist
+    polys = [shapely.Polygon(surfs[k].rings[0][:, :2], [r[:, :2] for r in surfs[k].rings[1:]]) for k in keep]
+    pi, si = shapely.STRtree(polys).query(shapely.points(xyz[:, :2]), predicate="intersects")
+    if len(pi) == 0:
+        return z_roof, dist
+    n = np.array([normals[k] for k in keep])[si]
+    p0 = np.array([surfs[k].rings[0][0] for k in keep])[si]
+    q = xyz[pi] - p0
+    z = p0[:, 2] - (n[:, 0] * q[:, 0] + n[:, 1] * q[:, 1]) / n[:, 2]
+    d = np.einsum("ij,ij->i", q, n) * np.sign(n[:, 2])
+    order = np.lexsort((-z, pi))              # per point, the highest surface first
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = pi[order][1:] != pi[order][:-1]
+    z_roof[pi[order][first]] = z[order][first]
+    dist[pi[order][first]] = d[order][first]
+    return z_roof, dist
+
+
 def point_roof_distances(solids: Iterable[Solid], xyz: np.ndarray) -> np.ndarray:
     """Distance (m) of each point to the roof surface above or below it, perpendicular to that surface.
 
     The surface is the highest RoofSurface whose outline holds the point (what a scanner sees
     from above); points outside every roof outline get NaN. Signed: positive above the roof.
     """
-    xyz = np.asarray(xyz, float)
-    best_z = np.full(len(xyz), -np.inf)
-    dist = np.full(len(xyz), np.nan)
-    if len(xyz) == 0:
-        return dist
-    for solid in solids:
-        for surf in solid.of_kind("RoofSurface"):
-            n = surf.normal
-            if abs(n[2]) < 1e-6:
-                continue
-            ext = surf.rings[0]
-            poly = shapely.Polygon(ext[:, :2], [r[:, :2] for r in surf.rings[1:]])
-            m = shapely.contains_xy(poly, xyz[:, 0], xyz[:, 1])
-            if not m.any():
-                continue
-            p0 = ext[0]
-            q = xyz[m] - p0
-            z = p0[2] - (n[0] * q[:, 0] + n[1] * q[:, 1]) / n[2]
-            higher = z > best_z[m]
-            idx = np.flatnonzero(m)[higher]
-            best_z[idx] = z[higher]
-            dist[idx] = (q[higher] @ n) * (1.0 if n[2] > 0 else -1.0)
-    return dist
+    return roof_surface_heights(solids, xyz)[1]
 
 
-def _distance_attributes(res: BuildingResult, xyz: np.ndarray) -> None:
+def _distance_attributes(res: BuildingResult, xyz: np.ndarray, dist: np.ndarray | None = None) -> None:
     """Median and 90th percentile of the points' distances to the building's roof (truth-free)."""
-    d = np.abs(point_roof_distances(res.solids, xyz)) if res.solids and len(xyz) else np.empty(0)
+    if dist is None:
+        dist = point_roof_distances(res.solids, xyz) if res.solids and len(xyz) else np.empty(0)
+    d = np.abs(dist)
     d = d[np.isfinite(d)]
     if len(d):
         res.point_to_roof_median_m = float(np.median(d))
@@ -705,27 +724,12 @@ class _BuiltPart:
     def area_m2(self) -> float:
         return float(self.polygon.area)
 
-    @property
-    def volume_m3(self) -> float:
+    def size_m3(self, ground_z: float) -> float:
+        """Volume of a parametric part; footprint area x mean roof-vertex height of a generic one (to rank parts)."""
         if self.roof_part is not None:
             return part_volume_m3(self.roof_part)
-        o = np.array(self.solid.bounds[:3])          # triple products near the origin
-        return float(Solid([type(sf)(sf.kind, [r - o for r in sf.rings]) for sf in self.solid.surfaces]).volume_m3)
-
-
-def roof_height_of_parts(built: list[_BuiltPart], x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Roof height at ``x, y`` from the part whose footprint holds the point (NaN outside all)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    out = np.full(x.shape, np.nan)
-    for b in built:
-        m = shapely.contains_xy(b.polygon.buffer(1e-6), x, y) & np.isnan(out)
-        if not m.any():
-            continue
-        if b.roof_part is not None:
-            out[m] = roof_height(b.roof_part, x[m], y[m], tolerance_m=1e-3)
-        else:
-            out[m] = roof_height_from_solids([b.solid], x[m], y[m])
-    return out
+        z = np.concatenate([sf.exterior[:, 2] for sf in self.solid.of_kind("RoofSurface")])
+        return self.area_m2 * float(np.mean(z) - ground_z)
 
 
 #: a parametric fit must explain all but this share of the roof points (within 0.3 m): a model that
@@ -837,7 +841,8 @@ def _robust_height(xyz: np.ndarray, ground_z: float) -> tuple[float, str]:
     return max(float(np.percentile(xyz[:, 2], 70) - ground_z), 1.0), "the 70th percentile of the roof points"
 
 
-def _roof_attributes(res: BuildingResult, built: list[_BuiltPart], rxyz: np.ndarray, ground_z: float) -> None:
+def _roof_attributes(res: BuildingResult, built: list[_BuiltPart], rxyz: np.ndarray, ground_z: float,
+                     z_roof: np.ndarray | None = None) -> None:
     """Roof type, eave, ridge and RMSE of a building from its parts.
 
     All parts parametric: the main (largest) part's form and lowest eave, the highest ridge.
@@ -846,7 +851,7 @@ def _roof_attributes(res: BuildingResult, built: list[_BuiltPart], rxyz: np.ndar
     the eave is the lowest wall top of the main part (all parts when none is parametric); the roof
     type is the main part's form, or flat / shed / 5000 (Mischform) from its planes.
     """
-    main = max(built, key=lambda b: b.volume_m3)
+    main = built[0] if len(built) == 1 else max(built, key=lambda b: b.size_m3(ground_z))
     ridges = []
     for b in built:
         if b.roof_part is not None:
@@ -866,7 +871,7 @@ def _roof_attributes(res: BuildingResult, built: list[_BuiltPart], rxyz: np.ndar
         scope = [main] if parametric else built
         roofs = [s for b in scope for s in b.solid.of_kind("RoofSurface")]
         walls_top = [w.exterior[:, 2].max() for b in scope for w in b.solid.of_kind("WallSurface")
-                     if np.isclose(w.exterior[:, 2].min(), ground_z)]
+                     if abs(w.exterior[:, 2].min() - ground_z) <= 1e-6]
         zs = np.concatenate([s.exterior[:, 2] for s in roofs])
         res.eave_height_m = float((min(walls_top) if walls_top else zs.min()) - ground_z)
         slopes = [s.slope_deg for s in roofs]
@@ -876,7 +881,9 @@ def _roof_attributes(res: BuildingResult, built: list[_BuiltPart], rxyz: np.ndar
             res.roofType = RoofForm.SHED.code
         else:
             res.roofType = GENERIC_ROOF_CODE
-    d = rxyz[:, 2] - roof_height_of_parts(built, rxyz[:, 0], rxyz[:, 1])
+    if z_roof is None:
+        z_roof = roof_surface_heights([b.solid for b in built], rxyz)[0]
+    d = rxyz[:, 2] - z_roof
     d = d[np.isfinite(d)]
     res.roof_rmse_m = float(np.sqrt(np.mean(d ** 2))) if len(d) else float("nan")
 

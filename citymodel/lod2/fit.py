@@ -42,6 +42,11 @@ SHAPE_KINDS = {
     "gable_asym": (RoofForm.GABLE, 3, (-0.4, -0.3, -0.2, -0.1, 0.1, 0.2, 0.3, 0.4)),
     "gable_asym2": (RoofForm.GABLE, 4, (-0.3, -0.15, 0.0, 0.15, 0.3)),
 }
+#: the richer shape families, fitted only when the basic forms leave a clear misfit (a model hierarchy:
+#: a roof the basic forms explain to within noise does not need them)
+EXTENDED_KINDS = ("mansard4", "gable_asym", "gable_asym2")
+#: ... a clear misfit: the best basic form's truncated cost per point above this (m², about 7 cm RMS)
+EXTENDED_MIN_COST_M2 = 0.005
 TRUNCATE_M = 0.3
 MIN_ROOF_RISE_M = 0.3
 
@@ -205,7 +210,8 @@ def _design_stack(kind: str, rect: Rect, qs, u: np.ndarray, v: np.ndarray):
     raise ValueError(kind)
 
 
-def _candidate_groups(rect: Rect, u: np.ndarray, v: np.ndarray, forms=None, turned: bool = False) -> list:
+def _candidate_groups(rect: Rect, u: np.ndarray, v: np.ndarray, forms=None, turned: bool = False,
+                      kinds=None) -> list:
     """Candidates on ``rect`` as groups ``(form, kind, k, rect, shapes, qs, X (m, n, p))`` with ``z = X @ theta``.
 
     Gable, the two sheds, and the shape families of :data:`SHAPE_KINDS`; ``theta`` = (e, h),
@@ -222,12 +228,15 @@ def _candidate_groups(rect: Rect, u: np.ndarray, v: np.ndarray, forms=None, turn
         X[0, :, 1] = col1
         out.append((form, form.label, FORM_PARAMS[form], r, [{}], [None], X))
 
-    if forms is None or RoofForm.GABLE in forms:
+    basic = kinds is None or "basic" in kinds
+    if basic and (forms is None or RoofForm.GABLE in forms):
         single(RoofForm.GABLE, rect, 1.0 - 2.0 * np.abs(v) / W)
-    if forms is None or RoofForm.SHED in forms:
+    if basic and (forms is None or RoofForm.SHED in forms):
         single(RoofForm.SHED, rect, (v + W / 2) / W)
         single(RoofForm.SHED, rect.flipped(), (W / 2 - v) / W)
     for kind, (form, k, grid) in SHAPE_KINDS.items():
+        if kinds is not None and kind not in kinds:
+            continue
         if (forms is None or form in forms) and not (turned and kind == "mansard4"):
             shapes, qs, X = _design_stack(kind, rect, grid, u, v)
             if len(qs):
@@ -331,11 +340,18 @@ def fit_rect(xyz: np.ndarray, rect: Rect, ground_z: float, part_id: str = "",
         X[0, :, 1] = g
         groups.append((RoofForm.PYRAMID, "pyramid", FORM_PARAMS[RoofForm.PYRAMID], rect, [{}], [None], X))
     local = {}
+    basic = ("basic",) + tuple(k for k in SHAPE_KINDS if k not in EXTENDED_KINDS)
     for r, turned in ((rect, False), (rect.turned(), True)):
         uu, vv = local[r] = r.local(xyz[:, 0], xyz[:, 1])
-        groups.extend(_candidate_groups(r, uu, vv, forms, turned=turned))
+        groups.extend(_candidate_groups(r, uu, vv, forms, turned=turned, kinds=basic))
     best_q: dict[str, tuple[Rect, float]] = {}
     out, best_q = _run_groups(groups, z, ground_z, part_id, out, best_q)
+    best = min((f.cost for f in out.values()), default=np.inf)
+    if best / n > EXTENDED_MIN_COST_M2:
+        groups = []
+        for r, turned in ((rect, False), (rect.turned(), True)):
+            groups.extend(_candidate_groups(r, *local[r], forms, turned=turned, kinds=EXTENDED_KINDS))
+        out, best_q = _run_groups(groups, z, ground_z, part_id, out, best_q)
     # refine the shape parameter of each family between the neighbouring grid values
     refine = []
     for kind, (r, q) in best_q.items():

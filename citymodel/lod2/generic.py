@@ -5,9 +5,10 @@
 2. The label raster is polygonised (rasterio), the polygons simplified as a coverage (shared
    edges stay shared: ``shapely.coverage_simplify``) and clipped to the footprint.
 3. Every plane is clipped to its support: no piece rises above the highest point of its plane's
-   own points (plus ``cap_margin_m``). Where a piece would, it is split along the plane's contour
-   at that height and the part above becomes a flat cap at it, so a steep plane is not extended
-   beyond where its points end (the solid is never higher than the points say).
+   own points (plus ``cap_margin_m``; by more than ``CAP_TOLERANCE_M`` = 5 cm). Where a piece
+   would, it is split along the plane's contour at that height and the part above becomes a flat
+   cap at it, so a steep plane is not extended beyond where its points end (the solid is not
+   higher than the points say).
 4. Pieces are noded (every vertex that lies on another piece's edge is inserted there) so that
    the 2D partition is edge-matched.
 5. Each piece is lifted onto its plane (RoofSurface); every partition edge gets a vertical wall
@@ -193,7 +194,16 @@ def _key(p) -> tuple[float, float]:
     return (round(float(p[0]), 2), round(float(p[1]), 2))
 
 
-def _cap_rings(rings_per_piece, labs, planes, tops: dict[int, float]):
+def _keys(r: np.ndarray) -> list[tuple[float, float]]:
+    """:func:`_key` of every vertex of a ring."""
+    return [tuple(k) for k in np.round(r, 2).tolist()]
+
+
+#: a piece is clipped only where its plane rises more than this above the plane's support
+CAP_TOLERANCE_M = 0.05
+
+
+def _cap_rings(rings_per_piece, labs, planes, tops: dict[int, float], tol_m: float = CAP_TOLERANCE_M):
     """Clip every piece to its plane's support height (see :func:`generic_roof_solid`, step 3).
 
     Works on the noded rings: the plane's contour at the support height crosses piece edges at
@@ -224,14 +234,14 @@ def _cap_rings(rings_per_piece, labs, planes, tops: dict[int, float]):
     labs = list(labs)
     on_edge: dict[tuple, list[np.ndarray]] = {}
     crossing: dict[tuple[float, float], tuple[int, int]] = {}
-    taken = {_key(p) for rs in rings_per_piece for r in rs for p in r}     # node keys in use
+    taken = {k for rs in rings_per_piece for r in rs for k in _keys(r)}     # node keys in use
     for f, rs in enumerate(rings_per_piece):
         lab = labs[f]
         if lab not in tops:
             continue
         d = [excess(lab, r) for r in rs]
-        if max(float(x.max()) for x in d) <= _ZTOL:
-            continue
+        if max(float(x.max()) for x in d) <= tol_m:
+            continue                              # not (or hardly) above its support
         if min(float(x.min()) for x in d) >= -_ZTOL:
             labs[f] = cap_label(lab)                 # the whole piece lies above the contour
             continue
@@ -251,15 +261,20 @@ def _cap_rings(rings_per_piece, labs, planes, tops: dict[int, float]):
     if not on_edge:
         return rings_per_piece, labs, planes, source, set(), {}, []
     # 2. insert them into every ring using the edge (both directions)
+    ends = {k for edge in on_edge for k in edge}
     new_rings = []
     for rs in rings_per_piece:
         out_rs = []
         for r in rs:
+            keys = _keys(r)
+            if not ends.intersection(keys):
+                out_rs.append(r)
+                continue
             pts = []
             for a in range(len(r)):
                 p, q = r[a], r[(a + 1) % len(r)]
                 pts.append(p[None])
-                ka, kb = _key(p), _key(q)
+                ka, kb = keys[a], keys[(a + 1) % len(r)]
                 extra = on_edge.get((ka, kb) if ka < kb else (kb, ka))
                 if extra:
                     seg = q - p
