@@ -3,7 +3,8 @@
 ``buildings/lod2`` (per tile) rebuilds every building whose footprint's representative point lies
 in the tile, from the staged footprints, the tile's points (with halo) and DTM; it writes the
 tile's CityJSONSeq and attribute table and reports the share of valid solids (blocking), the roof
-RMSE and the share of fallbacks. ``buildings/model`` gathers the tiles into CityJSON 2.0, CityGML
+RMSE and the share of fallbacks, and in its metadata the truth-free distance between the buildings'
+points and their roofs (:mod:`citymodel.lod2.summary`). ``buildings/model`` gathers the tiles into CityJSON 2.0, CityGML
 2.0, GeoPackage and GeoParquet, validates them against the official schemas and compares the
 reconstruction with the official LoD2 (change report).
 """
@@ -127,6 +128,8 @@ def lod2_tile(context: AssetExecutionContext, settings: SettingsResource) -> dg.
             "buildings_per_s": round(len(results) / t["seconds"], 1) if t["seconds"] else 0.0,
             "cityjsonseq": dg.MetadataValue.path(str(seq_path))}
     if rows:
+        meta.update(_point_to_roof_metadata(frame, f"tile {tile.id}"))
+    if rows:
         meta["bbox"] = bbox_metadata(frame.total_bounds)
         rmse = frame.loc[frame["method"] == "lod2_fitted", "roof_rmse_m"].astype(float).dropna()
         if len(rmse):
@@ -140,6 +143,27 @@ def lod2_tile(context: AssetExecutionContext, settings: SettingsResource) -> dg.
     return dg.MaterializeResult(metadata=meta, check_results=_checks(LOD2_TILE_KEY, frame if rows else
                                                                      pd.DataFrame({"method": [], "validity_codes": [],
                                                                                    "roof_rmse_m": [], "building_id": []})))
+
+
+def _point_to_roof_metadata(frame: pd.DataFrame, title: str) -> dict:
+    """Dagster metadata of the truth-free measure (distance between a building's points and its roof)."""
+    from citymodel.lod2.summary import quality_summary
+
+    q = quality_summary(pd.DataFrame(frame.drop(columns="geometry", errors="ignore")))
+    d = q.get("point_to_roof", {})
+    meta = {"quality_summary": dg.MetadataValue.json(q)}
+    if d.get("buildings"):
+        meta["point_to_roof_median_m"] = d["median_of_medians_m"]
+        meta["point_to_roof_p90_m"] = d["median_p90_m"]
+        meta["point_to_roof_far_share"] = d["far_share"]
+        p90 = pd.to_numeric(frame["point_to_roof_p90_m"], errors="coerce").dropna()
+        fig, ax = new_figure(4, 2.5)
+        ax.hist(p90.clip(upper=3.0), bins=30)
+        ax.set_xlabel("90th percentile distance of a building's points to its roof (m)")
+        ax.set_ylabel("buildings")
+        ax.set_title(f"{title}: {len(p90)} buildings", fontsize=9)
+        meta["point_to_roof_histogram"] = png_markdown(fig)
+    return meta
 
 
 def load_tile_buildings(settings: Settings, tile_ids) -> list:
@@ -223,6 +247,8 @@ def building_model(context: AssetExecutionContext, settings: SettingsResource,
     meta = {"buildings": len(table), "seconds": t["seconds"], "cityjson": dg.MetadataValue.path(str(cj)),
             "citygml": dg.MetadataValue.path(str(gml)),
             "methods": dg.MetadataValue.json(table["method"].value_counts().to_dict() if len(table) else {})}
+    if len(table):
+        meta.update(_point_to_roof_metadata(table, "city"))
     if changes is not None:
         meta["changes"] = dg.MetadataValue.json(changes["status"].value_counts().to_dict())
     return dg.MaterializeResult(metadata=meta, check_results=checks)

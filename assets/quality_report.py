@@ -1,12 +1,18 @@
-"""Stage ``quality``: the run's quality report (``quality/report.json`` and ``.html``)."""
+"""Stage ``quality``: the run's quality report (``quality/report.json`` and ``.html``).
+
+It covers the staged sources and, once they are built, the reconstructed buildings (a summary with
+the truth-free distance between each building's points and its roof).
+"""
 
 
 import dagster as dg
+import pandas as pd
 from dagster import AssetExecutionContext
 
 from resources.settings import SettingsResource
 from resources.warehouse import WarehouseResource
 
+from .buildings import MODEL_KEY, load_building_table
 from .common import read_json
 from .staging import DTM_KEY, POINT_CLOUD_KEY, VECTOR_ROLES
 
@@ -16,12 +22,13 @@ REPORT_KEY = dg.AssetKey(["quality", "report"])
 @dg.asset(
     key=REPORT_KEY,
     deps=[dg.AssetKey(["staging", r]) for r in VECTOR_ROLES]
-    + [dg.AssetKey(["staging", "lod2_reference"]), POINT_CLOUD_KEY, DTM_KEY],
+    + [dg.AssetKey(["staging", "lod2_reference"]), POINT_CLOUD_KEY, DTM_KEY, MODEL_KEY],
     group_name="quality",
-    code_version="1",
+    code_version="2",
     automation_condition=dg.AutomationCondition.eager(),
     kinds={"html", "json"},
-    description="Quality report of the staged sources: suites, checks, quarantined records.",
+    description="Quality report of the staged sources (suites, checks, quarantined records) and of the "
+                "reconstructed buildings (methods, fallbacks, distance of the points to their roofs).",
 )
 def quality_report(context: AssetExecutionContext, settings: SettingsResource,
                    warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -40,10 +47,22 @@ def quality_report(context: AssetExecutionContext, settings: SettingsResource,
     quarantine = None
     if "quarantine" in warehouse.tables():
         quarantine = warehouse.query("SELECT * FROM quarantine")
-    json_path, html_path = write_report(results, quarantine, s.quality_dir, title=f"Quality report: {s.title or s.name}")
+    buildings = None
+    table = load_building_table(s)
+    if len(table):
+        from citymodel.lod2.summary import quality_summary
+
+        buildings = quality_summary(pd.DataFrame(table.drop(columns="geometry")))
+    json_path, html_path = write_report(results, quarantine, s.quality_dir, title=f"Quality report: {s.title or s.name}",
+                                        buildings=buildings)
     report = read_json(json_path)
     summary = report["summary"]
-    return dg.MaterializeResult(metadata={
+    extra = {}
+    if buildings and buildings.get("point_to_roof", {}).get("buildings"):
+        d = buildings["point_to_roof"]
+        extra = {"point_to_roof_median_m": d["median_of_medians_m"], "point_to_roof_p90_m": d["median_p90_m"],
+                 "lod1_fallback_share": buildings["lod1_fallback_share"]}
+    return dg.MaterializeResult(metadata={**extra,
         "status": report["status"], "entries": summary.get("entries"), "quarantined": summary.get("quarantined"),
         "blocking_failures": dg.MetadataValue.json(summary.get("blocking_failures", [])),
         "report_json": dg.MetadataValue.path(str(json_path)), "report_html": dg.MetadataValue.path(str(html_path))})

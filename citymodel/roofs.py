@@ -19,15 +19,35 @@ form       code   shape
 FLAT       1000   horizontal at ``eave_m`` (``ridge_m == eave_m``)
 SHED       2100   one plane rising across the width, from the eave (``v = -W/2``) to the ridge
                   (``v = +W/2``)
-GABLE      3100   two planes meeting in the ridge; the two gable walls reach up to the ridge
+GABLE      3100   two planes meeting in the ridge; the two gable walls reach up to the ridge.
+                  Asymmetric gables (also: a "shed" with a short back slope) are gables too: the
+                  eave of the ``+v`` side at ``eave2_m`` and/or the ridge off the centre line at
+                  ``v = ridge_offset_m`` (see below)
 HIP        3200   gable plus two hip planes at the ends (``hip_length_m``, default ``W/2``:
                   all four planes equally steep)
 HALF_HIP   3300   hip planes only in the top ``half_hip_fraction`` of the roof height; the gable
                   walls reach up to the half-hip
 MANSARD    3400   steep lower planes from the eave to ``mansard_break_m``, inset by
-                  ``mansard_inset_m``, and a shallow gable above; vertical gable walls
+                  ``mansard_inset_m``, and a shallow roof above: ``mansard_sides=2`` (default) a
+                  gable above, vertical gable walls; ``mansard_sides=4`` the hipped mansard
+                  (Mansardwalmdach, see below)
 PYRAMID    3500   four planes meeting in one apex above the centre
 =========  =====  ==============================================================================
+
+Asymmetric gable (GABLE): ``eave_m`` is the eave at ``v = -W/2``, ``eave2_m`` the eave at
+``v = +W/2`` (default ``eave_m``), ``ridge_offset_m`` the ridge's position ``v_r`` across the part
+(``-W/2 < v_r < W/2``). Without ``ridge_offset_m`` both planes are equally steep, which puts the
+ridge at ``v_r = W/2 (e2 - e1) / (2 r - e1 - e2)`` (towards the higher eave); with it and without
+``eave2_m`` the eaves are equal and the slopes differ. The roof is the lower envelope of the two
+planes through (``v = -W/2``, ``e1``), (``v_r``, ``r``) and (``v_r``, ``r``), (``W/2``, ``e2``).
+
+Four-sided (hipped) mansard (MANSARD, ``mansard_sides=4``): four lower planes, all inset by ``i =
+mansard_inset_m`` (so all four equally steep: ``(b - e) / i``) rise from the eave ``e`` on every
+wall to the break ``b = mansard_break_m``; the break line is the rectangle ``(L - 2i) x (W - 2i)``.
+Above it a hip roof with all four upper planes equally steep, ``(r - b) / (min(L, W)/2 - i)``,
+rises to the ridge ``r`` (ridge length ``|L - W|``, along the longer side; a point for a square
+part). All four walls are rectangles up to the eave. Convexity: the lower planes must be steeper
+than the upper ones.
 """
 
 from __future__ import annotations
@@ -137,9 +157,17 @@ class RoofPart:
         MANSARD: height of the slope break above ground; default ``eave + 0.6 (ridge - eave)``.
     mansard_inset_m : float, optional
         MANSARD: horizontal inset of the break line from the eave; default
-        ``min(0.4 (break - eave), 0.3 W)``.
+        ``min(0.4 (break - eave), 0.3 W)`` (and ``0.3 L`` for four sides).
     part_id : str
         Identifier of the part (for multi-part buildings).
+    eave2_m : float, optional
+        GABLE: eave height above ground of the ``+v`` side (default ``eave_m``): an asymmetric gable.
+    ridge_offset_m : float, optional
+        GABLE: position of the ridge across the part, ``v`` from the centre line (m, ``|v| < W/2``);
+        default: where both planes are equally steep (0 when the eaves are equal).
+    mansard_sides : {2, 4}
+        MANSARD: 2 for steep planes on the two long sides (vertical gable walls), 4 for the hipped
+        (four-sided) mansard.
     """
 
     cx: float
@@ -156,6 +184,9 @@ class RoofPart:
     mansard_break_m: float | None = None
     mansard_inset_m: float | None = None
     part_id: str = ""
+    eave2_m: float | None = None
+    ridge_offset_m: float | None = None
+    mansard_sides: int = 2
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "form", roof_form_from_code(self.form))
@@ -179,18 +210,38 @@ class RoofPart:
             raise dataset_error(GeometryError, "roof model", f"hip length {self.hip_length_m} m is outside "
                                 f"(0, L/2 = {self.length_m / 2} m]", "give 0 < hip_length_m <= length_m/2",
                                 rec)
+        if (self.eave2_m is not None or self.ridge_offset_m is not None) and self.form is not RoofForm.GABLE:
+            raise dataset_error(GeometryError, "roof model", f"eave2_m / ridge_offset_m given for a "
+                                f"{self.form.label} roof", "give them only for a gable (3100)", rec)
+        if self.form is RoofForm.GABLE and self.asymmetric:
+            e2 = self.eave2
+            if not e2 > 0:
+                raise dataset_error(GeometryError, "roof model", f"second eave height {e2} m is not positive",
+                                    "give eave2_m > 0 (height above ground)", rec)
+            if not self.ridge_m > max(self.eave_m, e2) + _EPS:
+                raise dataset_error(GeometryError, "roof model", f"ridge {self.ridge_m} m is not above both eaves "
+                                    f"({self.eave_m} m, {e2} m)", "give ridge_m > eave_m and eave2_m", rec)
+            if not abs(self.ridge_offset) < self.width_m / 2:
+                raise dataset_error(GeometryError, "roof model", f"ridge offset {self.ridge_offset} m is outside "
+                                    f"(-W/2, W/2) = ±{self.width_m / 2} m",
+                                    "give |ridge_offset_m| < width_m/2", rec)
+        if self.mansard_sides not in (2, 4):
+            raise dataset_error(GeometryError, "roof model", f"mansard_sides {self.mansard_sides!r} is not 2 or 4",
+                                "give 2 (gable mansard) or 4 (hipped mansard)", rec)
         if self.form is RoofForm.MANSARD:
             b, i = self.mansard_break, self.mansard_inset
             if not self.eave_m < b < self.ridge_m:
                 raise dataset_error(GeometryError, "roof model", f"mansard break {b} m is not between eave "
                                     f"{self.eave_m} m and ridge {self.ridge_m} m",
                                     "give eave_m < mansard_break_m < ridge_m", rec)
-            if not 0 < i < self.width_m / 2:
+            half = self.width_m / 2 if self.mansard_sides == 2 else min(self.length_m, self.width_m) / 2
+            if not 0 < i < half:
                 raise dataset_error(GeometryError, "roof model", f"mansard inset {i} m is outside "
-                                    f"(0, W/2 = {self.width_m / 2} m)", "give 0 < mansard_inset_m < width_m/2",
+                                    f"(0, {'W' if self.mansard_sides == 2 else 'min(L, W)'}/2 = {half} m)",
+                                    "give 0 < mansard_inset_m < width_m/2 (and < length_m/2 for four sides)",
                                     rec)
             # convexity: the lower planes must be steeper than the upper ones
-            if (b - self.eave_m) / i <= (self.ridge_m - b) / (self.width_m / 2 - i):
+            if (b - self.eave_m) / i <= (self.ridge_m - b) / (half - i):
                 raise dataset_error(GeometryError, "roof model", "mansard lower planes are not steeper than "
                                     "the upper planes", "lower mansard_break_m or reduce mansard_inset_m", rec)
 
@@ -230,7 +281,36 @@ class RoofPart:
     def mansard_inset(self) -> float:
         if self.mansard_inset_m is not None:
             return float(self.mansard_inset_m)
-        return min(0.4 * (self.mansard_break - self.eave_m), 0.3 * self.width_m)
+        side = self.width_m if self.mansard_sides == 2 else min(self.length_m, self.width_m)
+        return min(0.4 * (self.mansard_break - self.eave_m), 0.3 * side)
+
+    @property
+    def asymmetric(self) -> bool:
+        """A gable whose eaves differ or whose ridge is off the centre line."""
+        return self.form is RoofForm.GABLE and (
+            (self.eave2_m is not None and abs(self.eave2_m - self.eave_m) > 1e-9)
+            or (self.ridge_offset_m is not None and abs(self.ridge_offset_m) > 1e-9))
+
+    @property
+    def eave2(self) -> float:
+        """Eave height of the ``+v`` side (m above ground): ``eave2_m``, else ``eave_m``."""
+        return float(self.eave2_m) if self.eave2_m is not None else float(self.eave_m)
+
+    @property
+    def ridge_offset(self) -> float:
+        """Ridge position across the part (``v``, m): given, else where both gable planes are equally steep."""
+        if self.ridge_offset_m is not None:
+            return float(self.ridge_offset_m)
+        if self.form is not RoofForm.GABLE:
+            return 0.0
+        e1, e2, r = self.eave_m, self.eave2, self.ridge_m
+        denom = 2.0 * r - e1 - e2
+        return self.width_m / 2 * (e2 - e1) / denom if denom > _EPS else 0.0
+
+    @property
+    def eave_low_m(self) -> float:
+        """The lowest eave above ground (m): ``min(eave_m, eave2)`` for a gable, else ``eave_m``."""
+        return min(float(self.eave_m), self.eave2) if self.form is RoofForm.GABLE else float(self.eave_m)
 
     @property
     def ridge_direction(self) -> np.ndarray:
@@ -272,6 +352,9 @@ class RoofPart:
             "half_hip_fraction": float(self.half_hip_fraction) if self.form is RoofForm.HALF_HIP else None,
             "mansard_break_m": float(self.mansard_break) if self.form is RoofForm.MANSARD else None,
             "mansard_inset_m": float(self.mansard_inset) if self.form is RoofForm.MANSARD else None,
+            "mansard_sides": int(self.mansard_sides) if self.form is RoofForm.MANSARD else None,
+            "eave2_m": float(self.eave2) if self.asymmetric else None,
+            "ridge_offset_m": float(self.ridge_offset) if self.asymmetric else None,
         }
 
     @classmethod
@@ -283,7 +366,10 @@ class RoofPart:
                    hip_length_m=d.get("hip_length_m") if form in (RoofForm.HIP, RoofForm.HALF_HIP) else None,
                    half_hip_fraction=d.get("half_hip_fraction") or 0.35,
                    mansard_break_m=d.get("mansard_break_m"), mansard_inset_m=d.get("mansard_inset_m"),
-                   part_id=d.get("part_id", ""))
+                   part_id=d.get("part_id", ""),
+                   eave2_m=d.get("eave2_m") if form is RoofForm.GABLE else None,
+                   ridge_offset_m=d.get("ridge_offset_m") if form is RoofForm.GABLE else None,
+                   mansard_sides=int(d.get("mansard_sides") or 2))
 
 
 # ==================================================================================== surface
@@ -301,8 +387,19 @@ def _local_roof_height(part: RoofPart, u: np.ndarray, v: np.ndarray) -> np.ndarr
     if f is RoofForm.MANSARD:
         b, i = part.mansard_break, part.mansard_inset
         lower = e + (b - e) * (W / 2 - av) / i
-        upper = r - (r - b) * av / (W / 2 - i)
+        if part.mansard_sides == 4:
+            au = np.abs(u)
+            lower = np.minimum(lower, e + (b - e) * (L / 2 - au) / i)
+            a, c, k = _hipped_upper(part)
+            upper = r - k * np.maximum(au - a, av - c)
+        else:
+            upper = r - (r - b) * av / (W / 2 - i)
         return np.minimum(lower, upper) + 0.0 * u
+    if f is RoofForm.GABLE and part.asymmetric:
+        vr, e2 = part.ridge_offset, part.eave2
+        left = r - (r - e) * (vr - v) / (vr + W / 2)
+        right = r - (r - e2) * (v - vr) / (W / 2 - vr)
+        return np.minimum(left, right) + 0.0 * u
     side = e + h * (1.0 - 2.0 * av / W)
     d = part.hip_depth
     if d <= 0:
@@ -311,6 +408,13 @@ def _local_roof_height(part: RoofPart, u: np.ndarray, v: np.ndarray) -> np.ndarr
     s = L / 2 - np.abs(u)                      # distance from the nearer end wall
     end = r - fr * h * (1.0 - s / d)
     return np.minimum(side, end)
+
+
+def _hipped_upper(part: RoofPart) -> tuple[float, float, float]:
+    """Upper hip of a four-sided mansard: ridge half-lengths along ``u`` and ``v`` and the slope."""
+    i = part.mansard_inset
+    li, wi = part.length_m - 2 * i, part.width_m - 2 * i
+    return max(0.0, (li - wi) / 2), max(0.0, (wi - li) / 2), (part.ridge_m - part.mansard_break) / (min(li, wi) / 2)
 
 
 def roof_height(part: RoofPart, x: np.ndarray, y: np.ndarray, tolerance_m: float = 1e-6) -> np.ndarray:
@@ -356,6 +460,17 @@ def _roof_faces_local(part: RoofPart) -> list[tuple[str, list[tuple[float, float
         for (x0, y0, _), (x1, y1, _) in zip(ground, ground[1:] + ground[:1]):
             faces.append(("WallSurface", [(x0, y0, 0.0), (x1, y1, 0.0), (x1, y1, zs[y1]), (x0, y0, zs[y0])]))
         return faces
+    if f is RoofForm.MANSARD and part.mansard_sides == 4:
+        return faces + _hipped_mansard_faces(part)
+    if f is RoofForm.GABLE and part.asymmetric:
+        vr, e2 = part.ridge_offset, part.eave2
+        faces.append(("WallSurface", [(-hl, -hw, 0.0), (hl, -hw, 0.0), (hl, -hw, e), (-hl, -hw, e)]))
+        faces.append(("WallSurface", [(hl, hw, 0.0), (-hl, hw, 0.0), (-hl, hw, e2), (hl, hw, e2)]))
+        for xe in (-hl, hl):
+            faces.append(("WallSurface", [(xe, -hw, 0.0), (xe, hw, 0.0), (xe, hw, e2), (xe, vr, r), (xe, -hw, e)]))
+        faces.append(("RoofSurface", [(-hl, -hw, e), (hl, -hw, e), (hl, vr, r), (-hl, vr, r)]))
+        faces.append(("RoofSurface", [(-hl, hw, e2), (hl, hw, e2), (hl, vr, r), (-hl, vr, r)]))
+        return faces
     # eave walls (the long sides) are rectangles up to the eave
     faces.append(("WallSurface", [(-hl, -hw, 0.0), (hl, -hw, 0.0), (hl, -hw, e), (-hl, -hw, e)]))
     faces.append(("WallSurface", [(hl, hw, 0.0), (-hl, hw, 0.0), (-hl, hw, e), (hl, hw, e)]))
@@ -384,6 +499,26 @@ def _roof_faces_local(part: RoofPart) -> list[tuple[str, list[tuple[float, float
         if fr > 0:                       # hip plane (triangle)
             sx = np.sign(xe)
             faces.append(("RoofSurface", [(xe, -wb, zb), (xe, wb, zb), (sx * ridge_u, 0.0, r)]))
+    return faces
+
+
+def _hipped_mansard_faces(part: RoofPart) -> list[tuple[str, list[tuple[float, float, float]]]]:
+    """Walls and roof planes of a four-sided mansard (local coordinates, any orientation)."""
+    hl, hw = part.length_m / 2, part.width_m / 2
+    e, b, r, i = part.eave_m, part.mansard_break, part.ridge_m, part.mansard_inset
+    a, c, _ = _hipped_upper(part)
+    outer = [(-hl, -hw), (hl, -hw), (hl, hw), (-hl, hw)]             # counter-clockwise
+    inner = [(-hl + i, -hw + i), (hl - i, -hw + i), (hl - i, hw - i), (-hl + i, hw - i)]
+    # ridge ends above each inner corner's side: the ridge runs along the longer inner side
+    top = [(-a, -c), (a, -c), (a, c), (-a, c)]
+    faces: list[tuple[str, list[tuple[float, float, float]]]] = []
+    for k in range(4):
+        (x0, y0), (x1, y1) = outer[k], outer[(k + 1) % 4]
+        (p0, q0), (p1, q1) = inner[k], inner[(k + 1) % 4]
+        (s0, t0), (s1, t1) = top[k], top[(k + 1) % 4]
+        faces.append(("WallSurface", [(x0, y0, 0.0), (x1, y1, 0.0), (x1, y1, e), (x0, y0, e)]))
+        faces.append(("RoofSurface", [(x0, y0, e), (x1, y1, e), (p1, q1, b), (p0, q0, b)]))
+        faces.append(("RoofSurface", [(p0, q0, b), (p1, q1, b), (s1, t1, r), (s0, t0, r)]))
     return faces
 
 
@@ -442,8 +577,11 @@ def part_volume_m3(part: RoofPart) -> float:
     """Analytic volume of the part (m³), from the closed-form formulas of each roof form.
 
     ``L W e`` plus the roof: shed ``L W h/2``; gable/hip/half-hip/pyramid
-    ``W h (L/2 - d f²/3)`` with end-plane depth ``d`` and hip fraction ``f``; mansard
-    ``L ((W - i)(b - e) + (W - 2i)(r - b)/2)``.
+    ``W h (L/2 - d f²/3)`` with end-plane depth ``d`` and hip fraction ``f``; asymmetric gable
+    ``L ((W/2 + v_r)(r - e1) + (W/2 - v_r)(r - e2)) / 2`` over a box to ``e1``/``e2`` per side;
+    mansard ``L ((W - i)(b - e) + (W - 2i)(r - b)/2)``; four-sided mansard
+    ``(b - e)(L W - i (L + W) + 4 i²/3) + m h_u (M/2 - m/6)`` with the inner rectangle's sides
+    ``m <= M`` and ``h_u = r - b``.
     """
     L, W, e, r = part.length_m, part.width_m, part.eave_m, part.ridge_m
     h = r - e
@@ -453,9 +591,16 @@ def part_volume_m3(part: RoofPart) -> float:
         return base
     if f is RoofForm.SHED:
         return base + L * W * h / 2
+    if f is RoofForm.MANSARD and part.mansard_sides == 4:
+        b, i = part.mansard_break, part.mansard_inset
+        m, M = sorted((L - 2 * i, W - 2 * i))
+        return base + (b - e) * (L * W - i * (L + W) + 4 * i * i / 3) + m * (r - b) * (M / 2 - m / 6)
     if f is RoofForm.MANSARD:
         b, i = part.mansard_break, part.mansard_inset
         return base + L * ((W - i) * (b - e) + (W - 2 * i) * (r - b) / 2)
+    if f is RoofForm.GABLE and part.asymmetric:
+        vr, e2 = part.ridge_offset, part.eave2
+        return L * ((W / 2 + vr) * (e + r) + (W / 2 - vr) * (e2 + r)) / 2
     return base + W * h * (L / 2 - part.hip_depth * part.hip_fraction ** 2 / 3)
 
 
@@ -513,13 +658,18 @@ class BuildingSpec:
         return building_solids(self.parts)
 
 
-def building_roof_height(parts: Sequence[RoofPart], x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Absolute roof height of a building at ``x, y``: the maximum over its parts; NaN outside all."""
+def building_roof_height(parts: Sequence[RoofPart], x: np.ndarray, y: np.ndarray,
+                         tolerance_m: float = 1e-6) -> np.ndarray:
+    """Absolute roof height of a building at ``x, y``: the maximum over its parts; NaN outside all.
+
+    ``tolerance_m`` (see :func:`roof_height`) also serves roof overhangs: the roof planes are
+    extended that far beyond the walls.
+    """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     out = np.full(np.broadcast(x, y).shape, np.nan)
     for p in parts:
-        z = roof_height(p, x, y)
+        z = roof_height(p, x, y, tolerance_m)
         out = np.fmax(out, z)
     return out
 

@@ -23,6 +23,10 @@ An entry's status is ``fail`` when a blocking expectation (severity ``ERROR``) o
 check failed, ``warn`` when only ``WARN`` ones failed, ``pass`` otherwise; the report's status is
 the worst of its entries.
 
+``buildings`` (optional) is the summary of the reconstructed buildings
+(:func:`citymodel.lod2.summary.quality_summary`): methods, valid and LoD1 shares, the LoD1 blocks'
+height sources, and the truth-free distance between each building's points and its roof.
+
 ``quarantine`` is the concatenation of the quarantine tables of
 :func:`citymodel.vector.validate_records` (columns ``dataset``, ``role``, ``record_id``, ``reason``,
 ``geometry_wkt``, ``values_json``, ``reason_codes``); it may be empty or None.
@@ -47,7 +51,10 @@ Output: ``report.json``
       ],
       "quarantine": {"total": 13, "by_dataset": {...}, "by_reason": {...},
                      "records": [{"dataset", "role", "record_id", "reason", "reason_codes",
-                                  "geometry_wkt", "values_json"}]}
+                                  "geometry_wkt", "values_json"}]},
+      "buildings": {"buildings", "methods", "valid_share", "lod1_fallback_share", "height_sources",
+                    "roof_types", "slender", "point_to_roof": {"median_of_medians_m", "median_p90_m",
+                    "p90_p90_m", "far_share", "far_threshold_m", "farthest": [...]}} | absent
     }
 """
 
@@ -72,7 +79,7 @@ _STATUS_ORDER = {"pass": 0, "warn": 1, "fail": 2}
 
 def write_report(results: list[dict], quarantine: pd.DataFrame | None, out_dir: str | os.PathLike, *,
                  title: str = "Quality report", generated_at: datetime | None = None,
-                 max_html_records: int = 2000) -> tuple[Path, Path]:
+                 max_html_records: int = 2000, buildings: dict | None = None) -> tuple[Path, Path]:
     """Write ``report.json`` and ``report.html`` into ``out_dir``.
 
     Parameters
@@ -89,13 +96,15 @@ def write_report(results: list[dict], quarantine: pd.DataFrame | None, out_dir: 
         Run time; now (UTC) by default.
     max_html_records : int
         Quarantined records listed in the HTML (all of them are in the JSON).
+    buildings : dict, optional
+        Summary of the reconstructed buildings (:func:`citymodel.lod2.summary.quality_summary`).
 
     Returns
     -------
     (Path, Path)
         Paths of ``report.json`` and ``report.html``.
     """
-    report = build_report(results, quarantine, generated_at=generated_at)
+    report = build_report(results, quarantine, generated_at=generated_at, buildings=buildings)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / "report.json"
@@ -106,7 +115,7 @@ def write_report(results: list[dict], quarantine: pd.DataFrame | None, out_dir: 
 
 
 def build_report(results: list[dict], quarantine: pd.DataFrame | None, *,
-                 generated_at: datetime | None = None) -> dict:
+                 generated_at: datetime | None = None, buildings: dict | None = None) -> dict:
     """The report as a JSON-safe dict (what ``report.json`` holds)."""
     when = (generated_at or datetime.now(timezone.utc)).isoformat(timespec="seconds")
     q = _quarantine_frame(quarantine)
@@ -140,6 +149,7 @@ def build_report(results: list[dict], quarantine: pd.DataFrame | None, *,
     counts = Counter(e["status"] for e in entries)
     overall = max((e["status"] for e in entries), key=_STATUS_ORDER.__getitem__, default="pass")
     records = [_json_safe(r) for r in q.to_dict(orient="records")]
+    extra = {"buildings": _json_safe(buildings)} if buildings is not None else {}
     return {
         "report_version": REPORT_VERSION,
         "generated_at": when,
@@ -152,6 +162,7 @@ def build_report(results: list[dict], quarantine: pd.DataFrame | None, *,
                        "by_dataset": {str(k): int(v) for k, v in q["dataset"].value_counts().items()}
                        if len(q) else {},
                        "by_reason": _by_reason(q), "records": records},
+        **extra,
     }
 
 
@@ -222,6 +233,44 @@ def _short_json(v: Any, n: int = 300) -> str:
     return s if len(s) <= n else s[: n - 3] + "..."
 
 
+def _buildings_html(b: dict) -> list[str]:
+    """The buildings section: how they were built, and how far their points lie from their roofs."""
+    esc = html.escape
+
+    def counts(d: dict) -> str:
+        return ", ".join(f"{esc(str(k))}: {v}" for k, v in (d or {}).items()) or "–"
+
+    def pct(v) -> str:
+        return "–" if v is None else f"{100 * v:.1f} %"
+
+    out = ["<h2>Buildings (LoD2)</h2><table>",
+           f"<tr><th>Buildings</th><td>{b.get('buildings', 0)}</td></tr>",
+           f"<tr><th>Methods</th><td>{counts(b.get('methods'))}</td></tr>",
+           f"<tr><th>Valid solids</th><td>{pct(b.get('valid_share'))}</td></tr>",
+           f"<tr><th>LoD1 blocks (fallbacks)</th><td>{pct(b.get('lod1_fallback_share'))}; height from: "
+           f"{counts(b.get('height_sources'))}</td></tr>",
+           f"<tr><th>Roof types (AdV)</th><td>{counts(b.get('roof_types'))}</td></tr>",
+           f"<tr><th>Towers and masts</th><td>{b.get('slender', 0)}</td></tr>"]
+    d = b.get("point_to_roof") or {}
+    if d.get("buildings"):
+        out.append(f"<tr><th>Distance of the points to their roof</th><td>median of the buildings' medians "
+                   f"{d['median_of_medians_m']} m; 90th percentile per building: median {d['median_p90_m']} m, "
+                   f"90 % of the buildings below {d['p90_p90_m']} m; {pct(d['far_share'])} of the buildings "
+                   f"have a 90th percentile above {d['far_threshold_m']} m ({d['buildings']} buildings measured)"
+                   "</td></tr>")
+    out.append("</table>")
+    if d.get("farthest"):
+        out.append("<p>Buildings whose points lie farthest from their roofs (truth-free: a roof part missed, a "
+                   "roof at the wrong height, a neighbour's or a tree's points):</p>")
+        out.append("<table><tr><th>Building</th><th>90th percentile (m)</th><th>Median (m)</th><th>Method</th>"
+                   "<th>Roof type</th></tr>")
+        for r in d["farthest"]:
+            out.append(f"<tr><td><code>{esc(str(r['building_id']))}</code></td><td>{r['p90_m']}</td>"
+                       f"<td>{r['median_m']}</td><td>{esc(str(r['method']))}</td><td>{r['roofType']}</td></tr>")
+        out.append("</table>")
+    return out
+
+
 def render_html(report: dict, *, title: str = "Quality report", max_records: int = 2000) -> str:
     """A self-contained HTML page (inline CSS, no scripts) of a report dict."""
     esc = html.escape
@@ -271,6 +320,9 @@ def render_html(report: dict, *, title: str = "Quality report", max_records: int
         if e["quarantine"]["total"]:
             reasons = ", ".join(f"{esc(k)}: {v}" for k, v in e["quarantine"]["by_reason"].items())
             out.append(f"<p>Quarantined: {e['quarantine']['total']} ({reasons})</p>")
+
+    if report.get("buildings"):
+        out += _buildings_html(report["buildings"])
 
     q = report["quarantine"]
     out.append(f"<h2>Quarantined records ({q['total']})</h2>")

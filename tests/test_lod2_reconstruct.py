@@ -69,6 +69,42 @@ def test_fit_recovers_form_and_heights(form, kw):
     assert fit.rmse_m < 0.06        # noise is 0.03 m
 
 
+SHAPES = {
+    "asymmetric_gable": (RoofForm.GABLE, {"eave2_m": 7.5}),                      # equal slopes, ridge off centre
+    "gable_two_slopes": (RoofForm.GABLE, {"eave2_m": 7.0, "ridge_offset_m": -1.0}),
+    "shed_with_back_slope": (RoofForm.GABLE, {"eave2_m": 9.0, "ridge_offset_m": 3.5}),
+    "hipped_mansard": (RoofForm.MANSARD, {"mansard_sides": 4, "mansard_break_m": 9.0, "mansard_inset_m": 1.2}),
+}
+
+
+@pytest.mark.parametrize("density", [10.0, 3.0])
+@pytest.mark.parametrize("name", list(SHAPES))
+def test_fit_recovers_asymmetric_gables_and_hipped_mansards(name, density):
+    """The generating parameters come back: AdV form, both eaves and the ridge within 0.1 m."""
+    form, kw = SHAPES[name]
+    p = part(form, L=14.0, W=10.0, **kw)
+    xyz, fp = sample_roof([p], density_m2=density)
+    fit = fit_footprint(fp, xyz, GROUND, "B1")
+    assert fit is not None and len(fit.parts) == 1
+    got = fit.parts[0]
+    assert got.form is form and got.form.code == {RoofForm.GABLE: 3100, RoofForm.MANSARD: 3400}[form]
+    if form is RoofForm.MANSARD:
+        assert got.mansard_sides == 4
+        assert abs(got.mansard_break - 9.0) < 0.15
+    # the fitted frame may be turned by 180°: compare the two eaves as a set
+    assert np.allclose(sorted([got.eave_m, got.eave2]), sorted([p.eave_m, p.eave2]), atol=0.1)
+    assert abs(got.ridge_m - p.ridge_m) < 0.1
+    assert fit.rmse_m < 0.06
+
+
+def test_symmetric_gable_stays_symmetric():
+    """The asymmetric shapes cost parameters: a symmetric gable is not fitted as an asymmetric one."""
+    for seed in range(4):
+        xyz, fp = sample_roof([part(RoofForm.GABLE, L=14.0, W=10.0)], seed=seed)
+        got = fit_footprint(fp, xyz, GROUND, "B1").parts[0]
+        assert got.form is RoofForm.GABLE and not got.asymmetric
+
+
 def test_fit_l_shape_as_two_parts():
     # L: a hip main wing and a gable side wing, touching (as the sample city builds them)
     p1 = RoofPart(X0 + 50, Y0 + 50, 16.0, 9.0, 90.0, GROUND, 7.0, 11.0, RoofForm.HIP, part_id="a")
@@ -180,6 +216,166 @@ def test_reconstruct_generic_for_non_rectilinear_footprint():
     assert abs(r.ridge_height_m - 10.0) < 0.3
 
 
+def test_generic_roof_not_higher_than_its_points():
+    """A steep plane whose points end 4 m before the footprint does: without clipping it would be
+    extended 3.3 m above them; clipped to its support it stays at the height of its highest point,
+    and the part beyond is a flat cap (a shed: one plane)."""
+    rng = np.random.default_rng(4)
+    fp = shapely.affinity.translate(Polygon([(0, 0), (16, 0), (14, 10), (2, 10)]), X0 + 50, Y0 + 50)
+    x = rng.uniform(X0 + 50, X0 + 66, 3000)
+    y = rng.uniform(Y0 + 50, Y0 + 56, 3000)        # points only on the southern 6 m
+    m = shapely.contains_xy(fp, x, y)
+    x, y = x[m], y[m]
+    slope = np.tan(np.radians(40.0))
+    z = GROUND + 4.0 + slope * (y - (Y0 + 50)) + rng.normal(0, 0.02, len(x))
+    xyz = np.column_stack([x, y, z])
+    labels, planes = segment_planes(xyz)
+    unclipped = generic_roof_solid(fp, xyz, labels, planes, GROUND, cap_margin_m=None)
+    assert unclipped.bounds[5] > z.max() + 3.0                 # what the plane alone would do
+    r = reconstruct_building(fp, xyz, flat_dtm(), building_id="S1")
+    assert r.method == "lod2_fitted" and r.roof_model == "generic" and r.validity_codes == []
+    top = max(sol.bounds[5] for sol in r.solids)
+    assert z.max() - 0.1 <= top <= z.max() + 0.02
+    assert r.roofType == 2100 and r.ridge_height_m == pytest.approx(top - GROUND, abs=0.02)
+    # volume: the plane up to the top, flat beyond (numerical integral over the footprint)
+    gx, gy = np.meshgrid(np.arange(X0 + 50, X0 + 66, 0.05) + 0.025, np.arange(Y0 + 50, Y0 + 60, 0.05) + 0.025)
+    inside = shapely.contains_xy(fp, gx, gy)
+    h = np.minimum(4.0 + slope * (gy - (Y0 + 50)), top - GROUND)
+    assert sum(sol.volume_m3 for sol in r.solids) == pytest.approx(float(h[inside].sum()) * 0.05 ** 2, rel=0.02)
+
+
+def test_split_footprint_halves():
+    from citymodel.lod2.build import split_footprint
+
+    # a long hall with a wing: the cut runs through the wing's corner near the middle
+    hall = Polygon([(0, 0), (40, 0), (40, 15), (22, 15), (22, 25), (10, 25), (10, 15), (0, 15)])
+    parts = split_footprint(shapely.affinity.translate(hall, X0, Y0))
+    assert len(parts) == 2
+    assert sum(p.area for p in parts) == pytest.approx(hall.area)
+    xs = sorted({round(x - X0, 6) for p in parts for x, _ in p.exterior.coords})
+    assert 22.0 in xs or 10.0 in xs                      # the cut lies on the wing's side wall
+    assert split_footprint(box(X0, Y0, X0 + 5, Y0 + 4)) == [box(X0, Y0, X0 + 5, Y0 + 4)]   # too small to split
+
+
+# ------------------------------------------------- neighbours, towers, point-to-roof distances
+def points_on(poly, z, rng, density=10.0):
+    minx, miny, maxx, maxy = poly.bounds
+    n = int((maxx - minx) * (maxy - miny) * density)
+    x, y = rng.uniform(minx, maxx, n), rng.uniform(miny, maxy, n)
+    m = shapely.contains_xy(poly, x, y)
+    zz = z(x[m], y[m]) if callable(z) else np.full(int(m.sum()), float(z))
+    return np.column_stack([x[m], y[m], zz + rng.normal(0, 0.03, int(m.sum()))])
+
+
+def touching_pair(rng, overhang_m=0.6):
+    """A 16 m block with a roof overhang and a 2.8 m garage against its east wall: the garage's
+    footprint holds the block's overhanging roof edge and wall points (what the scanner sees)."""
+    hx, hy = X0 + 100, Y0 + 100
+    high, garage = box(hx, hy, hx + 12, hy + 10), box(hx + 12, hy + 2, hx + 15.2, hy + 8)
+    eaves = high.buffer(overhang_m, join_style=2)
+    roof_hi = points_on(eaves, GROUND + 16.0, rng)
+    roof_gar = points_on(garage, GROUND + 2.8, rng)
+    roof_gar = roof_gar[~shapely.contains_xy(eaves, roof_gar[:, 0], roof_gar[:, 1])]   # under the overhang
+    wall = np.column_stack([np.full(60, hx + 12.05), rng.uniform(hy + 2, hy + 8, 60), GROUND + rng.uniform(2.8, 16.0, 60)])
+    return high, garage, np.vstack([roof_hi, roof_gar, wall])
+
+
+def test_touching_low_building_keeps_its_own_roof():
+    high, garage, xyz = touching_pair(np.random.default_rng(3))
+    rows = [dict(building_id="block", function_code=None, storeys=5, roof_form=None, geometry=high),
+            dict(building_id="garage", function_code="31001_2463", storeys=1, roof_form=None, geometry=garage)]
+    res = {r.building_id: r for r in reconstruct_tile(frame(rows), tile_points(xyz), flat_dtm(), TILE)}
+    g = res["garage"]
+    assert g.method == "lod2_fitted" and g.roofType == 1000 and g.validity_codes == []
+    assert abs(g.ridge_height_m - 2.8) < 0.1 and abs(g.eave_height_m - 2.8) < 0.1
+    assert max(s.bounds[5] for s in g.solids) < GROUND + 3.0
+    assert any("touching buildings" in i for i in g.issues)
+    assert g.point_to_roof_p90_m < 0.1                       # its own points lie on its roof
+    assert abs(res["block"].ridge_height_m - 16.0) < 0.1
+    # the same points without knowing the neighbour: the block's edge becomes the garage's roof
+    own = xyz[shapely.contains_xy(garage, xyz[:, 0], xyz[:, 1])]
+    blind = reconstruct_building(garage, own, flat_dtm(), building_id="garage")
+    assert blind.ridge_height_m > 10.0
+
+
+def test_roof_rising_to_a_shared_wall_keeps_its_points():
+    """A shed rising towards the higher neighbour it touches is not mistaken for the neighbour's edge."""
+    rng = np.random.default_rng(5)
+    hx, hy = X0 + 200, Y0 + 100
+    high, shed = box(hx, hy, hx + 10, hy + 10), box(hx + 10, hy, hx + 18, hy + 10)
+    z_shed = lambda x, y: GROUND + 3.0 + 4.0 * (hx + 18 - x) / 8.0      # 3 m at the east wall, 7 m at the block
+    xyz = np.vstack([points_on(high, GROUND + 14.0, rng), points_on(shed, z_shed, rng)])
+    rows = [dict(building_id="block", function_code=None, storeys=4, roof_form=None, geometry=high),
+            dict(building_id="shed", function_code=None, storeys=1, roof_form=None, geometry=shed)]
+    res = {r.building_id: r for r in reconstruct_tile(frame(rows), tile_points(xyz), flat_dtm(), TILE)}
+    r = res["shed"]
+    assert r.roofType == 2100 and abs(r.ridge_height_m - 7.0) < 0.1 and abs(r.eave_height_m - 3.0) < 0.1
+    assert not any("touching buildings" in i for i in r.issues)
+
+
+def lattice_tower(rng, top_m=38.0, side_m=6.0, density=10.0):
+    """An open (lattice) tower with a platform on top: 35 % of the pulses hit the platform, 35 % one
+    of the four bracing levels (horizontal: planar patches at 7.6, 15.2, 22.8 and 30.4 m), 15 % a
+    member at any height, 15 % reach the ground (not building points)."""
+    fp = box(X0 + 300, Y0 + 300, X0 + 300 + side_m, Y0 + 300 + side_m)
+    n = int(side_m * side_m * density)
+    x, y = rng.uniform(X0 + 300, X0 + 300 + side_m, n), rng.uniform(Y0 + 300, Y0 + 300 + side_m, n)
+    kind = rng.random(n)
+    level = top_m * rng.integers(1, 5, n) / 5.0
+    z = np.where(kind < 0.35, top_m, np.where(kind < 0.7, level, rng.uniform(2.0, top_m, n)))
+    keep = kind < 0.85
+    return fp, np.column_stack([x[keep], y[keep], GROUND + z[keep] + rng.normal(0, 0.03, int(keep.sum()))])
+
+
+@pytest.mark.parametrize("function_code", [None, "51001_9999"])
+@pytest.mark.parametrize("density", [10.0, 3.0])
+def test_tower_roof_at_its_top(function_code, density):
+    fp, xyz = lattice_tower(np.random.default_rng(11), density=density)
+    r = reconstruct_building(fp, xyz, flat_dtm(), building_id="T", function_code=function_code)
+    assert r.structure == "slender" and r.method == "lod2_fitted" and r.roofType == 1000
+    assert abs(r.ridge_height_m - 38.0) < 0.3 and abs(r.eave_height_m - 38.0) < 0.3
+    assert r.validity_codes == []
+
+
+def test_tower_without_envelope_handling_is_far_too_low(monkeypatch):
+    """The lattice tower of the test above, with the slender-structure detection switched off."""
+    import citymodel.lod2.build as build
+
+    monkeypatch.setattr(build, "slender_structure", lambda *a, **k: "")
+    fp, xyz = lattice_tower(np.random.default_rng(11))
+    r = reconstruct_building(fp, xyz, flat_dtm(), building_id="T")
+    low = min(sf.exterior[:, 2].min() for sol in r.solids for sf in sol.of_kind("RoofSurface"))
+    assert low < GROUND + 38.0 - 5.0                    # part of the roof on a bracing level
+    assert abs(r.eave_height_m - 38.0) > 3.0
+
+
+def test_tree_over_a_garage_is_not_a_tower():
+    """A garage (3 x 6 m) under a 17 m tree looks tall and slender; its own roof plane wins."""
+    rng = np.random.default_rng(8)
+    fp = box(X0 + 400, Y0 + 400, X0 + 403.2, Y0 + 406)
+    roof = points_on(fp, GROUND + 2.7, rng)
+    cx, cy, n = X0 + 401.0, Y0 + 403.0, 500
+    a, rr = rng.uniform(0, 2 * np.pi, n), 3.0 * np.sqrt(rng.uniform(0, 1, n))
+    crown = np.column_stack([cx + rr * np.cos(a), cy + rr * np.sin(a), GROUND + rng.uniform(11.0, 17.0, n)])
+    crown = crown[shapely.contains_xy(fp, crown[:, 0], crown[:, 1])]
+    r = reconstruct_building(fp, np.vstack([roof, crown]), flat_dtm(), building_id="G")
+    assert r.structure == "" and abs(r.ridge_height_m - 2.7) < 0.1 and r.roofType == 1000
+
+
+def test_point_roof_distances_perpendicular():
+    from citymodel.lod2.build import point_roof_distances
+
+    block = build_lod1(box(X0, Y0, X0 + 10, Y0 + 10), GROUND, 5.0)
+    pts = np.array([[X0 + 5, Y0 + 5, GROUND + 5.2], [X0 + 1, Y0 + 1, GROUND + 4.9], [X0 + 20, Y0, GROUND + 5]])
+    d = point_roof_distances([block], pts)
+    assert d[0] == pytest.approx(0.2) and d[1] == pytest.approx(-0.1) and np.isnan(d[2])
+    # a 45° shed: 1 m above it vertically is 1/sqrt(2) m away from it
+    shed = RoofPart(X0 + 5, Y0 + 5, 10.0, 10.0, 0.0, GROUND, 4.0, 14.0, RoofForm.SHED)
+    from citymodel.roofs import part_solid
+    q = np.array([[X0 + 5, Y0 + 5, GROUND + 9.0 + 1.0]])
+    assert point_roof_distances([part_solid(shed)], q)[0] == pytest.approx(1 / np.sqrt(2))
+
+
 # --------------------------------------------------------------------------- bad input, tile
 def tile_points(xyz, cls=1):
     n = len(xyz)
@@ -198,15 +394,35 @@ def frame(rows):
 TILE = Tile(682, 5645)
 
 
-def test_no_points_falls_back_to_storeys_and_official():
+def test_lod1_height_from_points_then_storeys_then_official_else_unknown():
+    """Issue #14's order for a LoD1 block: the points where there are any, else storeys, else the
+    official LoD2; with none of them the height is unknown (not a silent 6 m)."""
     fp = box(X0 + 10, Y0 + 10, X0 + 20, Y0 + 18)
     r = reconstruct_building(fp, np.empty((0, 3)), flat_dtm(), building_id="N1", storeys=3)
     assert r.method == "lod1_fallback" and "too few points" in r.fallback_reason
     assert "storeys" in r.fallback_reason and r.ridge_height_m == pytest.approx(9.0)
+    assert r.height_source == "storeys"
     assert r.solid.volume_m3 == pytest.approx(80 * 9.0) and r.validity_codes == []
-    r2 = reconstruct_building(fp, np.empty((0, 3)), flat_dtm(), building_id="N1", storeys=3,
+    both = reconstruct_building(fp, np.empty((0, 3)), flat_dtm(), building_id="N1", storeys=3,
+                                official={"measured_height_m": 11.5})
+    assert both.height_source == "storeys" and both.ridge_height_m == pytest.approx(9.0)
+    r2 = reconstruct_building(fp, np.empty((0, 3)), flat_dtm(), building_id="N1", storeys=None,
                               official={"measured_height_m": 11.5})
     assert "official" in r2.fallback_reason and r2.ridge_height_m == pytest.approx(11.5)
+    assert r2.height_source == "official_lod2"
+    # a few points (too few for a roof): their height, not the storeys'
+    rng = np.random.default_rng(2)
+    few = np.column_stack([rng.uniform(X0 + 11, X0 + 19, 8), rng.uniform(Y0 + 11, Y0 + 17, 8),
+                           GROUND + 4.2 + rng.normal(0, 0.02, 8)])
+    r3 = reconstruct_building(fp, few, flat_dtm(), building_id="N1", storeys=3)
+    assert r3.height_source == "points" and r3.ridge_height_m == pytest.approx(4.2, abs=0.05)
+    assert r3.point_to_roof_median_m < 0.05          # the block's top is where its points are
+    # nothing: unknown height, a placeholder block, and the attributes say so
+    r4 = reconstruct_building(fp, np.empty((0, 3)), flat_dtm(), building_id="N1")
+    assert r4.height_source == "unknown" and "height unknown" in r4.fallback_reason
+    attrs = r4.attributes()
+    assert attrs["ridge_height_m"] is None and attrs["eave_height_m"] is None and attrs["height_source"] == "unknown"
+    assert r4.solid.volume_m3 == pytest.approx(80 * 6.0) and r4.validity_codes == []
 
 
 def test_tile_bad_inputs():
@@ -331,12 +547,13 @@ def test_points_by_footprint_and_outliers_match_reference():
         assert np.array_equal(got[k], np.sort(pi[fi == k])), k
     assert len(got[0]) > 0 and len(got[1]) == len(got[2]) == 0
     assert shapely.touches(fps[0], shapely.points(xyz[got[0], :2])).any()      # boundary points kept
-    # outliers: fewer than 4 points (itself included) within 1 m, counted by the ball query
+    # outliers: fewer than 4 points (itself included) within 1 m, heights counted a third, by the ball query
     sparse = np.vstack([xyz[got[3]], [[X0 + 22, Y0 + 25, 200.0]], [[X0 + 32, Y0 + 25, 170.0]]])
     pts2 = tile_points(sparse)
     idx = np.arange(len(sparse))
     kept = clean_building_points(pts2, idx)
-    cnt = np.asarray(cKDTree(sparse).query_ball_point(sparse, 1.0, return_length=True))
+    scaled = sparse * np.array([1.0, 1.0, 1.0 / 3.0])
+    cnt = np.asarray(cKDTree(scaled).query_ball_point(scaled, 1.0, return_length=True))
     assert np.array_equal(kept, idx[cnt >= 4])
     assert len(sparse) - 2 not in kept and len(sparse) - 1 not in kept
 

@@ -322,3 +322,38 @@ def test_report_result_without_dataset_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="'dataset'"):
         write_report([{"role": "trees"}], None, tmp_path)
     assert not list(tmp_path.iterdir())
+
+
+def test_report_summarises_the_buildings(tmp_path):
+    """The buildings section: counts, shares and the truth-free point-to-roof distances, worked by hand."""
+    from citymodel.lod2.summary import quality_summary
+
+    table = pd.DataFrame({
+        "building_id": ["a", "b", "c", "d", "e"],
+        "method": ["lod2_fitted", "lod2_fitted", "lod2_fitted", "lod1_fallback", "rejected"],
+        "validity_codes": ["", "", "104", "", ""],
+        "roofType": [3100, 5000, 3100, 1000, None],
+        "height_source": ["points", "points", "points", "storeys", ""],
+        "structure": ["", "slender", "", "", ""],
+        "point_to_roof_median_m": [0.02, 0.05, 0.30, 1.5, None],
+        "point_to_roof_p90_m": [0.05, 12.0, 0.80, 2.5, None],
+    })
+    s = quality_summary(table)
+    assert s["buildings"] == 5 and s["methods"] == {"lod2_fitted": 3, "lod1_fallback": 1, "rejected": 1}
+    assert s["valid_share"] == 0.75 and s["lod1_fallback_share"] == 0.25      # of the 4 built
+    assert s["height_sources"] == {"storeys": 1} and s["slender"] == 1
+    assert s["roof_types"] == {"1000": 1, "3100": 2, "5000": 1}
+    d = s["point_to_roof"]
+    assert d["buildings"] == 4
+    assert d["median_of_medians_m"] == pytest.approx(np.median([0.02, 0.05, 0.30, 1.5]))
+    assert d["median_p90_m"] == pytest.approx(np.median([0.05, 12.0, 0.80, 2.5]))
+    assert d["far_share"] == 0.5                                             # 12.0 and 2.5 m > 1 m
+    assert [r["building_id"] for r in d["farthest"]] == ["b", "d", "c", "a"]
+    json_path, html_path = write_report([], None, tmp_path, buildings=s)
+    report = json.loads(json_path.read_text())
+    assert report["buildings"]["point_to_roof"]["farthest"][0]["building_id"] == "b"
+    page = html_path.read_text()
+    assert "Buildings (LoD2)" in page and "Distance of the points to their roof" in page and "<code>b</code>" in page
+    # without buildings the report has no such section
+    json_path, html_path = write_report([], None, tmp_path / "none")
+    assert "buildings" not in json.loads(json_path.read_text()) and "Buildings (LoD2)" not in html_path.read_text()

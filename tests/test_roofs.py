@@ -12,7 +12,7 @@ import trimesh
 from citymodel.errors import GeometryError
 from citymodel.geometry3d import Solid, Surface
 from citymodel.roofs import (BuildingSpec, RoofForm, RoofPart, building_footprint, building_roof_height,
-                             part_solid, roof_form_from_code, roof_height)
+                             part_solid, part_volume_m3, roof_form_from_code, roof_height)
 
 L, W, E, R = 14.0, 9.0, 6.0, 10.5      # length along ridge, width, eave, ridge (m)
 H = R - E
@@ -264,3 +264,129 @@ def test_l_shape_and_multipart_building():
     far = RoofPart(100.0, 100.0, 5.0, 5.0, 0.0, 100.0, 3.0, 3.0, RoofForm.FLAT, part_id="far")
     with pytest.raises(GeometryError, match="MultiPolygon"):
         building_footprint([main, far])
+
+
+# ------------------------------------------------------- asymmetric gables, four-sided mansards
+VARIANTS = {
+    "asym_equal_slopes": dict(form=RoofForm.GABLE, eave2_m=7.5),
+    "asym_offset_only": dict(form=RoofForm.GABLE, ridge_offset_m=1.5),
+    "asym_general": dict(form=RoofForm.GABLE, eave2_m=7.0, ridge_offset_m=-1.0),
+    "mansard4": dict(form=RoofForm.MANSARD, mansard_sides=4, mansard_break_m=9.0, mansard_inset_m=1.0),
+    "mansard4_square": dict(form=RoofForm.MANSARD, mansard_sides=4, mansard_break_m=9.0, mansard_inset_m=1.0,
+                            length_m=W),
+    "mansard4_turned": dict(form=RoofForm.MANSARD, mansard_sides=4, mansard_break_m=9.0, mansard_inset_m=1.0,
+                            length_m=6.0),
+}
+
+
+def make_variant(name: str, angle: float = 27.0) -> RoofPart:
+    kw = dict(VARIANTS[name])
+    length = kw.pop("length_m", L)
+    form = kw.pop("form")
+    return RoofPart(682010.0, 5645020.0, length, W, angle, GZ, E, R, form, **kw)
+
+
+def hand_volume(part: RoofPart) -> float:
+    """Volumes by slicing, written out independently of the module's formulas."""
+    Lp, Wp = part.length_m, part.width_m
+    if part.form is RoofForm.GABLE:
+        e1 = E
+        e2 = part.eave2_m if part.eave2_m is not None else E
+        if part.ridge_offset_m is not None:
+            vr = part.ridge_offset_m
+        else:        # equal slopes s: R - e1 = s (vr + W/2) and R - e2 = s (W/2 - vr)
+            s = (2 * R - e1 - e2) / Wp
+            vr = (R - e1) / s - Wp / 2
+        # cross-section over v: two trapezoids from the eaves up to the ridge
+        return Lp * ((vr + Wp / 2) * (e1 + R) / 2 + (Wp / 2 - vr) * (e2 + R) / 2)
+    # four-sided mansard: horizontal slices. Between e and b the slice at fraction t is the rectangle
+    # shrunk by t i on every side; above b a hip roof over the inner rectangle (m <= M), equally steep
+    b, i = part.mansard_break_m, part.mansard_inset_m
+    ts = (np.arange(20000) + 0.5) / 20000
+    lower = (b - E) * np.mean((Lp - 2 * ts * i) * (Wp - 2 * ts * i))
+    m, M = sorted((Lp - 2 * i, Wp - 2 * i))
+    upper = (R - b) * np.mean((M - ts * m) * (m - ts * m))      # slice: (M - m t) x m (1 - t)
+    return Lp * Wp * E + lower + upper
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_variant_volume_closed_outward(name):
+    part = make_variant(name)
+    solid = part_solid(part)
+    assert volume(solid) == pytest.approx(hand_volume(part), rel=1e-6)
+    assert part_volume_m3(part) == pytest.approx(hand_volume(part), rel=1e-6)
+    mesh = to_trimesh(solid)
+    assert mesh.is_watertight and mesh.is_winding_consistent
+    assert mesh.volume == pytest.approx(hand_volume(part), rel=1e-6)
+    edges = edges_of(solid)
+    assert all(n == 1 and edges.get((b, a)) == 1 for (a, b), n in edges.items())
+    centre = np.array([part.cx, part.cy, GZ + E / 2])
+    for s in solid.surfaces:
+        assert np.dot(s.normal, s.exterior.mean(axis=0) - centre) > 0, f"{s.kind} points inwards"
+    assert solid.bounds[5] == pytest.approx(GZ + R)
+    # the surface integrates to the same volume, and every roof vertex lies on it
+    x, y, cell = grid_in(part)
+    z = roof_height(part, x, y)
+    assert np.sum(z - GZ) * cell == pytest.approx(hand_volume(part), rel=2e-3)
+    for s in solid.of_kind("RoofSurface"):
+        ring = s.exterior
+        assert np.allclose(roof_height(part, ring[:, 0], ring[:, 1]), ring[:, 2], atol=1e-6)
+    # parameters survive the ground-truth dictionary
+    back = RoofPart.from_dict(part.to_dict())
+    assert np.allclose(roof_height(back, x, y), z)
+
+
+def test_asymmetric_gable_geometry():
+    part = make_variant("asym_equal_slopes", angle=0.0)
+    roofs = part_solid(part).of_kind("RoofSurface")
+    slopes = sorted(math.degrees(math.acos(s.normal[2])) for s in roofs)
+    assert slopes[0] == pytest.approx(slopes[1], abs=1e-6)                   # equally steep
+    assert slopes[0] == pytest.approx(math.degrees(math.atan((2 * R - E - 7.5) / W)), abs=1e-6)
+    # eaves along the long sides at 6.0 (v = -W/2) and 7.5 m (v = +W/2); the ridge is off the centre
+    t = np.linspace(-L / 2, L / 2, 11)
+    assert np.allclose(roof_height(part, part.cx + t, np.full_like(t, part.cy - W / 2)), GZ + E)
+    assert np.allclose(roof_height(part, part.cx + t, np.full_like(t, part.cy + W / 2)), GZ + 7.5)
+    vr = W / 2 * (7.5 - E) / (2 * R - E - 7.5)
+    assert part.ridge_offset == pytest.approx(vr)
+    assert roof_height(part, np.array([part.cx]), np.array([part.cy + vr])) == pytest.approx(GZ + R)
+    assert part.eave_low_m == E and part.asymmetric and not make(RoofForm.GABLE).asymmetric
+    walls = part_solid(part).of_kind("WallSurface")
+    assert sorted(len(w.exterior) for w in walls) == [4, 4, 5, 5]
+
+
+def test_hipped_mansard_geometry():
+    part = make_variant("mansard4", angle=0.0)
+    roofs = part_solid(part).of_kind("RoofSurface")
+    slopes = np.array([math.degrees(math.acos(s.normal[2])) for s in roofs])
+    lower = math.degrees(math.atan((9.0 - E) / 1.0))
+    upper = math.degrees(math.atan((R - 9.0) / (W / 2 - 1.0)))
+    assert np.sum(np.isclose(slopes, lower)) == 4 and np.sum(np.isclose(slopes, upper)) == 4
+    assert len(roofs) == 8
+    walls = part_solid(part).of_kind("WallSurface")
+    assert len(walls) == 4 and all(np.isclose(w.exterior[:, 2].max(), GZ + E) for w in walls)
+    # the eave runs round all four sides
+    t = np.linspace(-W / 2, W / 2, 11)
+    assert np.allclose(roof_height(part, np.full_like(t, part.cx + L / 2), part.cy + t), GZ + E)
+    assert np.allclose(roof_height(part, np.full_like(t, part.cx - L / 2), part.cy + t), GZ + E)
+    # the ridge runs along the longer side, L - W long
+    ridge = np.unique(np.round(np.concatenate([s.exterior for s in roofs]), 6), axis=0)
+    ridge = ridge[np.isclose(ridge[:, 2], GZ + R)]
+    assert len(ridge) == 2 and np.linalg.norm(ridge[1, :2] - ridge[0, :2]) == pytest.approx(L - W)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(form=RoofForm.HIP, eave2_m=7.0), "only for a gable"),
+    (dict(eave2_m=-1.0), "second eave"),
+    (dict(eave2_m=11.0), "not above both eaves"),
+    (dict(ridge_offset_m=4.5), "ridge offset"),
+    (dict(form=RoofForm.MANSARD, mansard_sides=3), "mansard_sides"),
+    (dict(form=RoofForm.MANSARD, mansard_sides=4, length_m=4.0, mansard_inset_m=2.5), "mansard inset"),
+    (dict(form=RoofForm.MANSARD, mansard_sides=4, mansard_break_m=6.5, mansard_inset_m=1.0), "not steeper"),
+])
+def test_bad_variant_parameters(kwargs, match):
+    args = dict(cx=0.0, cy=0.0, length_m=L, width_m=W, angle_deg=0.0, ground_z=0.0, eave_m=E, ridge_m=R,
+                form=RoofForm.GABLE, part_id="B7")
+    args.update(kwargs)
+    with pytest.raises(GeometryError, match=match) as info:
+        RoofPart(**args)
+    assert "Fix:" in str(info.value) and "B7" in str(info.value)

@@ -1,10 +1,14 @@
 """Fit of the parametric roof forms of :mod:`citymodel.roofs` to building points.
 
 For a rectangle (and each of its two axis orientations) every form's roof height is written as
-``z = X @ theta`` for fixed shape parameters (hip depth, half-hip fraction, mansard inset), with
-``theta`` = (eave, ridge - eave) or (eave, break, ridge): a linear least-squares problem. The shape
+``z = X @ theta`` for fixed shape parameters (hip depth, half-hip fraction, mansard inset, the
+ridge's offset of an asymmetric gable), with ``theta`` = (eave, ridge - eave), (eave, break,
+ridge), (ridge, slope) or (ridge, slope 1, slope 2): a linear least-squares problem. The shape
 parameters are searched on a grid; the fit is made robust by one trimmed refit; forms are compared
 by a BIC on a truncated quadratic cost (vegetation or wall points left over cannot dominate).
+Each shape family counts its own parameters: an asymmetric gable (3 with equal slopes, 4 with two
+slopes) must fit clearly better than the symmetric one (2) to be chosen; a four-sided mansard
+(4: eave, break, ridge, inset) competes with the two-sided one and with the hip.
 
 Rectilinear footprints (L, T, U and multi-part buildings) are split into rectangles along their
 own vertex lines; every split into at most four rectangles is tried and scored the same way.
@@ -24,13 +28,26 @@ from ..roofs import RoofForm, RoofPart, building_roof_height
 __all__ = ["Rect", "FormFit", "PartitionFit", "rect_of", "fit_rect", "fit_footprint", "truncated_cost",
            "bic", "FORM_PARAMS"]
 
-#: number of continuous parameters of each form (BIC complexity)
+#: number of continuous parameters of each form (BIC complexity) in its basic shape
 FORM_PARAMS = {RoofForm.FLAT: 1, RoofForm.SHED: 2, RoofForm.GABLE: 2, RoofForm.PYRAMID: 2,
                RoofForm.HIP: 3, RoofForm.HALF_HIP: 3, RoofForm.MANSARD: 4}
+#: shape families fitted on a grid of one shape parameter: kind -> (form, parameters, grid)
+#: hip: depth q W/2; half_hip: fraction q; mansard: inset q W; mansard4: inset q min(L, W);
+#: gable_asym (equal slopes) and gable_asym2 (two slopes): ridge offset q W from the centre line
+SHAPE_KINDS = {
+    "hip": (RoofForm.HIP, 3, (0.5, 0.75, 1.0, 1.25, 1.5)),
+    "half_hip": (RoofForm.HALF_HIP, 3, (0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75)),
+    "mansard": (RoofForm.MANSARD, 4, (0.04, 0.07, 0.1, 0.14, 0.19, 0.25)),
+    "mansard4": (RoofForm.MANSARD, 4, (0.04, 0.07, 0.1, 0.14, 0.19, 0.25)),
+    "gable_asym": (RoofForm.GABLE, 3, (-0.4, -0.3, -0.2, -0.1, 0.1, 0.2, 0.3, 0.4)),
+    "gable_asym2": (RoofForm.GABLE, 4, (-0.3, -0.15, 0.0, 0.15, 0.3)),
+}
+#: the richer shape families, fitted only when the basic forms leave a clear misfit (a model hierarchy:
+#: a roof the basic forms explain to within noise does not need them)
+EXTENDED_KINDS = ("mansard4", "gable_asym", "gable_asym2")
+#: ... a clear misfit: the best basic form's truncated cost per point above this (m², about 7 cm RMS)
+EXTENDED_MIN_COST_M2 = 0.005
 TRUNCATE_M = 0.3
-_HIP_RATIOS = (0.5, 0.75, 1.0, 1.25, 1.5)
-_HALF_HIP_FRACTIONS = (0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75)
-_MANSARD_INSETS = (0.04, 0.07, 0.1, 0.14, 0.19, 0.25)
 MIN_ROOF_RISE_M = 0.3
 
 
@@ -90,6 +107,7 @@ class PartitionFit:
     k: int
     rmse_m: float
     candidates: dict = field(default_factory=dict)   # form label -> bic (single rectangles)
+    outlier_share: float = 0.0                        # share of points farther than TRUNCATE_M from the roof
 
     @property
     def bic(self) -> float:
@@ -123,43 +141,65 @@ def rect_of(poly: Polygon) -> Rect:
 
 
 # --------------------------------------------------------------------------- design matrices
-_GRIDS = {RoofForm.HIP: _HIP_RATIOS, RoofForm.HALF_HIP: _HALF_HIP_FRACTIONS, RoofForm.MANSARD: _MANSARD_INSETS}
+def _design_stack(kind: str, rect: Rect, qs, u: np.ndarray, v: np.ndarray):
+    """Design matrices of a shape family (:data:`SHAPE_KINDS`) for many shape parameters ``qs`` at once.
 
-
-def _design_stack(form: RoofForm, rect: Rect, qs, u: np.ndarray, v: np.ndarray):
-    """Design matrices of a form for many shape parameters ``qs`` (ratios) at once.
-
-    Hip: depth ``q W/2``; half-hip: fraction ``q`` of the rise, depth ``q W/2``; mansard: inset
-    ``q W``. Parameters the form cannot take are skipped. Returns ``(shapes, qs, X)``: the shape
-    dicts and parameters of the applicable ``qs`` (in order) and their design matrices stacked
-    ``(m, n, p)`` with ``z = X @ theta``.
+    Parameters the form cannot take are skipped. Returns ``(shapes, qs, X)``: the shape dicts and
+    parameters of the applicable ``qs`` (in order) and their design matrices stacked ``(m, n, p)``
+    with ``z = X @ theta``.
     """
     L, W = rect.length_m, rect.width_m
     q = np.asarray([float(x) for x in qs], dtype=float)
     av = np.abs(v)
-    if form is RoofForm.MANSARD:
+    if kind in ("mansard", "mansard4"):
+        four = kind == "mansard4"
+        side = min(L, W) if four else W
         q = q[(q > 0) & (q < 0.5)]
-        i = q * W
-        col = np.empty((len(q), len(u), 3))
+        i = q * side
         ic = i[:, None]
-        lower = av[None, :] >= W / 2 - ic
-        t = np.where(lower, (W / 2 - av[None, :]) / ic, 0.0)
-        w = np.where(lower, 0.0, av[None, :] / (W / 2 - ic))
+        if four:
+            au = np.abs(u)
+            t = np.minimum(W / 2 - av, L / 2 - au)[None, :] / ic          # distance from the eave / inset
+            li, wi = L - 2 * ic, W - 2 * ic
+            a, c = np.maximum(0.0, (li - wi) / 2), np.maximum(0.0, (wi - li) / 2)
+            w = np.maximum(au[None, :] - a, av[None, :] - c) / (np.minimum(li, wi) / 2)
+        else:
+            t = (W / 2 - av[None, :]) / ic
+            w = av[None, :] / (W / 2 - ic)
+        lower = t <= 1.0
+        col = np.empty((len(q), len(u), 3))
         col[:, :, 0] = np.where(lower, 1 - t, 0.0)
         col[:, :, 1] = np.where(lower, t, w)
         col[:, :, 2] = np.where(lower, 0.0, 1 - w)
-        return [{"mansard_inset_m": float(x)} for x in i], [float(x) for x in q], col
+        extra = {"mansard_sides": 4} if four else {}
+        return [{"mansard_inset_m": float(x), **extra} for x in i], [float(x) for x in q], col
+    if kind == "gable_asym":         # z = r - s |v - vr|: theta = (r, s)
+        q = q[np.abs(q) < 0.5]
+        vr = q * W
+        X = np.empty((len(q), len(u), 2))
+        X[:, :, 0] = 1.0
+        X[:, :, 1] = -np.abs(v[None, :] - vr[:, None])
+        return [{"ridge_offset_m": float(x), "slopes": 1} for x in vr], [float(x) for x in q], X
+    if kind == "gable_asym2":        # z = r - s1 (vr - v)+ - s2 (v - vr)+: theta = (r, s1, s2)
+        q = q[np.abs(q) < 0.5]
+        vr = q * W
+        d = v[None, :] - vr[:, None]
+        X = np.empty((len(q), len(u), 3))
+        X[:, :, 0] = 1.0
+        X[:, :, 1] = -np.maximum(-d, 0.0)
+        X[:, :, 2] = -np.maximum(d, 0.0)
+        return [{"ridge_offset_m": float(x), "slopes": 2} for x in vr], [float(x) for x in q], X
     side = 1.0 - 2.0 * av / W
     s = L / 2 - np.abs(u)
     d = q * W / 2
-    if form is RoofForm.HIP:
+    if kind == "hip":
         ok = ~((d > L / 2 + 1e-9) | (d < 0.5))
         q, d = q[ok], d[ok]
         X = np.empty((len(q), len(u), 2))
         X[:, :, 0] = 1.0
         X[:, :, 1] = np.minimum(side[None, :], s[None, :] / d[:, None])
         return [{"hip_length_m": min(float(x), L / 2)} for x in d], [float(x) for x in q], X
-    if form is RoofForm.HALF_HIP:
+    if kind == "half_hip":
         ok = ~((d > L / 2) | (d < 0.3) | ~((q > 0) & (q < 1)))
         q, d = q[ok], d[ok]
         X = np.empty((len(q), len(u), 2))
@@ -167,13 +207,16 @@ def _design_stack(form: RoofForm, rect: Rect, qs, u: np.ndarray, v: np.ndarray):
         X[:, :, 1] = np.minimum(side[None, :], 1.0 - q[:, None] * (1.0 - s[None, :] / d[:, None]))
         return ([{"half_hip_fraction": float(a), "hip_length_m": float(b)} for a, b in zip(q, d)],
                 [float(x) for x in q], X)
-    raise ValueError(form)
+    raise ValueError(kind)
 
 
-def _candidate_groups(rect: Rect, u: np.ndarray, v: np.ndarray, forms=None) -> list:
-    """Candidates on ``rect`` as groups ``(form, rect, shapes, qs, X (m, n, p))`` with ``z = X @ theta``.
+def _candidate_groups(rect: Rect, u: np.ndarray, v: np.ndarray, forms=None, turned: bool = False,
+                      kinds=None) -> list:
+    """Candidates on ``rect`` as groups ``(form, kind, k, rect, shapes, qs, X (m, n, p))`` with ``z = X @ theta``.
 
-    Gable, the two sheds, and the hip, half-hip and mansard grids; ``theta`` = (e, h) or (e, b, r).
+    Gable, the two sheds, and the shape families of :data:`SHAPE_KINDS`; ``theta`` = (e, h),
+    (e, b, r), (r, s) or (r, s1, s2). The four-sided mansard does not depend on the orientation:
+    it is left out on the ``turned`` rectangle.
     """
     W = rect.width_m
     n = len(u)
@@ -183,18 +226,21 @@ def _candidate_groups(rect: Rect, u: np.ndarray, v: np.ndarray, forms=None) -> l
         X = np.empty((1, n, 2))
         X[0, :, 0] = 1.0
         X[0, :, 1] = col1
-        out.append((form, r, [{}], [None], X))
+        out.append((form, form.label, FORM_PARAMS[form], r, [{}], [None], X))
 
-    if forms is None or RoofForm.GABLE in forms:
+    basic = kinds is None or "basic" in kinds
+    if basic and (forms is None or RoofForm.GABLE in forms):
         single(RoofForm.GABLE, rect, 1.0 - 2.0 * np.abs(v) / W)
-    if forms is None or RoofForm.SHED in forms:
+    if basic and (forms is None or RoofForm.SHED in forms):
         single(RoofForm.SHED, rect, (v + W / 2) / W)
         single(RoofForm.SHED, rect.flipped(), (W / 2 - v) / W)
-    for form, grid in _GRIDS.items():
-        if forms is None or form in forms:
-            shapes, qs, X = _design_stack(form, rect, grid, u, v)
+    for kind, (form, k, grid) in SHAPE_KINDS.items():
+        if kinds is not None and kind not in kinds:
+            continue
+        if (forms is None or form in forms) and not (turned and kind == "mansard4"):
+            shapes, qs, X = _design_stack(kind, rect, grid, u, v)
             if len(qs):
-                out.append((form, rect, shapes, qs, X))
+                out.append((form, kind, k, rect, shapes, qs, X))
     return out
 
 
@@ -221,14 +267,25 @@ def _solve(X: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _make_part(form: RoofForm, rect: Rect, shape: dict, theta: np.ndarray, ground_z: float,
                part_id: str) -> RoofPart | None:
+    W = rect.width_m
     if form is RoofForm.MANSARD:
         e, b, r = theta
         i = shape["mansard_inset_m"]
-        W = rect.width_m
-        if not (e < b - 0.2 < r - 0.4) or (b - e) / i <= (r - b) / (W / 2 - i):
+        sides = shape.get("mansard_sides", 2)
+        half = W / 2 if sides == 2 else min(rect.length_m, W) / 2
+        if not (e < b - 0.2 < r - 0.4) or (b - e) / i <= (r - b) / (half - i):
             return None
         eave, ridge = e - ground_z, r - ground_z
-        extra = {"mansard_break_m": b - ground_z, "mansard_inset_m": i}
+        extra = {"mansard_break_m": b - ground_z, "mansard_inset_m": i, "mansard_sides": sides}
+    elif "slopes" in shape:             # asymmetric gable: theta = (r, s) or (r, s1, s2)
+        vr = shape["ridge_offset_m"]
+        r = theta[0]
+        s1, s2 = (theta[1], theta[1]) if shape["slopes"] == 1 else (theta[1], theta[2])
+        e1, e2 = r - s1 * (vr + W / 2), r - s2 * (W / 2 - vr)
+        if min(r - e1, r - e2) < MIN_ROOF_RISE_M or min(e1, e2) - ground_z <= 0.5:
+            return None
+        eave, ridge = e1 - ground_z, r - ground_z
+        extra = {"eave2_m": e2 - ground_z, "ridge_offset_m": vr}
     elif form is RoofForm.FLAT:
         eave = ridge = theta[0] - ground_z
         extra = {}
@@ -281,24 +338,36 @@ def fit_rect(xyz: np.ndarray, rect: Rect, ground_z: float, part_id: str = "",
         X = np.empty((1, n, 2))
         X[0, :, 0] = 1.0
         X[0, :, 1] = g
-        groups.append((RoofForm.PYRAMID, rect, [{}], [None], X))
+        groups.append((RoofForm.PYRAMID, "pyramid", FORM_PARAMS[RoofForm.PYRAMID], rect, [{}], [None], X))
     local = {}
-    for r in (rect, rect.turned()):
+    basic = ("basic",) + tuple(k for k in SHAPE_KINDS if k not in EXTENDED_KINDS)
+    for r, turned in ((rect, False), (rect.turned(), True)):
         uu, vv = local[r] = r.local(xyz[:, 0], xyz[:, 1])
-        groups.extend(_candidate_groups(r, uu, vv, forms))
-    best_q: dict[RoofForm, tuple[Rect, float]] = {}
+        groups.extend(_candidate_groups(r, uu, vv, forms, turned=turned, kinds=basic))
+    best_q: dict[str, tuple[Rect, float]] = {}
     out, best_q = _run_groups(groups, z, ground_z, part_id, out, best_q)
-    # refine the shape parameter of hip, half-hip and mansard between the neighbouring grid values
+    best = min((f.cost for f in out.values()), default=np.inf)
+    if best / n > EXTENDED_MIN_COST_M2:
+        groups = []
+        for r, turned in ((rect, False), (rect.turned(), True)):
+            groups.extend(_candidate_groups(r, *local[r], forms, turned=turned, kinds=EXTENDED_KINDS))
+        out, best_q = _run_groups(groups, z, ground_z, part_id, out, best_q)
+    # refine the shape parameter of each family between the neighbouring grid values
     refine = []
-    for form, (r, q) in best_q.items():
-        grid = np.asarray(_GRIDS[form])
+    for kind, (r, q) in best_q.items():
+        form, k_params, grid = SHAPE_KINDS[kind]
+        grid = np.asarray(grid)
         k = int(np.argmin(np.abs(grid - q)))
         lo = grid[max(k - 1, 0)]
         hi = grid[min(k + 1, len(grid) - 1)]
+        if kind == "gable_asym2" and k in (0, len(grid) - 1):     # widen at the ends of the grid
+            lo, hi = (max(lo - 0.15, -0.45), hi) if k == 0 else (lo, min(hi + 0.15, 0.45))
         uu, vv = local[r] if r in local else r.local(xyz[:, 0], xyz[:, 1])
-        shapes, qs, X = _design_stack(form, r, np.linspace(lo, hi, 11), uu, vv)
+        # the ridge offset moves a whole plane: a finer step (1-2 % of the width) than the other shapes
+        steps = 21 if kind.startswith("gable_asym") else 11
+        shapes, qs, X = _design_stack(kind, r, np.linspace(lo, hi, steps), uu, vv)
         if len(qs):
-            refine.append((form, r, shapes, qs, X))
+            refine.append((form, kind, k_params, r, shapes, qs, X))
     out, _ = _run_groups(refine, z, ground_z, part_id, out, {})
     return out
 
@@ -350,21 +419,24 @@ def _solve_batch_affine(C: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def _run_groups(groups, z, ground_z, part_id, out, best_q):
-    """Solve all candidate groups ``(form, rect, shapes, qs, X)``; keep the best valid one of each form.
+    """Solve all candidate groups ``(form, kind, k, rect, shapes, qs, X)``; keep the best valid one of each form.
 
-    Candidates are solved in batches of equal column count; ties are broken by candidate order.
+    Candidates are solved in batches of equal column count; within a form the lowest BIC wins
+    (the shape families of a form may differ in their number of parameters); ties are broken by
+    candidate order. ``best_q`` records the best shape parameter of each family.
     """
     if not groups:
         return out, best_q
-    meta = [(form, r, shape, q) for form, r, shapes, qs, _ in groups for shape, q in zip(shapes, qs)]
+    meta = [(form, kind, kp, r, shape, q) for form, kind, kp, r, shapes, qs, _ in groups
+            for shape, q in zip(shapes, qs)]
     m = len(meta)
     costs = np.empty(m)
     thetas: list = [None] * m
     resids: list = [None] * m
-    starts = np.cumsum([0] + [len(g[3]) for g in groups])
-    for p in sorted({g[4].shape[2] for g in groups}):
-        sel = [k for k, g in enumerate(groups) if g[4].shape[2] == p]
-        Xs = groups[sel[0]][4] if len(sel) == 1 else np.concatenate([groups[k][4] for k in sel])
+    starts = np.cumsum([0] + [len(g[5]) for g in groups])
+    for p in sorted({g[6].shape[2] for g in groups}):
+        sel = [k for k, g in enumerate(groups) if g[6].shape[2] == p]
+        Xs = groups[sel[0]][6] if len(sel) == 1 else np.concatenate([groups[k][6] for k in sel])
         if p == 2:      # every two-column design is [1, c] (eave + rise): closed-form normal equations
             theta, res = _solve_batch_affine(Xs[:, :, 1], z)
         else:
@@ -374,12 +446,17 @@ def _run_groups(groups, z, ground_z, part_id, out, best_q):
         costs[flat] = cost
         for j, k in enumerate(flat):
             thetas[k], resids[k] = theta[j], res[j]
+    n = len(z)
+    seen_kind: set[str] = set()
     for k in np.argsort(costs, kind="stable"):
-        form, r, shape, q = meta[k]
+        form, kind, kp, r, shape, q = meta[k]
+        if kind in seen_kind:
+            continue            # a worse candidate of a family that already has a valid one
         cost, theta, res = float(costs[k]), thetas[k], resids[k]
         best = out.get(form)
-        if best is not None and cost >= best.cost:
-            continue
+        score = bic(cost, n, kp)
+        if best is not None and score >= best.bic and q is None:
+            continue            # cannot win, and no shape parameter to refine
         if form is RoofForm.PYRAMID:
             part = _make_part(RoofForm.HIP, r, {"hip_length_m": r.length_m / 2}, theta, ground_z, part_id)
             part = None if part is None else RoofPart(**{**part.__dict__, "form": RoofForm.PYRAMID,
@@ -388,11 +465,13 @@ def _run_groups(groups, z, ground_z, part_id, out, best_q):
             part = _make_part(form, r, shape, theta, ground_z, part_id)
         if part is None:
             continue
-        inl = np.abs(res) <= TRUNCATE_M
-        out[form] = FormFit(part, cost, len(z), FORM_PARAMS[form],
-                            float(np.sqrt(np.mean(res[inl] ** 2))) if inl.any() else float("nan"))
+        seen_kind.add(kind)
         if q is not None:
-            best_q[form] = (r, q)
+            best_q[kind] = (r, q)
+        if best is None or score < best.bic:
+            inl = np.abs(res) <= TRUNCATE_M
+            out[form] = FormFit(part, cost, n, kp,
+                                float(np.sqrt(np.mean(res[inl] ** 2))) if inl.any() else float("nan"))
     return out, best_q
 
 
@@ -491,7 +570,8 @@ def _score(parts: list[RoofPart], xyz: np.ndarray, k: int) -> PartitionFit:
     res = np.where(np.isfinite(zr), xyz[:, 2] - zr, TRUNCATE_M)
     inl = np.abs(res) <= TRUNCATE_M
     rmse = float(np.sqrt(np.mean(res[inl] ** 2))) if inl.any() else float("nan")
-    return PartitionFit(parts, truncated_cost(res), len(xyz), k, rmse)
+    return PartitionFit(parts, truncated_cost(res), len(xyz), k, rmse,
+                        outlier_share=float(1.0 - inl.mean()) if len(inl) else 0.0)
 
 
 def fit_footprint(poly: Polygon, xyz: np.ndarray, ground_z: float, building_id: str = "", *,

@@ -4,9 +4,14 @@
    point; small patches are absorbed by their neighbours.
 2. The label raster is polygonised (rasterio), the polygons simplified as a coverage (shared
    edges stay shared: ``shapely.coverage_simplify``) and clipped to the footprint.
-3. Pieces are noded (every vertex that lies on another piece's edge is inserted there) so that
+3. Every plane is clipped to its support: no piece rises above the highest point of its plane's
+   own points (plus ``cap_margin_m``; by more than ``CAP_TOLERANCE_M`` = 5 cm). Where a piece
+   would, it is split along the plane's contour at that height and the part above becomes a flat
+   cap at it, so a steep plane is not extended beyond where its points end (the solid is not
+   higher than the points say).
+4. Pieces are noded (every vertex that lies on another piece's edge is inserted there) so that
    the 2D partition is edge-matched.
-4. Each piece is lifted onto its plane (RoofSurface); every partition edge gets a vertical wall
+5. Each piece is lifted onto its plane (RoofSurface); every partition edge gets a vertical wall
    between the two heights on its sides (a step edge; between a roof and the ground on the
    outline: WallSurface); an edge whose two heights cross is split at the crossing; vertical wall
    sides carry every height found at their node so that the shell is closed. Each piece also gives
@@ -33,7 +38,7 @@ from ..errors import GeometryError, dataset_error
 from ..geometry3d import Solid, Surface
 from .planes import Plane
 
-__all__ = ["generic_roof_solid", "partition_footprint"]
+__all__ = ["generic_roof_solid", "partition_footprint", "support_heights"]
 
 _PREC = 0.01        # grid of the partition's vertices (m): distinct vertices are >= 1 cm apart
 _ZTOL = 0.0008      # heights closer than this at a node are one vertex (below the validator's 1 mm snap)
@@ -171,9 +176,236 @@ def _node_rings(rings_per_piece: list[list[np.ndarray]], tol: float = 2e-3) -> l
     return out
 
 
+def support_heights(planes: list[Plane], xyz: np.ndarray, labels: np.ndarray, *, margin_m: float = 0.0,
+                    min_slope_deg: float = 3.0) -> dict[int, float]:
+    """Height of each sloped plane's support: the plane's highest value at its own points, plus ``margin_m``.
+
+    Flatter planes than ``min_slope_deg`` and planes without points are left out (not clipped).
+    """
+    out: dict[int, float] = {}
+    for lab, pl in enumerate(planes):
+        m = labels == lab
+        if m.any() and pl.slope_deg >= min_slope_deg:
+            out[lab] = float(np.max(pl.z(xyz[m, 0], xyz[m, 1]))) + margin_m
+    return out
+
+
+def _key(p) -> tuple[float, float]:
+    return (round(float(p[0]), 2), round(float(p[1]), 2))
+
+
+def _keys(r: np.ndarray) -> list[tuple[float, float]]:
+    """:func:`_key` of every vertex of a ring."""
+    return [tuple(k) for k in np.round(r, 2).tolist()]
+
+
+#: a piece is clipped only where its plane rises more than this above the plane's support
+CAP_TOLERANCE_M = 0.05
+
+
+def _cap_rings(rings_per_piece, labs, planes, tops: dict[int, float], tol_m: float = CAP_TOLERANCE_M):
+    """Clip every piece to its plane's support height (see :func:`generic_roof_solid`, step 3).
+
+    Works on the noded rings: the plane's contour at the support height crosses piece edges at
+    exact points, which are inserted into every ring that uses the edge (the neighbour too), so the
+    partition stays edge-matched. A piece partly above the contour is split along it (shapely), the
+    part above labelled with a new flat plane at the support height; a piece wholly above is
+    relabelled. Returns ``(rings, labs, planes, source, exact, crossing, uncapped)``: ``source`` maps
+    the cap labels to their plane, ``exact`` the node keys whose coordinates must not be rounded,
+    ``crossing`` the node keys on a contour (plane label, cap label), ``uncapped`` the planes of
+    pieces that could not be split (they keep their whole plane).
+    """
+    planes = list(planes)
+    cap_of: dict[int, int] = {}
+    source: dict[int, int] = {}
+
+    def cap_label(lab: int) -> int:
+        if lab not in cap_of:
+            cap_of[lab] = len(planes)
+            source[len(planes)] = lab
+            planes.append(Plane(np.array([0.0, 0.0, tops[lab]]), planes[lab].origin.copy(), 0, 0.0))
+        return cap_of[lab]
+
+    def excess(lab: int, pts: np.ndarray) -> np.ndarray:
+        return planes[lab].z(pts[:, 0], pts[:, 1]) - tops[lab]
+
+    # 1. crossing points of the contours on the piece edges, per undirected edge (rounded keys)
+    split_pieces: set[int] = set()
+    labs = list(labs)
+    on_edge: dict[tuple, list[np.ndarray]] = {}
+    crossing: dict[tuple[float, float], tuple[int, int]] = {}
+    taken = {k for rs in rings_per_piece for r in rs for k in _keys(r)}     # node keys in use
+    for f, rs in enumerate(rings_per_piece):
+        lab = labs[f]
+        if lab not in tops:
+            continue
+        d = [excess(lab, r) for r in rs]
+        if max(float(x.max()) for x in d) <= tol_m:
+            continue                              # not (or hardly) above its support
+        if min(float(x.min()) for x in d) >= -_ZTOL:
+            labs[f] = cap_label(lab)                 # the whole piece lies above the contour
+            continue
+        split_pieces.add(f)
+        for r, dr in zip(rs, d):
+            nxt = np.roll(np.arange(len(r)), -1)
+            for a, b in zip(range(len(r)), nxt):
+                da, db = dr[a], dr[b]
+                if da * db < 0 and abs(da) > _ZTOL and abs(db) > _ZTOL:
+                    c = r[a] + da / (da - db) * (r[b] - r[a])
+                    ka, kb, kc = _key(r[a]), _key(r[b]), _key(c)
+                    if kc in (ka, kb) or kc in taken:
+                        continue        # within 1 cm of a vertex: that vertex stands for it (no new node)
+                    taken.add(kc)
+                    on_edge.setdefault((ka, kb) if ka < kb else (kb, ka), []).append(c)
+                    crossing[kc] = (lab, cap_label(lab))
+    if not on_edge:
+        return rings_per_piece, labs, planes, source, set(), {}, []
+    # 2. insert them into every ring using the edge (both directions)
+    ends = {k for edge in on_edge for k in edge}
+    new_rings = []
+    for rs in rings_per_piece:
+        out_rs = []
+        for r in rs:
+            keys = _keys(r)
+            if not ends.intersection(keys):
+                out_rs.append(r)
+                continue
+            pts = []
+            for a in range(len(r)):
+                p, q = r[a], r[(a + 1) % len(r)]
+                pts.append(p[None])
+                ka, kb = keys[a], keys[(a + 1) % len(r)]
+                extra = on_edge.get((ka, kb) if ka < kb else (kb, ka))
+                if extra:
+                    seg = q - p
+                    ll = float(seg @ seg)
+                    ts = sorted((float((c - p) @ seg) / ll, i) for i, c in enumerate(extra)) if ll > 0 else []
+                    pts += [extra[i][None] for t, i in ts if 0.0 < t < 1.0]
+            out_rs.append(np.concatenate(pts))
+        new_rings.append(out_rs)
+    # 3. split the pieces that straddle their contour
+    out_rings, out_labs, uncapped = [], [], []
+    for f, rs in enumerate(new_rings):
+        lab = labs[f]
+        if f not in split_pieces:
+            out_rings.append(rs)
+            out_labs.append(lab)
+            continue
+        a, b, c = (float(v) for v in planes[lab].coef)
+        o = planes[lab].origin
+        level = tops[lab] - c + a * o[0] + b * o[1]          # a x + b y = level on the contour
+        pieces = _split_ring_at_contour(rs, (a, b), level) if len(rs) == 1 else None
+        if pieces is None:
+            pieces = _split_rings_shapely(rs, (a, b), level)
+        if pieces is not None:
+            pieces = [(prs, cap_label(lab) if above else lab) for prs, above in pieces]
+        else:
+            uncapped.append(lab)
+        if not pieces:
+            out_rings.append(rs)
+            out_labs.append(lab)
+            continue
+        for prs, pl in pieces:
+            out_rings.append(prs)
+            out_labs.append(pl)
+    exact = {_key(c) for cs in on_edge.values() for c in cs}
+    return out_rings, out_labs, planes, source, exact, crossing, uncapped
+
+
+def _split_ring_at_contour(rs, grad, level, on_m: float = 0.011):
+    """Split a ring (no holes) that crosses the contour exactly twice, along the chord between the crossings.
+
+    The crossing vertices are in the ring already (inserted, or an existing vertex within 1 cm of
+    the contour). Returns ``[(rings, above), (rings, above)]`` or None when the ring crosses more
+    often or the chord leaves the piece.
+    """
+    r = rs[0]
+    gn = math.hypot(*grad)
+    d = (r @ np.asarray(grad) - level) / max(gn, 1e-12)          # signed horizontal distance to the contour
+    sign = np.where(np.abs(d) <= on_m, 0, np.sign(d)).astype(int)
+    n = len(r)
+    nz = np.flatnonzero(sign)
+    if len(nz) == 0:
+        return None
+    # rotate so that the ring starts at a non-zero vertex; find the runs of equal sign
+    start = int(nz[0])
+    order = [(start + k) % n for k in range(n)]
+    runs = []                      # (sign, first index, last index) over the non-zero vertices
+    for i in order:
+        if sign[i] == 0:
+            continue
+        if runs and runs[-1][0] == sign[i]:
+            runs[-1][2] = i
+        else:
+            runs.append([sign[i], i, i])
+    if len(runs) > 1 and runs[0][0] == runs[-1][0]:
+        runs[0][1] = runs[-1][1]
+        runs.pop()
+    if len(runs) != 2:
+        return None
+    pieces = []
+    for sg, first, last in runs:
+        # the piece: the on-vertex before the run, the run, the on-vertex after it
+        before, after = (first - 1) % n, (last + 1) % n
+        if sign[before] != 0 or sign[after] != 0:
+            return None
+        idx = [before]
+        k = first
+        while True:
+            idx.append(k)
+            if k == last:
+                break
+            k = (k + 1) % n
+        idx.append(after)
+        ring = r[idx]
+        poly = shapely.Polygon(ring)
+        if not poly.is_valid or poly.area <= 1e-6:
+            return None
+        pieces.append(([np.asarray(orient(poly, 1.0).exterior.coords)[:-1]], sg > 0))
+    total = shapely.Polygon(r).area
+    if abs(sum(shapely.Polygon(p[0][0]).area for p in pieces) - total) > 1e-6 * max(total, 1.0):
+        return None                # the chord left the piece
+    return pieces
+
+
+def _split_rings_shapely(rs, grad, level):
+    """:func:`_split_ring_at_contour` for the other cases: shapely's split, its vertices snapped to the
+    known ones; None when the split makes up a vertex (the piece is then kept whole)."""
+    known = np.concatenate(rs)
+    tree = cKDTree(known)
+    out = []
+    for part in _split_by_line(shapely.Polygon(rs[0], rs[1:]), grad, level):
+        snapped = []
+        for pr in _rings(part):
+            dist, idx = tree.query(pr, k=1)
+            if np.max(dist) > 0.011:          # a crossing within 1 cm of a vertex is that vertex
+                return None
+            snapped.append(known[idx])
+        mid = np.asarray(part.representative_point().coords)[0]
+        out.append((snapped, grad[0] * mid[0] + grad[1] * mid[1] > level))
+    return out or None
+
+
+def _split_by_line(poly: Polygon, grad: tuple[float, float], level: float) -> list[Polygon]:
+    """The polygons of ``poly`` on either side of the line ``grad . (x, y) = level``."""
+    from shapely.ops import split
+
+    minx, miny, maxx, maxy = poly.bounds
+    pad = 1.0 + max(maxx - minx, maxy - miny)
+    gx, gy = grad
+    if abs(gx) >= abs(gy):          # x = (level - gy y) / gx
+        ys = np.array([miny - pad, maxy + pad])
+        line = shapely.LineString(np.column_stack([(level - gy * ys) / gx, ys]))
+    else:
+        xs = np.array([minx - pad, maxx + pad])
+        line = shapely.LineString(np.column_stack([xs, (level - gx * xs) / gy]))
+    return [g for g in split(poly, line).geoms if g.geom_type == "Polygon" and g.area > 1e-6]
+
+
 def generic_roof_solid(footprint: Polygon, xyz: np.ndarray, labels: np.ndarray, planes: list[Plane],
                        ground_z: float, *, cell_m: float = 0.5, simplify_m: float = 0.5,
-                       snap_ridges_m: float = 0.0, building_id: str | None = None) -> Solid:
+                       snap_ridges_m: float = 0.0, building_id: str | None = None,
+                       cap_margin_m: float | None = 0.0, strict_cap: bool = False) -> Solid:
     """Closed LoD2 solid with a generic multi-plane roof.
 
     Parameters
@@ -189,6 +421,12 @@ def generic_roof_solid(footprint: Polygon, xyz: np.ndarray, labels: np.ndarray, 
         (ridges, valleys; the common point of three planes) are moved onto it, so that roof planes
         meet without a step. Not done when a piece would become invalid. Experimental (default
         off): outline vertices are not moved yet, so gable-end overshoots remain.
+    cap_margin_m : float or None
+        Every plane is clipped to the height of its own points plus this margin
+        (:func:`support_heights`); None: planes are not clipped.
+    strict_cap : bool
+        Raise :class:`GeometryError` when a piece cannot be clipped (instead of keeping its plane
+        whole above the support).
 
     Raises
     ------
@@ -205,10 +443,24 @@ def generic_roof_solid(footprint: Polygon, xyz: np.ndarray, labels: np.ndarray, 
                             "check the footprint", building_id)
     rings = _node_rings([_rings(p) for p, _ in pieces])
     labs = [v for _, v in pieces]
-    return _assemble(rings, labs, planes, ground_z, building_id, snap_ridges_m)
+    source, exact, crossing = {}, set(), {}
+    if cap_margin_m is not None:
+        tops = support_heights(planes, xyz[m], labels[m], margin_m=cap_margin_m)
+        rings, labs, planes, source, exact, crossing, uncapped = _cap_rings(rings, labs, planes, tops)
+        if uncapped and strict_cap:
+            raise dataset_error(GeometryError, "buildings", f"roof plane(s) {sorted(set(uncapped))} could not be "
+                                "clipped to the height of their points", "another partition or the footprint in "
+                                "parts is tried", building_id)
+    solid = _assemble(rings, labs, planes, ground_z, building_id, snap_ridges_m, exact, crossing)
+    for surf in solid.of_kind("RoofSurface"):       # a cap belongs to the plane it clips
+        if surf.attributes.get("plane") in source:
+            surf.attributes["plane"] = source[surf.attributes["plane"]]
+            surf.attributes["cap"] = True
+    return solid
 
 
-def _assemble(rings_per_piece, labs, planes, ground_z, building_id, snap_ridges_m=0.0):
+def _assemble(rings_per_piece, labs, planes, ground_z, building_id, snap_ridges_m=0.0, exact_keys=frozenset(),
+              pre_crossing=None):
     # node ids
     node_id: dict[tuple[float, float], int] = {}
     nodes: list[tuple[float, float]] = []
@@ -219,7 +471,7 @@ def _assemble(rings_per_piece, labs, planes, ground_z, building_id, snap_ridges_
         if i is None:
             i = len(nodes)
             node_id[key] = i
-            nodes.append((float(p[0]), float(p[1])) if exact else key)
+            nodes.append((float(p[0]), float(p[1])) if exact or key in exact_keys else key)
         return i
 
     faces: list[list[list[int]]] = []
@@ -242,7 +494,7 @@ def _assemble(rings_per_piece, labs, planes, ground_z, building_id, snap_ridges_
         return a * (float(P[i, 0]) - o0) + b * (float(P[i, 1]) - o1) + c
 
     # split interior edges whose heights cross
-    crossing: dict[int, tuple[int, int]] = {}
+    crossing: dict[int, tuple[int, int]] = {node_id[k]: v for k, v in (pre_crossing or {}).items() if k in node_id}
     for _ in range(3):
         edges = _edge_map(faces)
         split = False

@@ -220,11 +220,15 @@ def smallest_eigenpairs(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def clean_building_points(points: TilePoints, idx: np.ndarray, *, outlier_radius_m: float = 1.0,
-                          outlier_min_neighbours: int = 4) -> np.ndarray:
+                          outlier_min_neighbours: int = 4, outlier_z_scale: float = 1.0 / 3.0) -> np.ndarray:
     """Remove isolated points (birds, noise) from the points ``idx`` of one building.
 
     Class 6 is used where the tile has it (if at least 20 such points fall in the footprint).
     Vegetation is removed later by the plane segmentation (points not on a planar segment).
+    A point is isolated when fewer than ``outlier_min_neighbours`` points (itself included) lie
+    within ``outlier_radius_m``, height differences counted with ``outlier_z_scale``: on a steep
+    roof plane at a low point density the next point is a metre higher (a plain 3D ball would drop
+    the plane's points); a bird tens of metres above the roof stays isolated.
 
     Returns
     -------
@@ -237,7 +241,7 @@ def clean_building_points(points: TilePoints, idx: np.ndarray, *, outlier_radius
             idx = six
     if len(idx) < outlier_min_neighbours:
         return idx
-    xyz = points.xyz[idx]
+    xyz = points.xyz[idx] * np.array([1.0, 1.0, outlier_z_scale])
     # at least ``outlier_min_neighbours`` points (itself included) within the radius: the k-th
     # nearest one is not farther (a bounded k-NN query is cheaper than counting the whole ball)
     bound = np.nextafter(outlier_radius_m, np.inf)

@@ -23,7 +23,11 @@ ground, ``ground_height_m`` = terrain minimum along the footprint (the solids' b
 ``footprint_wkt``, ``tile_id`` (tile of the representative point), ``in_lod2``, ``lod2_status``
 (``current``/``heightened``/``new``; ``outside`` = not covered by the LoD2 tile),
 ``lod2_ridge_height_m``, ``flood_depth_m`` per scenario, ``overhanging_trees`` and ``parts``
-(:meth:`citymodel.roofs.RoofPart.to_dict`, absolute ``ground_z``)), ``bad_records`` (dataset,
+(:meth:`citymodel.roofs.RoofPart.to_dict`, absolute ``ground_z``; asymmetric gables carry
+``eave2_m``/``ridge_offset_m``, four-sided mansards ``mansard_sides``); the hard cases of issue #14
+(``archetype`` in :data:`citymodel.samplecity.layout.CASES`) also ``case``, ``eave2_height_m`` (the
+main part's other eave), ``overhang_m``, ``structure``, ``touches`` (ids), ``clipped``),
+``bad_records`` (dataset,
 record, field, problem), ``lod2`` (demolished / heightened / new), ``demolished_building_id``,
 ``trees`` (true height, crown, ``overhanging``; ``recorded_height_m`` is what the CSV says),
 ``terrain`` (river parameters; the function is :func:`citymodel.samplecity.terrain_height`),
@@ -53,7 +57,7 @@ from .pointcloud import sample_tile, write_laz
 from .terrain import river_axis_x, river_parameters, terrain_height, water_level
 from ..fileio import sha256_file
 
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "1.1.0"
 DEFAULT_SEED = 2026
 MARKER = ".samplecity.json"
 #: dct:modified of every dataset and distribution (fixed, so that a re-generation is byte-equal).
@@ -420,7 +424,7 @@ def _write_buildings(plan: Plan, roles: _Roles, path: Path) -> Path:
     import pyogrio
     import pyogrio.raw
 
-    geoms, ids, funcs, storeys, dach, dach_mask = [], [], [], [], [], []
+    geoms, ids, funcs, storeys, dach, dach_mask, storeys_mask = [], [], [], [], [], [], []
     for b in plan.buildings:
         geom = shapely.set_precision(b.footprint, 0.01)
         if b.building_id == roles.bowtie:
@@ -428,7 +432,8 @@ def _write_buildings(plan: Plan, roles: _Roles, path: Path) -> Path:
         geoms.append(geom)
         ids.append(b.building_id)
         funcs.append(b.function)
-        storeys.append(99 if b.building_id == roles.storeys99 else b.storeys)
+        storeys.append(99 if b.building_id == roles.storeys99 else (0 if b.storeys is None else b.storeys))
+        storeys_mask.append(b.storeys is None)
         null = b.building_id in roles.dachform_null
         dach.append("" if null else str(b.form.code))
         dach_mask.append(null)
@@ -441,7 +446,7 @@ def _write_buildings(plan: Plan, roles: _Roles, path: Path) -> Path:
         pyogrio.raw.write(tmp, wkb, [np.array(ids, dtype=object), np.array(funcs, dtype=object),
                                      np.array(storeys, dtype=np.int32), np.array(dach, dtype=object)],
                           ["gml_id", "gebaeudefunktion", "anzahl_og", "dachform"],
-                          field_mask=[np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, bool),
+                          field_mask=[np.zeros(n, bool), np.zeros(n, bool), np.array(storeys_mask, dtype=bool),
                                       np.array(dach_mask, dtype=bool)],
                           layer="gebaeude", driver="GPKG", geometry_type="Polygon", crs="EPSG:25832")
     finally:
@@ -473,12 +478,14 @@ def _write_lidar(plan: Plan, files_dir: Path, seed: int, only: set[str] | None =
 def _lod2_dict(b: Building, lower_by: float = 0.0, storeys_minus: int = 0) -> dict:
     parts = [RoofPart(**{**p.__dict__, "eave_m": p.eave_m - lower_by, "ridge_m": p.ridge_m - lower_by,
                          "mansard_break_m": (p.mansard_break - lower_by) if p.form is RoofForm.MANSARD else None,
-                         "mansard_inset_m": p.mansard_inset if p.form is RoofForm.MANSARD else None})
+                         "mansard_inset_m": p.mansard_inset if p.form is RoofForm.MANSARD else None,
+                         "eave2_m": (p.eave2 - lower_by) if p.asymmetric else None})
              for p in b.parts]
     attrs = {"Gemeindeschluessel": "16053000", "DatenquelleDachhoehe": "1000", "DatenquelleLage": "1000",
              "DatenquelleBodenhoehe": "1100", "Grundrissaktualitaet": "2023-11-30"}
     d = {"id": b.building_id, "function": b.function, "roof_type": str(b.form.code),
-         "storeys": b.storeys - storeys_minus, "measured_height_m": round(max(p.ridge_m for p in parts), 3),
+         "storeys": None if b.storeys is None else b.storeys - storeys_minus,
+         "measured_height_m": round(max(p.ridge_m for p in parts), 3),
          "solid": None, "attributes": attrs, "creation_date": LOD2_CREATION_DATE}
     if len(parts) == 1:
         d["solid"] = part_solid(parts[0])
@@ -780,7 +787,18 @@ def _building_truth(b: Building, roles: _Roles, levels: list[dict], trees_over: 
         "flood_depth_m": _flood_depths(b, levels),
         "overhanging_trees": trees_over.get(b.building_id, []),
         "parts": [p.to_dict() for p in b.parts],
+        **_case_truth(b),
     }
+
+
+def _case_truth(b: Building) -> dict:
+    """The extra ground truth of the hard cases of issue #14 (nothing for the other buildings)."""
+    if b.archetype not in layout.CASES:
+        return {}
+    main = b.parts[0]
+    return {"case": b.archetype, "eave2_height_m": round(main.eave2, 3),
+            "overhang_m": b.attributes.get("overhang_m", 0.0), "structure": b.attributes.get("structure", ""),
+            "touches": b.attributes.get("touches", []), "clipped": bool(b.attributes.get("clipped", False))}
 
 
 def _ground_truth(plan: Plan, roles: _Roles, seed: int, out_dir: Path, written, road_features,
@@ -807,6 +825,7 @@ def _ground_truth(plan: Plan, roles: _Roles, seed: int, out_dir: Path, written, 
             "archetypes": {a: sum(1 for b in buildings if b["archetype"] == a)
                            for a in sorted({b["archetype"] for b in buildings})},
             "multi_part": sum(1 for b in buildings if b["n_parts"] > 1),
+            "cases": {c: sum(1 for b in buildings if b["archetype"] == c) for c in layout.CASES},
             "in_lod2": sum(1 for b in buildings if b["in_lod2"]),
             "flooded_hq100": sum(1 for b in buildings if b["flood_depth_m"].get("HQ100", 0) > 0),
             "flooded_hqextrem": sum(1 for b in buildings if b["flood_depth_m"].get("HQextrem", 0) > 0),

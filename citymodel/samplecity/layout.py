@@ -5,6 +5,12 @@ same district every time. Buildings are placed along the block edges facing the 
 apartment blocks, L/T shapes, multi-part buildings), garages inside the blocks; none overlap
 (at least ``MIN_GAP_M`` apart). Trees stand along the streets and in the courtyards, never inside a
 building; their crowns may overhang roofs.
+
+After them come the hard cases of issue #14 (:data:`CASES`, fixed designs placed in free courtyard
+space east of x = 682000, outside the official LoD2 tile): asymmetric gables, four-sided mansards,
+an open lattice tower with points over its whole height, two pairs of touching buildings of very
+different heights (the higher one's roof overhangs the lower one), and a large multi-part hall
+with a cut corner.
 """
 
 from __future__ import annotations
@@ -42,18 +48,25 @@ BRIDGE_STREET = "Löbdergraben"
 FUNCTION_NAMES = {
     "31001_1000": "Wohngebäude", "31001_1010": "Wohnhaus", "31001_2000": "Gebäude für Wirtschaft oder Gewerbe",
     "31001_3000": "Gebäude für öffentliche Zwecke", "31001_2463": "Garage",
+    "51001_9999": "Turm (AX_Turm, Bauwerksfunktion Sonstiges)",
 }
 
 
 @dataclass
 class Building:
-    """One planned building (ground truth)."""
+    """One planned building (ground truth).
+
+    ``attributes`` of the hard cases: ``case`` (their archetype), ``overhang_m`` (the roof reaches
+    this far beyond the walls), ``structure`` (``lattice``: an open tower, see the point cloud),
+    ``touches`` (ids of the buildings it touches), ``clipped`` (the footprint is the parts' union
+    minus a cut: the roof covers the footprint only).
+    """
 
     building_id: str
-    archetype: str            # gable, hip, half_hip, mansard, pyramid, shed, flat, L, T, multi, garage
+    archetype: str            # gable, hip, half_hip, mansard, pyramid, shed, flat, L, T, multi, garage; CASES
     parts: list[RoofPart]
     function: str
-    storeys: int
+    storeys: int | None
     footprint: Polygon | None = None
     ground_z: float = 0.0
     attributes: dict = field(default_factory=dict)
@@ -398,9 +411,130 @@ def plan_city(seed: int) -> Plan:
         gz = round(float(np.min(terrain_height(xy[:, 0], xy[:, 1]))), 3)
         parts = [p.with_ground(gz) for p in parts]
         buildings.append(Building(bid, name, parts, design.function, design.storeys, fp, gz))
+    buildings += place_cases(buildings, [b for b, _ in block_list], first_index=len(buildings) + 1)
 
     trees = plan_trees(rng, buildings, [b for b, _ in block_list])
     return Plan(buildings, trees, [b for b, _ in block_list])
+
+
+# --------------------------------------------------------------------------------------------
+# the hard cases of issue #14: fixed designs (local frame, metres, origin at the group's south-west corner)
+def _case_part(x0, y0, x1, y1, form, eave, ridge, along_x=True, **kw) -> RoofPart:
+    """A part on the box (x0, y0)-(x1, y1) of the local frame; its ridge along x (or y)."""
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    if along_x:
+        return RoofPart(cx, cy, x1 - x0, y1 - y0, 0.0, 0.0, eave, ridge, form, **kw)
+    return RoofPart(cx, cy, y1 - y0, x1 - x0, 90.0, 0.0, eave, ridge, form, **kw)
+
+
+def _cases() -> list[list[dict]]:
+    """The groups of buildings placed together (a touching pair is one group), largest first."""
+    G, M, F, S = RoofForm.GABLE, RoofForm.MANSARD, RoofForm.FLAT, RoofForm.SHED
+    hall_cut = Polygon([(52.0, 10.0), (52.0, 6.0), (48.0, 10.0)])        # cut corner of the office block
+    return [
+        # a large multi-part hall: gable hall, lean-to aisle along its south side, office block at its
+        # east end with a cut corner (not rectilinear: no single parametric model, no rectangle split)
+        [dict(case="hall", function="31001_2000", storeys=2, clip=hall_cut,
+              parts=[_case_part(0, 0, 40, 20, G, 8.0, 10.68),
+                     _case_part(5, -8, 35, 0, S, 4.5, 6.5, along_x=True),
+                     _case_part(40, -4, 52, 10, F, 12.6, 12.6)])],
+        # touching pairs of very different heights; the higher roof overhangs the lower building
+        [dict(case="touching_high", function="31001_1000", storeys=5, overhang_m=0.8,
+              parts=[_case_part(0, 0, 20, 12, F, 16.4, 16.4)]),
+         dict(case="touching_low", function="31001_2463", storeys=1,
+              parts=[_case_part(20, 3, 23.2, 9, F, 2.7, 2.7)])],
+        [dict(case="touching_high", function="31001_1010", storeys=4, overhang_m=0.8,
+              parts=[_case_part(0, 0, 14, 10, G, 11.6, 16.4)]),
+         dict(case="touching_low", function="31001_2000", storeys=1,
+              parts=[_case_part(3, 10, 11, 15, F, 3.3, 3.3)])],
+        # a lattice tower (points over its whole height) with a platform on top; no storeys (AX_Turm)
+        [dict(case="tower", function="51001_9999", storeys=None, structure="lattice",
+              parts=[_case_part(0, 0, 6, 6, F, 38.0, 38.0)])],
+        # four-sided (hipped) mansards: a long one and a square one (upper part a pyramid)
+        [dict(case="mansard4", function="31001_1000", storeys=2,
+              parts=[_case_part(0, 0, 16, 12, M, 7.1, 12.9, mansard_break_m=11.0, mansard_inset_m=1.2,
+                                mansard_sides=4)])],
+        [dict(case="mansard4", function="31001_1000", storeys=3,
+              parts=[_case_part(0, 0, 13, 13, M, 9.8, 14.8, mansard_break_m=13.4, mansard_inset_m=1.0,
+                                mansard_sides=4)])],
+        # asymmetric gables: equal slopes with eaves at different heights (ridge off centre, towards the
+        # higher eave), and one with two slopes and a given ridge position
+        [dict(case="asym_gable", function="31001_1010", storeys=2,
+              parts=[_case_part(0, 0, 13, 10, G, 6.2, 10.9, eave2_m=7.9)])],
+        [dict(case="asym_gable", function="31001_1010", storeys=1,
+              parts=[_case_part(0, 0, 9, 14, G, 3.4, 9.0, along_x=False, eave2_m=6.4)])],
+        [dict(case="asym_gable", function="31001_1010", storeys=2,
+              parts=[_case_part(0, 0, 12, 10, G, 5.8, 9.8, eave2_m=6.6, ridge_offset_m=1.5)])],
+    ]
+
+
+#: archetype names of the hard cases (issue #14)
+CASES = ("hall", "touching_high", "touching_low", "tower", "mansard4", "asym_gable")
+#: the cases stand east of this x (outside the official LoD2 tile, so it stays as it is)
+CASES_MIN_X = 682005.0
+
+
+def place_cases(buildings: list[Building], block_polys: list[Polygon], first_index: int) -> list[Building]:
+    """Place the groups of :func:`_cases` in free courtyard space, deterministically (a fixed scan).
+
+    Every group keeps ``MIN_GAP_M`` from the other buildings and stands inside a block's courtyard
+    (2 m inside the block), with all representative points east of :data:`CASES_MIN_X`; the
+    buildings of a touching pair share a wall.
+    """
+    others = [b.footprint for b in buildings]
+    out: list[Building] = []
+    idx = first_index
+    for group in _cases():
+        parts_of = []
+        for d in group:
+            fp = building_footprint(d["parts"])
+            if "clip" in d:
+                fp = shapely.geometry.polygon.orient(fp.difference(d["clip"]), 1.0)
+            parts_of.append((d, fp))
+        union = shapely.union_all([fp for _, fp in parts_of])
+        west = min(fp.representative_point().x for _, fp in parts_of)
+        tree = shapely.STRtree(others)
+        spot = None
+        for blk in block_polys:
+            area = blk.buffer(-2.0)
+            bx0, by0, bx1, by1 = area.bounds
+            gx0, gy0, gx1, gy1 = union.bounds
+            ox_min = max(bx0 - gx0, CASES_MIN_X - west)
+            for oy in np.arange(by0 - gy0, by1 - gy1 + 1e-9, 2.0):
+                for ox in np.arange(np.ceil(ox_min / 2.0) * 2.0, bx1 - gx1 + 1e-9, 2.0):
+                    moved = shapely.affinity.translate(union, ox, oy)
+                    if area.contains(moved) and not len(tree.query(moved, predicate="dwithin", distance=MIN_GAP_M)):
+                        spot = (float(ox), float(oy))
+                        break
+                if spot:
+                    break
+            if spot:
+                break
+        if spot is None:  # pragma: no cover - the layout always leaves courtyards
+            raise RuntimeError(f"no free spot for the case {group[0]['case']}")
+        ox, oy = spot
+        ids = [f"DETHL51P0000{idx + k:04d}" for k in range(len(group))]
+        for k, (d, fp) in enumerate(parts_of):
+            bid = ids[k]
+            fp = shapely.set_precision(shapely.affinity.translate(fp, ox, oy), 0.001)
+            ring = np.asarray(shapely.segmentize(fp.exterior, 0.5).coords)
+            gz = round(float(np.min(terrain_height(ring[:, 0], ring[:, 1]))), 3)
+            n = len(d["parts"])
+            parts = [RoofPart(**{**p.__dict__, "cx": round(p.cx + ox, 3), "cy": round(p.cy + oy, 3), "ground_z": gz,
+                                 "part_id": f"{bid}_p{j + 1}" if n > 1 else bid})
+                     for j, p in enumerate(d["parts"])]
+            attrs = {"case": d["case"]}
+            for key in ("overhang_m", "structure"):
+                if key in d:
+                    attrs[key] = d[key]
+            if "clip" in d:
+                attrs["clipped"] = True
+            if len(group) > 1:
+                attrs["touches"] = [i for i in ids if i != bid]
+            out.append(Building(bid, d["case"], parts, d["function"], d["storeys"], fp, gz, attrs))
+            others.append(fp)
+        idx += len(group)
+    return out
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,6 +6,12 @@ maximum over a building's parts), tree crowns (noisy ellipsoids; some pulses pas
 lies below), else the terrain. Additionally: a few wall points, birds (20-80 m above ground) and low
 noise (1-5 m below ground), measurement noise ``NOISE_M``, and almost no returns from the water.
 Classes as in Thuringia's DOM data: 2 ground, 1 everything else (no building class 6).
+
+The hard cases of issue #14 add what real scans show there: a roof with ``overhang_m`` is hit that
+far beyond its walls (over a lower neighbour too: the highest surface wins), wall points hidden
+inside a touching building are not seen, and an open ``lattice`` tower returns
+:data:`LATTICE_SHARES` of its pulses from its top platform, its horizontal bracing levels, members
+at any height and the ground below.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from pathlib import Path
 import laspy
 import numpy as np
 import pyproj
+import shapely
 
 from ..roofs import building_roof_height
 from .layout import Building, Tree
@@ -26,6 +33,10 @@ NOISE_M = 0.03
 WALL_DENSITY_M2 = 0.4          # points per m² of facade
 WATER_RETURN_SHARE = 0.02
 CROWN_HIT_SHARE = 0.75
+#: an open lattice tower: shares of the pulses inside its footprint hitting (platform on top, one of
+#: the LATTICE_LEVELS bracing levels, a member at any height); the rest reach the ground
+LATTICE_SHARES = (0.3, 0.4, 0.15)
+LATTICE_LEVELS = 4
 BIRDS_PER_TILE = 40
 LOW_NOISE_PER_TILE = 40
 LAS_CREATION_DATE = _dt.date(2026, 1, 15)
@@ -66,11 +77,14 @@ class _Cells:
 
 
 def sample_tile(bounds: tuple[float, float, float, float], buildings: list[Building], trees: list[Tree],
-                rng: np.random.Generator) -> dict[str, np.ndarray]:
+                rng: np.random.Generator, density_m2: float = DENSITY_M2) -> dict[str, np.ndarray]:
     """Points of one tile part ``bounds`` (minx, miny, maxx, maxy) as arrays x, y, z, classification,
-    intensity, return_number, number_of_returns."""
+    intensity, return_number, number_of_returns.
+
+    ``density_m2`` sets the pulses per m² (default :data:`DENSITY_M2`); the wall points scale with it.
+    """
     minx, miny, maxx, maxy = bounds
-    cells = _Cells(bounds, DENSITY_M2, rng)
+    cells = _Cells(bounds, density_m2, rng)
     x, y = cells.x, cells.y
     n = len(x)
     z = terrain_height(x, y)
@@ -85,17 +99,35 @@ def sample_tile(bounds: tuple[float, float, float, float], buildings: list[Build
     keep &= ~water | wkeep
     z = np.where(water, water_level(y), z)
     cls[water] = 1
-    # roofs
+    # roofs (an overhanging roof is seen beyond its walls, above a lower neighbour too)
+    lattice = []
     for b in buildings:
-        idx = cells.in_box(b.footprint.bounds)
+        ov = float(b.attributes.get("overhang_m", 0.0))
+        outline = b.footprint.buffer(ov, join_style=2) if ov > 0 else b.footprint
+        idx = cells.in_box(outline.bounds)
         if len(idx) == 0:
             continue
-        zr = building_roof_height(b.parts, x[idx], y[idx])
+        zr = building_roof_height(b.parts, x[idx], y[idx], tolerance_m=max(ov, 1e-6))
         hit = np.isfinite(zr)
-        idx = idx[hit]
-        z[idx] = zr[hit]
+        if ov > 0 or b.attributes.get("clipped"):
+            hit &= shapely.contains_xy(outline, x[idx], y[idx])
+        idx, zr = idx[hit], zr[hit]
+        top = zr > z[idx]
+        z[idx] = np.where(top, zr, z[idx])
         cls[idx] = 1
         intensity[idx] = rng.integers(900, 1600, len(idx))
+        if b.attributes.get("structure") == "lattice":
+            lattice.append((b, idx))
+    # open lattice towers: most pulses pass the platform and hit members further down
+    for b, idx in lattice:
+        top_z = z[idx].copy()
+        u = rng.random(len(idx))
+        level = b.ground_z + b.eave_m * rng.integers(1, LATTICE_LEVELS + 1, len(idx)) / (LATTICE_LEVELS + 1)
+        member = rng.uniform(b.ground_z + 2.0, b.ground_z + b.eave_m, len(idx))
+        a, c, m = np.cumsum(LATTICE_SHARES)
+        ground = terrain_height(x[idx], y[idx])
+        z[idx] = np.where(u < a, top_z, np.where(u < c, level, np.where(u < m, member, ground)))
+        cls[idx] = np.where(u < m, 1, 2).astype(np.uint8)
     # tree crowns: noisy ellipsoids; a share of pulses hits the crown, the others pass through
     for t in trees:
         r = t.crown_diameter_m / 2
@@ -125,12 +157,13 @@ def sample_tile(bounds: tuple[float, float, float, float], buildings: list[Build
         nret[through] = 2
     # few points on the walls (vertical facades; seen by oblique pulses)
     wx, wy, wz = [], [], []
+    by_id = {b.building_id: b for b in buildings}
     for b in buildings:
         ring = np.asarray(b.footprint.exterior.coords)
         seg = np.diff(ring, axis=0)
         seg_len = np.hypot(seg[:, 0], seg[:, 1])
         area = seg_len.sum() * b.eave_m
-        m = rng.poisson(area * WALL_DENSITY_M2)
+        m = rng.poisson(area * WALL_DENSITY_M2 * density_m2 / DENSITY_M2)
         if m == 0:
             continue
         k = rng.choice(len(seg_len), size=m, p=seg_len / seg_len.sum())
@@ -146,9 +179,15 @@ def sample_tile(bounds: tuple[float, float, float, float], buildings: list[Build
         zg = terrain_height(px, py)
         top = np.where(np.isfinite(zin), zin, b.ground_z + b.eave_m)
         lo = np.minimum(zg, top)
-        wx.append(px)
-        wy.append(py)
-        wz.append(lo + rng.random(len(px)) * (top - lo))
+        pz = lo + rng.random(len(px)) * (top - lo)
+        # a wall point inside a touching building (below its roof) is not seen
+        seen = np.ones(len(px), dtype=bool)
+        for other in (by_id[i] for i in b.attributes.get("touches", []) if i in by_id):
+            zo = building_roof_height(other.parts, px, py)
+            seen &= ~(np.isfinite(zo) & (zo > pz))
+        wx.append(px[seen])
+        wy.append(py[seen])
+        wz.append(pz[seen])
     # birds and low noise
     nb, nl = BIRDS_PER_TILE, LOW_NOISE_PER_TILE
     bx = rng.uniform(minx, maxx, nb + nl)
