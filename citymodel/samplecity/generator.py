@@ -57,7 +57,7 @@ from .pointcloud import sample_tile, write_laz
 from .terrain import river_axis_x, river_parameters, terrain_height, water_level
 from ..fileio import sha256_file
 
-GENERATOR_VERSION = "1.1.0"
+GENERATOR_VERSION = "1.2.0"
 DEFAULT_SEED = 2026
 MARKER = ".samplecity.json"
 #: dct:modified of every dataset and distribution (fixed, so that a re-generation is byte-equal).
@@ -85,6 +85,7 @@ DATASETS = {
     "roads": "jena-sample-verkehrsmengen",
     "flood_zones": "jena-sample-ueberschwemmungsgebiete",
     "viewpoints": "jena-sample-sichtpunkte",
+    "variants": "jena-sample-planungsvarianten",
 }
 
 CONTEXT = {
@@ -325,6 +326,9 @@ def generate(out_dir: str | os.PathLike, seed: int = DEFAULT_SEED, *, force: boo
     written[DATASETS["viewpoints"]] = [files_dir / "sichtpunkte.geojson"]
     _write_text(written[DATASETS["viewpoints"]][0], _geojson(vp_features, "sichtpunkte"))
     timings["vectors"] = time.perf_counter() - tic
+    tic = time.perf_counter()
+    written[DATASETS["variants"]] = _write_variants(plan, roles, road_features, files_dir / "varianten")
+    timings["variants"] = time.perf_counter() - tic
 
     _write_catalog(out_dir, written)
     gt = _ground_truth(plan, roles, seed, out_dir, written, road_features, flood_levels, vp_features)
@@ -581,6 +585,26 @@ def _road_features(rng: np.random.Generator) -> list[dict]:
     return feats
 
 
+def _write_variants(plan: Plan, roles: _Roles, road_features: list[dict], folder: Path) -> list[Path]:
+    """The two demonstration planning variants (see ``demo_variants``), placed on this plan: only
+    records that staging keeps are named (not the deliberately bad ones)."""
+    from .demo_variants import demo_variants, dumps
+
+    bad = {roles.bowtie, roles.storeys99}
+    buildings = [{"building_id": b.building_id, "archetype": b.archetype, "storeys": b.storeys,
+                  "footprint": b.footprint} for b in plan.buildings
+                 if b.building_id not in bad and b.footprint is not None]
+    roads = [{"road_id": f["properties"]["strassen_id"], "name": f["properties"]["name"],
+              "geometry": shapely.geometry.shape(f["geometry"])} for f in road_features]
+    trees = [{"tree_id": t.tree_id, "x": t.x, "y": t.y} for t in plan.trees if t.tree_id != roles.bad_tree]
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, doc in sorted(demo_variants(buildings, roads, trees).items()):
+        paths.append(folder / name)
+        _write_text(paths[-1], dumps(doc))
+    return paths
+
+
 def _flood_features() -> tuple[list[dict], list[dict]]:
     """Flood zones of each scenario and reach: cells of a 2 m grid below the water surface."""
     from affine import Affine
@@ -674,6 +698,9 @@ _DS_META = {
     DATASETS["viewpoints"]: ("Sichtpunkte (Beispielstadt)", "Standorte von Beobachtern mit Augenhöhe und "
                              "ihre Zielpunkte für Sichtachsen.", "GEOJSON", "application/geo+json",
                              ["Sichtachsen", "Stadtplanung"]),
+    DATASETS["variants"]: ("Planungsvarianten (Beispielstadt)", "Planungsvarianten als Änderungen am Bestand "
+                           "(GeoJSON, Variantenschema 1.0): ein Quartier des Planungsamts und ein Bürgerentwurf.",
+                           "GEOJSON", "application/geo+json", ["Planungsvarianten", "Bürgerbeteiligung"]),
 }
 
 
