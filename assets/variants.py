@@ -175,7 +175,9 @@ def variant_comparison(context: AssetExecutionContext, settings: SettingsResourc
         meta_v = {"id": m.id, "version": vs.variant.version, "title": m.title, "description": m.description,
                   "author_role": m.author_role, "created": m.created,
                   "parent": {"id": m.parent_id, "version": m.parent_version} if m.parent_id else None}
-        viewer = f"../../../../../latest/viewer/index.html#variant={key}"
+        # the page is read as variants/<id>/<v>/latest/comparison/ (variants/index.json links it so);
+        # the viewer's URL state names a variant as <id>@<version>
+        viewer = f"../../../../../latest/viewer/index.html#variant={m.id}@{vs.variant.version}"
         written = write_comparison(wd / "comparison", comp, vs, analysis, base_release=base_release_id(s),
                                    variant_meta=meta_v, viewer_link=viewer, parameters=_parameters(s))
         comp.buildings.drop(columns="geometry").to_parquet(wd / "comparison_buildings.parquet", index=False)

@@ -248,6 +248,13 @@ def test_variant_assess_publishes_a_verifiable_version(city, tmp_path):
     assert 11 < lon < 12 and 50 < lat < 51                                   # WGS84 for CONSUL / DIPAS
     index = write_index(s)
     assert [(e["id"], e["version"], e["current"]) for e in index["variants"]] == [("test-haus", 1, True)]
+    # the comparison page, read where the index links it, opens the city's viewer on this variant
+    import re
+    from urllib.parse import urljoin
+
+    page_url = "http://host/variants/" + index["variants"][0]["comparison"]
+    href = re.search(r'href="([^"]*viewer/index.html[^"]*)"', (pub / "comparison" / "index.html").read_text())
+    assert href and urljoin(page_url, href.group(1)) == "http://host/latest/viewer/index.html#variant=test-haus@1"
     # an unchanged re-assessment publishes nothing new
     res2 = defs.resolve_job_def("variant_assess").execute_in_process(instance=city.instance,
                                                                       partition_key="test-haus.v1")
