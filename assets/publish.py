@@ -448,6 +448,13 @@ def release(context: AssetExecutionContext, settings: SettingsResource) -> dg.Ma
             builder.write_json("data/tile_index.geojson", tile_index(s.tiles, links, crs=s.processing_crs),
                                dataset="tile-index", title="Tile index", media_type="application/geo+json",
                                format="GeoJSON")
+            from citymodel.variants.publish import release_listing
+
+            listing = release_listing(s)
+            if listing is not None:  # not in the digest: re-assessing a variant must not make a new city release
+                builder.write_json("data/variants.json", listing, indent=1, dataset="planning-variants",
+                                   title="Planungsvarianten / Planning variants", media_type="application/json",
+                                   format="JSON", in_digest=False)
             from .viewer import add_viewer_to_release
 
             viewer, viewer_note = add_viewer_to_release(builder, s)

@@ -249,13 +249,42 @@ def test_variant_assess_publishes_a_verifiable_version(city, tmp_path):
     index = write_index(s)
     assert [(e["id"], e["version"], e["current"]) for e in index["variants"]] == [("test-haus", 1, True)]
     # the comparison page, read where the index links it, opens the city's viewer on this variant
+    import html
     import re
     from urllib.parse import urljoin
 
     page_url = "http://host/variants/" + index["variants"][0]["comparison"]
     href = re.search(r'href="([^"]*viewer/index.html[^"]*)"', (pub / "comparison" / "index.html").read_text())
     assert href and urljoin(page_url, href.group(1)) == "http://host/latest/viewer/index.html#variant=test-haus@1"
+    # the side-by-side page: a column for the variant with its summary figures and links that resolve
+    overview = (s.output_dir / "variants" / "index.html").read_text()
+    assert "Ein Haus" in overview and "Planungsvarianten im Vergleich" in overview
+    for item in meta["summary"]:
+        assert item["text_de"].replace("≥", "&ge;") in overview or html.escape(item["text_de"]) in overview
+    links = re.findall(r'href="([^"]+)"', overview)
+    assert urljoin("http://host/variants/index.html", links[0]) == "http://host/variants/" + index["variants"][0]["comparison"]
+    assert urljoin("http://host/variants/index.html", links[1]) == "http://host/latest/viewer/index.html#variant=test-haus@1"
     # an unchanged re-assessment publishes nothing new
     res2 = defs.resolve_job_def("variant_assess").execute_in_process(instance=city.instance,
                                                                       partition_key="test-haus.v1")
     assert res2.success and published(s, "test-haus", 1) == pub
+    # the city's next release lists the variant, without changing its content digest
+    from citymodel.variants.publish import release_listing
+
+    listing = release_listing(s)
+    assert [(v["id"], v["version"], v["viewer"]) for v in listing["variants"]] == [
+        ("test-haus", 1, "viewer/index.html#variant=test-haus@1")]
+    assert (s.output_dir / listing["variants"][0]["comparison"]).is_file()
+    rb = ReleaseBuilder(s.output_dir, publisher="Test")
+    rb.begin()
+    rb.write_text("data/readme.txt", "mini city", dataset="readme")
+    rb.write_json("data/variants.json", listing, dataset="planning-variants", in_digest=False)
+    assert rb.finalize([]).unchanged  # same content as the base release: nothing new to publish
+    rb = ReleaseBuilder(s.output_dir, publisher="Test")
+    rb.begin()
+    rb.write_text("data/readme.txt", "mini city, next release", dataset="readme")
+    rb.write_json("data/variants.json", listing, dataset="planning-variants", in_digest=False)
+    nxt = rb.finalize([])
+    assert not nxt.unchanged
+    page = (nxt.path / "index.html").read_text()
+    assert "Planungsvarianten" in page and "viewer/index.html#variant=test-haus@1" in page

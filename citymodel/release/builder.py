@@ -618,6 +618,9 @@ class ReleaseBuilder:
 
     def _content_digest(self, partial: Path, files: list[str], hashes: dict[str, str]) -> str:
         excluded_folders = [d.folder for d in self._dists.values() if d.folder and not d.in_digest]
+        # a dataset whose distributions are all outside the digest (e.g. the variants listing) is too
+        counted = {d.dataset for d in self._dists.values() if d.in_digest}
+        outside = {d.dataset for d in self._dists.values() if not d.in_digest} - counted
         h = hashlib.sha256(b"citymodel-release-digest-v1\n")
         for rel in files:
             d = self._dists.get(rel)
@@ -634,8 +637,8 @@ class ReleaseBuilder:
                         self.base_url, self.language, self.crs, self.vertical_crs, self.geoid_model,
                         self.political_geocoding_uri, self.contributor_id, self.version_notes,
                         self.spatial_wkt, list(self.keywords), self.theme],
-            "datasets": [asdict(self._datasets[k]) for k in sorted(self._datasets)],
-            "distributions": [asdict(self._dists[k]) for k in sorted(self._dists)],
+            "datasets": [asdict(self._datasets[k]) for k in sorted(self._datasets) if k not in outside],
+            "distributions": [asdict(self._dists[k]) for k in sorted(self._dists) if self._dists[k].in_digest],
         }
         h.update(json.dumps(meta, sort_keys=True, default=list).encode("utf-8"))
         return h.hexdigest()

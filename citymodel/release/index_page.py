@@ -60,6 +60,23 @@ def _viewer_section(partial: Path) -> str:
             "not from <code>file://</code>.</p>" + portals + "</section>")
 
 
+def _variants_section(partial: Path) -> str:
+    """The published planning variants (``data/variants.json``), each opened in the viewer."""
+    p = partial / "data" / "variants.json"
+    if not p.is_file():
+        return ""
+    e = html.escape
+    doc = json.loads(p.read_text(encoding="utf-8"))
+    role = {"planning_office": "Planungsamt / planning office", "citizen": "Bürgerentwurf / citizen"}
+    items = "".join(f"<li><a href='{e(v['viewer'])}'>{e(v['title'])}</a> (Version {v['version']}, "
+                    f"{e(role.get(v['author_role'], v['author_role']))}) &middot; Vergleich / comparison: "
+                    f"<code>{e(v['comparison'])}</code></li>" for v in doc["variants"])
+    return ("<section><h2>Planungsvarianten <span class='muted'>/ planning variants</span></h2>"
+            f"<ul>{items}</ul><p class='muted'>Alle Varianten nebeneinander / side by side: "
+            f"<code>{e(doc['overview'])}</code> im Ausgabeordner (neben <code>latest/</code>) / in the output "
+            "folder (beside <code>latest/</code>).</p></section>")
+
+
 def render_index_page(rb: ReleaseBuilder, release_id: str, created: datetime, hashes: Mapping[str, str],
                       partial: Path, check_rows: list[dict], warnings: list[str], urls: str) -> str:
     """The ``index.html`` of a release being published by ``rb``: one self-contained page (no
@@ -76,6 +93,7 @@ def render_index_page(rb: ReleaseBuilder, release_id: str, created: datetime, ha
     if rb.description:
         parts.append(f"<p>{e(rb.description)}</p>")
     parts.append(_viewer_section(partial))
+    parts.append(_variants_section(partial))
 
     # --- what is here
     parts.append("<section><h2>What is here</h2><p>Every file of this release is listed in "

@@ -374,3 +374,61 @@ def render_page(comp, summary: dict, maps: dict[str, str], viewer_link: str | No
 <p>{_t('Dateien', 'Files')}: {files}</p>
 </main></body></html>
 """
+
+
+LAYER_NAMES = {"sun_hours": ("Sonne an Fassaden", "Sun on facades"), "din17037": ("DIN EN 17037", "DIN EN 17037"),
+               "solar": ("Solare Einstrahlung", "Solar irradiation"), "noise": ("Lärm", "Noise"),
+               "sightlines": ("Sichtachsen", "Sight lines"), "flood": ("Hochwasser", "Flood")}
+
+
+def render_overview(entries: list[dict], summaries: dict[str, list[dict]], viewer_href: str | None = None) -> str:
+    """The variants side by side: one column per current variant version, one row per summary figure
+    (the same keys as each variant's ``comparison.json``), the figure's sentence in each cell.
+
+    Parameters
+    ----------
+    entries : list of dict
+        The current entries of ``variants/index.json`` (``key``, ``title``, ``version``, ``author_role``,
+        ``created``, ``base_release``, ``comparison``, ``id``).
+    summaries : dict
+        Variant key -> its summary items (``layer``, ``key``, ``value``, ``text_de``, ``text_en``).
+    viewer_href : str, optional
+        The city's viewer relative to the page; each column links it on its variant.
+    """
+    rows: list[tuple[str, str]] = []
+    for e in entries:
+        for i in summaries.get(e["key"], []):
+            if (i["layer"], i["key"]) not in rows:
+                rows.append((i["layer"], i["key"]))
+    head = "".join(
+        f'<th>{html.escape(e["title"])}<br><span class="small">{_t("Version", "version")} {e["version"]} · '
+        f'{_t(*ROLE.get(e["author_role"], (e["author_role"], e["author_role"])))}</span><br>'
+        f'<a href="{html.escape(e["comparison"])}">{_t("Vergleich", "Comparison")}</a>'
+        + (f' · <a href="{html.escape(viewer_href)}#variant={html.escape(e["id"])}@{e["version"]}">{_t("3D", "3D")}</a>'
+           if viewer_href else "") + "</th>" for e in entries)
+    body = []
+    for layer, key in rows:
+        cells = []
+        for e in entries:
+            item = next((i for i in summaries.get(e["key"], []) if (i["layer"], i["key"]) == (layer, key)), None)
+            if item is None:
+                cells.append("<td>–</td>")
+                continue
+            v = item["value"]
+            cls = "" if not isinstance(v, (int, float)) or v == 0 else ' class="hit"'
+            cells.append(f"<td{cls}>{_t(item['text_de'], item['text_en'])}</td>")
+        name = LAYER_NAMES.get(layer, (layer, layer))
+        body.append(f"<tr><th>{_t(*name)}</th>{''.join(cells)}</tr>")
+    bases = sorted({str(e.get("base_release")) for e in entries})
+    table = (f"<table><thead><tr><th></th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>" if entries
+             else f"<p>{_t('Noch keine Variante veröffentlicht.', 'No variant published yet.')}</p>")
+    return f"""<!DOCTYPE html>
+<html lang="de"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Planungsvarianten im Vergleich</title><style>{_CSS}td{{text-align:left;vertical-align:top}}td.hit{{background:#fff4d6}}</style></head>
+<body class="lang-de"><header><button onclick="var b=document.body;b.className=b.className==='lang-de'?'lang-en':'lang-de';document.documentElement.lang=b.className.slice(5)">Deutsch / English</button>
+<h1>{_t('Planungsvarianten im Vergleich', 'Planning variants side by side')}</h1>
+<p>{_t('Jede Spalte: eine Variante, verglichen mit dem Stadtmodell', 'Each column: one variant, compared with the city model')} {html.escape(', '.join(bases))}</p></header><main>
+{table}
+<p class="small">{_t('Hervorgehoben: Kennzahlen, die sich ändern. Jede Zahl nennt Methode und Parameter auf der Vergleichsseite der Variante; Maschinenlesbar: index.json.', 'Highlighted: figures that change. Each figure states its method and parameters on the variant comparison page; machine-readable: index.json.')}</p>
+</main></body></html>
+"""

@@ -5,6 +5,7 @@ Each version has its own folder, built and switched like the city's releases (th
 switch), so a re-assessment against a new base release replaces what readers see atomically::
 
     variants/index.json                                the current version of every variant
+    variants/index.html                                the current versions side by side (German / English)
     variants/<id>/<version>/latest -> releases/<build>/   the published assessment of that version
     variants/<id>/<version>/releases/<build>/
         variant.json, variant.geojson, schemas/variant-1.0.schema.json,
@@ -129,9 +130,20 @@ def index_entries(settings: Settings) -> list[dict]:
 
 
 def write_index(settings: Settings) -> dict:
-    """``variants/index.json``: what is published now (atomically replaced)."""
-    doc = {"schema_version": SCHEMA_VERSION, "variants": index_entries(settings)}
-    atomic_write_text(variants_dir(settings) / "index.json", json.dumps(doc, ensure_ascii=False, indent=1) + "\n")
+    """``variants/index.json``: what is published now, and ``variants/index.html``: the current versions
+    side by side (each atomically replaced)."""
+    from .outputs import render_overview
+
+    entries = index_entries(settings)
+    doc = {"schema_version": SCHEMA_VERSION, "variants": entries}
+    folder = variants_dir(settings)
+    atomic_write_text(folder / "index.json", json.dumps(doc, ensure_ascii=False, indent=1) + "\n")
+    current = [e for e in entries if e["current"]]
+    summaries = {}
+    for e in current:
+        meta = json.loads((folder / e["path"] / "variant.json").read_text(encoding="utf-8"))
+        summaries[e["key"]] = meta.get("summary", [])
+    atomic_write_text(folder / "index.html", render_overview(current, summaries, "../latest/viewer/index.html"))
     return doc
 
 
@@ -155,3 +167,21 @@ def stale_variants(settings: Settings) -> list[tuple[str, str]]:
         if base != cur.name:
             out.append((s.key, cur.name))
     return out
+
+
+def release_listing(settings: Settings) -> dict | None:
+    """What the city's next release says of the published variants (``data/variants.json``), or None
+    without any: id, version, title, author role, created, and paths relative to the output folder.
+    No base release in it: the listing must not change the city release's content digest when a
+    variant is re-assessed against that very release."""
+    p = variants_dir(settings) / "index.json"
+    if not p.is_file():
+        return None
+    entries = [e for e in json.loads(p.read_text(encoding="utf-8")).get("variants", []) if e.get("current")]
+    if not entries:
+        return None
+    keep = ("id", "version", "title", "description", "author_role", "created")
+    return {"schema_version": SCHEMA_VERSION, "overview": "variants/index.html",
+            "variants": [{**{k: e.get(k) for k in keep}, "path": f"variants/{e['path']}",
+                          "comparison": f"variants/{e['comparison']}",
+                          "viewer": f"viewer/index.html#variant={e['id']}@{e['version']}"} for e in entries]}
