@@ -31,14 +31,14 @@ GAP_M = 5.0          # new buildings keep this distance to existing ones
 ROAD_CLEAR_M = 12.0  # and this distance to road centre lines
 
 
-def _free_space(footprints: Sequence[Polygon], roads: Sequence, water) -> object:
+def free_space(footprints: Sequence[Polygon], roads: Sequence, water) -> object:
     inner = box(EXTENT[0] + 20, EXTENT[1] + 20, EXTENT[2] - 20, EXTENT[3] - 20)
     blocked = unary_union([f.buffer(GAP_M) for f in footprints] + [r.buffer(ROAD_CLEAR_M) for r in roads]
                           + ([water] if water is not None else []))
     return inner.difference(blocked)
 
 
-def _place(free, sizes: Sequence[tuple[float, float]], start: tuple[float, float], step_m: float = 2.0,
+def place(free, sizes: Sequence[tuple[float, float]], start: tuple[float, float], step_m: float = 2.0,
            spacing_m: float = 8.0) -> list[Polygon]:
     """Axis-aligned rectangles of ``sizes`` inside ``free``, scanning rows from ``start`` (south-west),
     each at least ``spacing_m`` from the others. Raises where one does not fit."""
@@ -61,7 +61,7 @@ def _place(free, sizes: Sequence[tuple[float, float]], start: tuple[float, float
     return placed
 
 
-def _largest_courtyard(free, exclude=None) -> Polygon:
+def largest_courtyard(free, exclude=None) -> Polygon:
     parts = [p for p in shapely.get_parts(free) if exclude is None or not p.intersects(exclude)]
     parts = [p for p in parts if p.minimum_rotated_rectangle.area > 0]
     # a courtyard: roughly square free areas of 3,000-10,000 m², most compact first
@@ -120,11 +120,11 @@ def demo_variants(buildings: Sequence[dict], roads: Sequence[dict], trees: Seque
     from pyproj import Transformer
 
     fps = [b["footprint"] for b in buildings]
-    free = _free_space(fps, [r["geometry"] for r in roads], water)
-    court = _largest_courtyard(free)
+    free = free_space(fps, [r["geometry"] for r in roads], water)
+    court = largest_courtyard(free)
     cx, cy = court.bounds[0], court.bounds[1]
     # --------------------------------------------------------------------------- planning office
-    blocks = _place(court, [(30.0, 12.0), (30.0, 12.0), (16.0, 16.0), (24.0, 14.0)], (cx, cy))
+    blocks = place(court, [(30.0, 12.0), (30.0, 12.0), (16.0, 16.0), (24.0, 14.0)], (cx, cy))
     forms = [("3100", 5, 0.0), ("3100", 5, 0.0), ("1000", 9, None), ("1000", 2, None)]
     feats = []
     names = ["Haus A", "Haus B", "Turm", "Halle"]
@@ -159,8 +159,8 @@ def demo_variants(buildings: Sequence[dict], roads: Sequence[dict], trees: Seque
                 "features": feats}
     # ---------------------------------------------------------------------------------- citizen
     free2 = free.difference(court.buffer(1.0))
-    court2 = _largest_courtyard(free2)
-    house2 = _place(court2, [(12.0, 10.0)], (court2.centroid.x - 6, court2.centroid.y - 5))[0]
+    court2 = largest_courtyard(free2)
+    house2 = place(court2, [(12.0, 10.0)], (court2.centroid.x - 6, court2.centroid.y - 5))[0]
     to_wgs = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
     street = min(roads, key=lambda r: (r["geometry"].distance(house2), r["road_id"]))
     citizen = {"type": "FeatureCollection", "schema_version": "1.0",
