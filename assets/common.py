@@ -28,6 +28,26 @@ def catalog_client(settings: Settings):
 
 
 @contextmanager
+def no_retry_on_permanent_errors() -> Iterator[None]:
+    """Let only transient errors reach the step's RetryPolicy.
+
+    A permanent error of the core (a 404, an unsafe archive, a refused URL, a parse or schema error,
+    a limit; :func:`citymodel.errors.is_transient` is False) ends the step at once as a
+    ``dg.Failure`` with ``allow_retries=False`` and the error's own message; a retry would repeat
+    it, or find the half-done work of the failed attempt and hide the failure.
+    """
+    from citymodel.errors import CityModelError, is_transient
+
+    try:
+        yield
+    except CityModelError as exc:
+        if is_transient(exc):
+            raise
+        raise dg.Failure(description=str(exc), allow_retries=False,
+                         metadata={"error": type(exc).__name__, "permanent": True}) from exc
+
+
+@contextmanager
 def timer() -> Iterator[dict[str, float]]:
     out: dict[str, float] = {}
     t0 = time.perf_counter()
