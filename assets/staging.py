@@ -20,8 +20,8 @@ from pipelines.partitions import TILES
 from resources.settings import SettingsResource
 from resources.warehouse import WarehouseResource
 
-from .common import (bbox_metadata, new_figure, png_markdown, read_json, timer, write_geoparquet_atomic,
-                     write_json_atomic)
+from .common import (bbox_metadata, new_figure, no_retry_on_permanent_errors, png_markdown, read_json, timer,
+                     write_geoparquet_atomic, write_json_atomic)
 from .sources import manifest_path
 
 STAGING_CODE_VERSION = "1"
@@ -107,7 +107,8 @@ def _build_vector_asset(role: str, settings_at_load: Settings | None) -> dg.Asse
     )
     def _stage(context: AssetExecutionContext, settings: SettingsResource,
                warehouse: WarehouseResource) -> dg.MaterializeResult:
-        from citymodel.vector import empty_quarantine, frame_summary, read_role, validate_records
+        from citymodel.vector import (check_feature_count, empty_quarantine, frame_summary, read_role,
+                                      validate_records)
         from quality.suites import quarantine_check, run_suite, suite_frame
 
         s = settings.load()
@@ -119,13 +120,17 @@ def _build_vector_asset(role: str, settings_at_load: Settings | None) -> dg.Asse
                 dg.AssetCheckResult(asset_key=key, check_name=c.name, passed=True,
                                     metadata={"skipped": "role not configured"})
                 for c in _vector_check_specs(role, s, key)])
-        with timer() as t:
+        with timer() as t, no_retry_on_permanent_errors():
             files = _data_files(manifest, (".gpkg", ".geojson", ".json", ".csv", ".zip", ".shp"))
             if not files:
                 raise dg.Failure(f"dataset '{src.dataset}' ({role}): no readable file in the download "
                                  f"({[f['path'] for f in manifest['files']]}). Fix: publish GeoPackage, "
-                                 f"GeoJSON, CSV or zipped Shapefile")
-            frames = [read_role(role, f, src, s.processing_crs, src.dataset) for f in files]
+                                 f"GeoJSON, CSV or zipped Shapefile", allow_retries=False)
+            max_features = s.quality.max_features.get(role)
+            frames = [read_role(role, f, src, s.processing_crs, src.dataset, max_features=max_features,
+                                max_file_bytes=s.quality.max_file_bytes.get(role)) for f in files]
+            check_feature_count(sum(len(f) for f in frames), role, src.dataset, max_features,
+                                f"the {len(frames)} file(s) of the role together", when="before validation")
             import geopandas as gpd
 
             gdf = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs)
@@ -173,6 +178,7 @@ LOD2_KEY = dg.AssetKey(["staging", "lod2_reference"])
 def lod2_reference(context: AssetExecutionContext, settings: SettingsResource,
                    warehouse: WarehouseResource) -> dg.MaterializeResult:
     from citymodel.citygml import citygml_to_frame, iter_citygml
+    from citymodel.vector import check_feature_count, check_file_size
 
     s = settings.load()
     src = s.source("lod2_reference")
@@ -181,10 +187,18 @@ def lod2_reference(context: AssetExecutionContext, settings: SettingsResource,
         return dg.MaterializeResult(metadata={"configured": False}, check_results=[
             dg.AssetCheckResult(asset_key=LOD2_KEY, check_name=n, passed=True, metadata={"skipped": "not configured"})
             for n in ("geometry_present", "crs_known")])
-    with timer() as t:
+    with timer() as t, no_retry_on_permanent_errors():
         files = _data_files(manifest, (".gml", ".xml", ".zip"))
-        buildings = [b for f in files for b in iter_citygml(f, src.dataset, src.crs,
-                                                            config_key="sources.lod2_reference.crs")]
+        max_features = s.quality.max_features.get("lod2_reference")
+        buildings = []
+        for f in files:
+            check_file_size(f, "lod2_reference", src.dataset, s.quality.max_file_bytes.get("lod2_reference"))
+            for b in iter_citygml(f, src.dataset, src.crs, config_key="sources.lod2_reference.crs"):
+                buildings.append(b)
+                if len(buildings) > max_features:   # stop reading at once
+                    check_feature_count(len(buildings), "lod2_reference", src.dataset, max_features,
+                                        f"'{f.name}' (with the files before it)",
+                                        when="as soon as the limit was passed")
         frame = citygml_to_frame(buildings, s.processing_crs)
         missing = frame[frame["reason"].notna()] if "reason" in frame else frame.iloc[0:0]
         valid = frame.drop(index=missing.index)
