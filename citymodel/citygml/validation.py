@@ -237,8 +237,8 @@ def check_citygml_structure(path: str | os.PathLike | IO[bytes], max_errors: int
 
     tags = [f"{{{BLDG_NS}}}Building", f"{{{GML_NS}}}Envelope"]
     root_checked = False
-    context = iterparse_untrusted(_src(path), tags, name=_name(path))
     try:
+        context = iterparse_untrusted(_src(path), tags, name=_name(path))
         for _, el in context:
             if not root_checked:
                 root = el.getroottree().getroot()
