@@ -150,19 +150,24 @@ class CatalogResource(ConfigurableResource):
         ds = self.dataset(dataset_id)
         target = Path(self.download_dir) / _folder_name(ds.identifier)
         dists = select_distributions(ds, role)
-        names = [local_name(d) for d in dists]
-        dupes = {n for n in names if names.count(n) > 1}
         results = []
-        for i, (d, n) in enumerate(zip(dists, names)):
+        for d, n in zip(dists, _file_names(dists)):
             self.policy.check_download(d.url, dataset=ds.identifier)
             results.append(download(d, target, dataset=ds.identifier, policy=self.policy,
-                                    filename=f"{i:04d}_{n}" if n in dupes else n,
-                                    fetcher=self._fetcher(d.url or self.url)))
+                                    filename=n, fetcher=self._fetcher(d.url or self.url)))
         return results
 
     def prune(self, dataset_id: str, role: str | None = None) -> list[Path]:
         """Remove from the dataset's download folder the files (records, extraction folders) of
         distributions the current catalog no longer lists for ``role``."""
         ds = self.dataset(dataset_id)
-        keep = {local_name(d) for d in select_distributions(ds, role)}
+        keep = set(_file_names(select_distributions(ds, role)))
         return prune_downloads(Path(self.download_dir) / _folder_name(ds.identifier), keep)
+
+
+def _file_names(dists) -> list[str]:
+    """The local file name of each distribution in a download folder: its own name, or
+    ``NNNN_name`` (its position) where two distributions of one dataset share a name."""
+    names = [local_name(d) for d in dists]
+    dupes = {n for n in names if names.count(n) > 1}
+    return [f"{i:04d}_{n}" if n in dupes else n for i, n in enumerate(names)]

@@ -549,6 +549,28 @@ def test_raw_keeps_only_what_the_catalog_lists(site, server, tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == [".download_state", "a.geojson"]   # c.zip's folder gone
 
 
+def test_prune_keeps_distributions_that_share_a_file_name(site, server, tmp_path):
+    """Two tiles both called tile.laz are stored as 0000_tile.laz and 0001_tile.laz: pruning
+    after the download keeps both (and their records)."""
+    from resources.catalog import CatalogResource
+
+    for sub, data in (("a", b"A" * 10), ("b", b"B" * 20)):
+        (site / "data" / sub).mkdir()
+        (site / "data" / sub / "tile.laz").write_bytes(data)
+    write_catalog(site, {"lidar": [dist("data/a/tile.laz", "LAZ"), dist("data/b/tile.laz", "LAZ")]})
+    res = CatalogResource(url=server.url("catalog.jsonld"), download_dir=str(tmp_path / "raw"), timeout_s=2)
+    got = res.download_all("lidar")
+    assert sorted(r.path.read_bytes() for r in got) == [b"A" * 10, b"B" * 20]
+    before = leftovers(tmp_path / "raw" / "lidar")
+    assert res.prune("lidar") == []
+    assert leftovers(tmp_path / "raw" / "lidar") == before
+    write_catalog(site, {"lidar": [dist("data/a/tile.laz", "LAZ")]})     # one withdrawn: no twins left
+    res = CatalogResource(url=server.url("catalog.jsonld"), download_dir=str(tmp_path / "raw"), timeout_s=2)
+    res.download_all("lidar")
+    res.prune("lidar")
+    assert sorted(p.name for p in (tmp_path / "raw" / "lidar").iterdir()) == [".download_state", "tile.laz"]
+
+
 # ----------------------------------------------------------------------------------------------
 # XML: a DOCTYPE that declares entities is rejected
 
