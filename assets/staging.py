@@ -107,8 +107,8 @@ def _build_vector_asset(role: str, settings_at_load: Settings | None) -> dg.Asse
     )
     def _stage(context: AssetExecutionContext, settings: SettingsResource,
                warehouse: WarehouseResource) -> dg.MaterializeResult:
-        from citymodel.vector import (check_feature_count, empty_quarantine, frame_summary, read_role,
-                                      validate_records)
+        from citymodel.vector import (OUTSIDE_EXTENT, check_feature_count, empty_quarantine, frame_summary,
+                                      read_role, validate_records)
         from quality.suites import quarantine_check, run_suite, suite_frame
 
         s = settings.load()
@@ -134,14 +134,15 @@ def _build_vector_asset(role: str, settings_at_load: Settings | None) -> dg.Asse
             import geopandas as gpd
 
             gdf = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs)
-            valid, quarantine = validate_records(role, gdf, s.quality, src.dataset)
+            valid, quarantine = validate_records(role, gdf, s.quality, src.dataset, extent=s.extent)
             if quarantine is None:
                 quarantine = empty_quarantine()
             out = write_geoparquet_atomic(valid, s.staging_dir / f"{role}.parquet")
             warehouse.replace_table(role, _to_warehouse_frame(valid))
             warehouse.replace_rows("quarantine", _quarantine_rows(quarantine), {"role": role})
             suite = run_suite(role, suite_frame(valid), s)
-            checks = suite.check_results() + [quarantine_check(len(gdf), len(quarantine), s.quality)]
+            outside = int((quarantine["reason_codes"] == OUTSIDE_EXTENT).sum()) if len(quarantine) else 0
+            checks = suite.check_results() + [quarantine_check(len(gdf), len(quarantine), s.quality, outside)]
         write_json_atomic(results_path(s, role), {
             "dataset": src.dataset, "role": role, "tile": None, "suite": suite.to_dict(), "checks": checks[-1:],
             "counts": {"records": len(gdf), "valid": len(valid), "quarantined": len(quarantine)},

@@ -611,7 +611,12 @@ def _join(a: str | None, b: str) -> str:
 # ------------------------------------------------------------------------------------------------
 # Validation
 
-def validate_records(role: str, gdf, quality: QualitySettings, dataset_id: str | None = None):
+#: reason code of a building outside the deployment's extent (:func:`validate_records`)
+OUTSIDE_EXTENT = "outside_extent"
+
+
+def validate_records(role: str, gdf, quality: QualitySettings, dataset_id: str | None = None,
+                     extent: tuple[float, float, float, float] | None = None):
     """Split a staged frame into usable records and a quarantine table.
 
     Every record gets all the reasons why it cannot be used: missing or duplicate id (all records
@@ -623,7 +628,9 @@ def validate_records(role: str, gdf, quality: QualitySettings, dataset_id: str |
     ``> 0 .. tree_height_max_m``, crown diameter ``> 0``, traffic volumes and shares ``>= 0``,
     shares ``<= 100``, speeds ``> 0``, eye height ``>= 0``), a road with neither hourly volumes
     (``m_day`` and ``m_night``) nor ``dtv``, a flood zone without water level, a viewpoint kind
-    other than observer/target. Geometry is never repaired.
+    other than observer/target, a building whose footprint's representative point (shapely's
+    ``point_on_surface``, the point that places it in a tile) lies outside ``extent`` (reason code
+    ``outside_extent``: no tile would build it). Geometry is never repaired.
 
     Parameters
     ----------
@@ -636,6 +643,9 @@ def validate_records(role: str, gdf, quality: QualitySettings, dataset_id: str |
     dataset_id : str, optional
         Written to the ``dataset`` column of the quarantine; defaults to
         ``gdf.attrs['dataset']`` or the role.
+    extent : (minx, miny, maxx, maxy), optional
+        The deployment's extent in the processing CRS (half-open, as tiles are); buildings outside
+        it are quarantined. Not checked when omitted.
 
     Returns
     -------
@@ -729,6 +739,17 @@ def validate_records(role: str, gdf, quality: QualitySettings, dataset_id: str |
             small = usable & (np.nan_to_num(area, nan=np.inf) < min_area)
             flag(small, "too_small", lambda i: f"footprint area {area[i]:.2f} m² is below "
                                                f"quality.min_footprint_area_m2 = {min_area:g} m²")
+        if extent is not None:
+            x0, y0, x1, y1 = (float(v) for v in extent)
+            placeable = present & ~wrong & valid
+            rp = np.full((n, 2), np.nan)
+            if placeable.any():
+                rp[placeable] = shapely.get_coordinates(shapely.point_on_surface(geoms_nn[placeable]))
+            outside = placeable & ~((x0 <= rp[:, 0]) & (rp[:, 0] < x1) & (y0 <= rp[:, 1]) & (rp[:, 1] < y1))
+            flag(outside, OUTSIDE_EXTENT,
+                 lambda i: f"outside the extent: the footprint's representative point ({rp[i, 0]:.1f}, "
+                           f"{rp[i, 1]:.1f}) is not in extent [{x0:g}, {y0:g}, {x1:g}, {y1:g}], so no tile "
+                           f"would build it (widen 'extent' to include it)")
     elif role == "trees":
         rng("height_m", 0, quality.tree_height_max_m, lo_open=True, unit=" m")
         rng("crown_diameter_m", 0, lo_open=True, unit=" m")

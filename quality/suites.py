@@ -290,7 +290,7 @@ def check_specs(role: str, settings, include_quarantine: bool = False) -> list[d
 QUARANTINE_CHECK = "quarantine_share"
 
 
-def quarantine_check(records: int, quarantined: int, quality) -> dict:
+def quarantine_check(records: int, quarantined: int, quality, outside_extent: int = 0) -> dict:
     """The blocking check on the share of quarantined records, in the shape of
     :meth:`SuiteResult.check_results` (and of the report's ``checks``).
 
@@ -302,13 +302,19 @@ def quarantine_check(records: int, quarantined: int, quality) -> dict:
         Records in the quarantine.
     quality : citymodel.config.QualitySettings
         ``max_quarantine_share`` is the limit (share, 0..1).
+    outside_extent : int
+        Quarantined records whose only reason is that they lie outside the deployment's extent
+        (a source that covers more than the city is not faulty): left out of the share on both
+        sides and reported in the metadata.
     """
-    share = quarantined / records if records else 0.0
+    considered = records - outside_extent
+    bad = quarantined - outside_extent
+    share = bad / considered if considered else 0.0
     limit = float(quality.max_quarantine_share)
     return {"name": QUARANTINE_CHECK, "passed": bool(share <= limit), "severity": ERROR, "blocking": True,
             "description": f"at most {limit:.1%} of the records are quarantined (quality.max_quarantine_share)",
             "metadata": {"records": int(records), "quarantined": int(quarantined), "share": round(share, 6),
-                         "max_share": limit}}
+                         "max_share": limit, "outside_extent": int(outside_extent)}}
 
 
 def blocking_map(role: str, settings) -> dict[str, bool]:
