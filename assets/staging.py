@@ -281,7 +281,8 @@ def build_lidar_asset(settings_at_load: Settings | None) -> dg.AssetsDefinition:
         with timer() as t:
             stats = stage_tile(files, tile, src.dataset, out_laz, out_dtm, s.processing_crs,
                                crs_override=src.crs, halo_m=s.lidar.halo_m,
-                               dtm_resolution_m=s.lidar.dtm_resolution_m, chunk_points=s.lidar.chunk_points)
+                               dtm_resolution_m=s.lidar.dtm_resolution_m, chunk_points=s.lidar.chunk_points,
+                               extent=s.extent)
         st = stats.to_dict()
         write_json_atomic(out_stats, st)
         other = out_laz.with_suffix(".laz" if out_laz.suffix == ".las" else ".las")
@@ -290,7 +291,7 @@ def build_lidar_asset(settings_at_load: Settings | None) -> dg.AssetsDefinition:
                "z_min_m": st["z_min_m"], "z_max_m": st["z_max_m"]}
         for c in s.lidar.required_classes:
             row[f"class_{c}_count"] = int(st["class_counts"].get(str(c), 0))
-        frame = pd.DataFrame([row])
+        frame = pd.DataFrame([{**row, "coverage_share": float(st["coverage_share"])}])
         frame["z_min_m"] = frame["z_min_m"].astype(float)
         frame["z_max_m"] = frame["z_max_m"].astype(float)
         suite = run_suite("lidar", frame, s)
@@ -313,6 +314,8 @@ def build_lidar_asset(settings_at_load: Settings | None) -> dg.AssetsDefinition:
         yield dg.MaterializeResult(asset_key=POINT_CLOUD_KEY, metadata={
             "points": int(st["point_count"]), "staged_points": int(st["staged_point_count"]),
             "density_m2": round(float(st["density_m2"]), 2), "empty": bool(st["empty"]),
+            "coverage_share": round(float(st["coverage_share"]), 4),
+            "extent_density_m2": round(float(st["extent_density_m2"]), 2),
             "class_counts": dg.MetadataValue.json(st["class_counts"]),
             "z_range_m": dg.MetadataValue.json([st["z_min_m"], st["z_max_m"]]),
             "outliers": int(st["outliers_high_count"]) + int(st["outliers_low_count"]),

@@ -88,7 +88,11 @@ class LidarSettings(_Strict):
         "las", description="staged points of tile + halo: 'las' (uncompressed: no re-compression, fast "
         "reads downstream, about 3.5x the disk) or 'laz' (lazrs-compressed, slower staging)")
     dtm_resolution_m: float = Field(1.0, gt=0)
-    min_density_m2: float = Field(4.0, ge=0, description="blocking check: points per m² below this fail")
+    min_density_m2: float = Field(4.0, ge=0, description="blocking check: points per m² of the covered "
+                                  "area below this fail")
+    min_coverage_share: float = Field(
+        0.75, ge=0, le=1, description="blocking check: share of tile ∩ extent (2 m cells) holding points; "
+        "below this the tile fails (a missing strip, a truncated or misplaced file, every point at one spot)")
     required_classes: list[int] = Field(default_factory=lambda: [2])
 
 

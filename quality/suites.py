@@ -17,7 +17,8 @@ Blocking vs. warning
 --------------------
 Blocking (severity ``ERROR``; a failure must stop publishing): table not empty, schema (columns
 present, column types), CRS equals the processing CRS, ids not null and unique, geometry valid and
-of the role's type, a flood zone's water level present, LiDAR point density and required classes.
+of the role's type, a flood zone's water level present, LiDAR point density, coverage of tile ∩
+extent and required classes.
 Warning only (severity ``WARN``): value ranges (``validate_records`` already quarantines records
 out of range, so these fail only for frames that bypassed it), the share of records that carry
 optional attributes, plausible LiDAR heights.
@@ -52,7 +53,7 @@ SUITE_ROLES: tuple[str, ...] = tuple(ROLE_SCHEMAS) + ("lidar",)
 
 #: columns of the LiDAR tile statistics frame (plus ``class_<c>_count`` per required class)
 LIDAR_COLUMNS: dict[str, str] = {"tile_id": "str", "point_count": "int64", "density_m2": "float64",
-                                 "z_min_m": "float64", "z_max_m": "float64"}
+                                 "coverage_share": "float64", "z_min_m": "float64", "z_max_m": "float64"}
 
 #: plausible terrain/point heights in metres (outside: a wrong unit, CRS or outliers)
 Z_PLAUSIBLE_M: tuple[float, float] = (-500.0, 9000.0)
@@ -255,7 +256,12 @@ def _lidar_specs(settings) -> list[ExpectationSpec]:
                         "one row per tile"),
         ExpectationSpec("density", "ExpectColumnValuesToBeBetween",
                         {"column": "density_m2", "min_value": float(lid.min_density_m2)}, True,
-                        f"point density >= {lid.min_density_m2:g} points/m² (lidar.min_density_m2)"),
+                        f"point density >= {lid.min_density_m2:g} points/m² of the covered area "
+                        f"(lidar.min_density_m2)"),
+        ExpectationSpec("coverage", "ExpectColumnValuesToBeBetween",
+                        {"column": "coverage_share", "min_value": float(lid.min_coverage_share)}, True,
+                        f"at least {lid.min_coverage_share:.0%} of tile ∩ extent holds points "
+                        f"(lidar.min_coverage_share)"),
     ]
     for c in lid.required_classes:
         specs.append(ExpectationSpec(f"class_{c}_present", "ExpectColumnValuesToBeBetween",

@@ -18,6 +18,16 @@ from citymodel.vector import OUTSIDE_EXTENT, validate_records
 from quality.suites import quarantine_check
 
 
+@pytest.fixture()
+def settings_for_checks():
+    from citymodel.config import CatalogSettings, LidarSettings, Settings, SourceSettings
+
+    return Settings(name="t", extent=(500_000, 5_600_000, 500_100, 5_600_100),
+                    catalog=CatalogSettings(url="catalog.jsonld"),
+                    sources={"buildings": SourceSettings(dataset="alkis"), "lidar": SourceSettings(dataset="dom")},
+                    lidar=LidarSettings(min_density_m2=4.0, required_classes=[2]))
+
+
 def _square(x: float, y: float, w: float = 10.0) -> Polygon:
     return shapely.box(x, y, x + w, y + w)
 
@@ -63,3 +73,95 @@ def test_outside_extent_does_not_count_as_faulty_in_the_quarantine_share():
     assert ok["passed"] and ok["metadata"]["share"] == 0 and ok["metadata"]["outside_extent"] == 3
     bad = quarantine_check(5, 4, q, outside_extent=3)
     assert not bad["passed"] and bad["metadata"]["share"] == 0.5
+
+
+# ----------------------------------------------------------------------------------------------
+# The density gate: coverage of tile ∩ extent (before: every point at one spot passed)
+
+def _write_las(path, x, y, z, cls):
+    import laspy
+    import numpy as np
+
+    header = laspy.LasHeader(point_format=1, version="1.2")
+    header.scales = np.array([0.01, 0.01, 0.01])
+    header.offsets = np.array([float(np.floor(x.min())), float(np.floor(y.min())), 0.0])
+    header.add_crs(__import__("pyproj").CRS.from_epsg(25832))
+    las = laspy.LasData(header)
+    las.x, las.y, las.z = x, y, z
+    las.classification = cls
+    las.return_number = np.ones(len(x), dtype=np.uint8)
+    las.number_of_returns = np.ones(len(x), dtype=np.uint8)
+    las.write(path, laz_backend=laspy.LazBackend.Lazrs)
+    return path
+
+
+def _uniform(bounds, density_m2, seed=3):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x0, y0, x1, y1 = bounds
+    n = int(density_m2 * (x1 - x0) * (y1 - y0))
+    return rng.uniform(x0, x1, n), rng.uniform(y0, y1, n)
+
+
+def _lidar_row(tile_id, stats):
+    return {"tile_id": tile_id, "point_count": stats.point_count, "density_m2": stats.density_m2,
+            "coverage_share": stats.coverage_share, "z_min_m": stats.z_min_m, "z_max_m": stats.z_max_m,
+            "class_2_count": int(stats.class_counts.get("2", 0))}
+
+
+def test_every_point_at_one_spot_fails_the_coverage_check(tmp_path, settings_for_checks):
+    """40,000 points within 1 m² of a 100 m tile: 10,000 points per m² where there is data (the
+    density check passes, as before) but one 2 m cell of 2,500 covered: coverage 0.0004."""
+    import numpy as np
+
+    from citymodel.lidar import stage_tile
+    from citymodel.tiles import Tile
+    from quality.suites import run_suite
+
+    tile = Tile(500, 5600, size_m=100.0)
+    x0, y0 = 500_000.0, 5_600_000.0
+    rng = np.random.default_rng(1)
+    n = 40_000
+    x = x0 + 50.2 + rng.uniform(0, 0.9, n)
+    y = y0 + 50.2 + rng.uniform(0, 0.9, n)
+    z = 200.0 + rng.uniform(0, 0.5, n)
+    cls = np.where(np.arange(n) % 2 == 0, 2, 1).astype(np.uint8)
+    f = _write_las(tmp_path / "spot.laz", x, y, z, cls)
+    stats = stage_tile([f], tile, "dom", tmp_path / "s.laz", tmp_path / "s.tif", "EPSG:25832")
+    assert stats.point_count == n
+    assert stats.coverage_share == pytest.approx(4.0 / 10_000)
+    assert stats.density_m2 == pytest.approx(n / 4.0)                 # the old gate: far above 4/m²
+    assert stats.extent_density_m2 == pytest.approx(n / 10_000)
+    r = run_suite("lidar", pd.DataFrame([_lidar_row(tile.id, stats)]), settings_for_checks)
+    assert r.failed == ["coverage"] and r.blocking
+    assert r.expectation("coverage")["observed"]["unexpected_examples"] == [pytest.approx(0.0004)]
+
+
+def test_coverage_and_density_are_measured_over_tile_and_extent(tmp_path):
+    """A 100 m tile of which the extent holds the western 40 m; points at 6/m² cover the western
+    60 m: within the extent everything is covered (share 1, 6/m²); without the extent the tile is
+    60 % covered."""
+    import numpy as np
+
+    from citymodel.lidar import stage_tile
+    from citymodel.tiles import Tile
+
+    tile = Tile(500, 5600, size_m=100.0)
+    x0, y0 = 500_000.0, 5_600_000.0
+    x, y = _uniform((x0, y0, x0 + 60, y0 + 100), 6.0)
+    f = _write_las(tmp_path / "west.laz", x, y, 200.0 + 0 * x, np.full(len(x), 2, dtype=np.uint8))
+    inside = stage_tile([f], tile, "dom", tmp_path / "a.laz", tmp_path / "a.tif", "EPSG:25832",
+                        extent=(x0 - 500, y0 - 500, x0 + 40, y0 + 500))
+    assert inside.extent_area_m2 == pytest.approx(4000.0)
+    assert inside.coverage_share == pytest.approx(1.0)
+    assert inside.density_m2 == pytest.approx(6.0, rel=0.05)
+    assert inside.extent_density_m2 == pytest.approx(6.0, rel=0.05)
+    whole = stage_tile([f], tile, "dom", tmp_path / "b.laz", tmp_path / "b.tif", "EPSG:25832")
+    assert whole.coverage_share == pytest.approx(0.6, abs=0.005)
+    assert whole.density_m2 == pytest.approx(6.0, rel=0.05)
+    assert whole.extent_density_m2 == pytest.approx(3.6, rel=0.05)
+    # the extent's eastern 60 m hold no points: 40 % covered
+    east = stage_tile([f], tile, "dom", tmp_path / "c.laz", tmp_path / "c.tif", "EPSG:25832",
+                      extent=(x0 + 36, y0, x0 + 136, y0 + 100))
+    assert east.coverage_share == pytest.approx(24 / 64, abs=0.005)

@@ -58,7 +58,17 @@ def _bit_layout(point_format_id: int) -> tuple[str, int, int, int, int]:
 
 @dataclass
 class TileStats:
-    """Result of :func:`stage_tile` (all figures for the tile proper unless named otherwise)."""
+    """Result of :func:`stage_tile` (all figures for the tile proper unless named otherwise).
+
+    Coverage and density are measured over the part of the tile that the deployment covers (tile
+    ∩ extent; the whole tile without an extent), on a grid of ``COVERAGE_CELL_M`` cells (a cell
+    belongs to it when its centre does): ``extent_area_m2`` its area, ``covered_area_m2`` the
+    area of its cells holding at least one point, ``coverage_share`` their share,
+    ``density_m2`` points per m² of the covered area (the density where there is data),
+    ``extent_density_m2`` points per m² of the whole part (``coverage_share x density_m2``).
+    A cloud with every point at one spot has a high ``density_m2`` but a ``coverage_share``
+    near 0.
+    """
 
     tile_id: str
     dataset: str
@@ -75,6 +85,8 @@ class TileStats:
     covered_area_m2: float = 0.0
     coverage_share: float = 0.0
     density_m2: float = 0.0
+    extent_area_m2: float = 0.0
+    extent_density_m2: float = 0.0
     ground_point_count: int = 0
     ground_density_m2: float = 0.0
     outliers_high_count: int = 0
@@ -98,6 +110,15 @@ class TileStats:
         return asdict(self)
 
 
+def _cells_in(cov: Grid, extent: tuple[float, float, float, float] | None) -> np.ndarray:
+    """Flat mask of the coverage grid's cells whose centre lies in ``extent`` (all without one)."""
+    if extent is None:
+        return np.ones(cov.rows * cov.cols, dtype=bool)
+    rows, cols = np.divmod(np.arange(cov.rows * cov.cols), cov.cols)
+    cx, cy = cov.cell_centres(rows, cols)
+    return (cx >= extent[0]) & (cx < extent[2]) & (cy >= extent[1]) & (cy < extent[3])
+
+
 def _tmp_beside(path: Path, suffix: str) -> Path:
     return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}{suffix}")
 
@@ -107,7 +128,8 @@ def stage_tile(paths: Iterable[str | os.PathLike], tile: Tile, dataset: str, out
                crs_override: str | pyproj.CRS | None = None, halo_m: float = 25.0,
                dtm_resolution_m: float = 1.0, chunk_points: int = 1_000_000, *,
                parallel_laz: bool | None = None,
-               in_memory_max_points: int = IN_MEMORY_MAX_POINTS) -> TileStats:
+               in_memory_max_points: int = IN_MEMORY_MAX_POINTS,
+               extent: tuple[float, float, float, float] | None = None) -> TileStats:
     """Stage the point cloud of one tile: statistics, DTM GeoTIFF and a LAS/LAZ with height above ground.
 
     Pass 1 streams every source file that touches tile + halo: statistics of the tile proper
@@ -150,6 +172,9 @@ def stage_tile(paths: Iterable[str | os.PathLike], tile: Tile, dataset: str, out
     in_memory_max_points : int
         Tiles with at most this many candidate points are kept in memory between the passes;
         larger ones are spooled to an uncompressed temporary file beside ``out_laz``.
+    extent : (minx, miny, maxx, maxy), optional
+        The deployment's extent: coverage and density are measured over tile ∩ extent (see
+        :class:`TileStats`); default: the whole tile.
 
     Returns
     -------
@@ -274,12 +299,20 @@ def stage_tile(paths: Iterable[str | os.PathLike], tile: Tile, dataset: str, out
         stats.multi_return_share = multi / n_tile
         stats.bounds = [float(bmin[0]), float(bmin[1]), float(bmax[0]), float(bmax[1])]
         stats.z_min_m, stats.z_max_m = float(bmin[2]), float(bmax[2])
-        covered_cells = int((cov_cnt > 0).sum())
-        stats.covered_area_m2 = covered_cells * COVERAGE_CELL_M ** 2
-        stats.coverage_share = stats.covered_area_m2 / ((tb[2] - tb[0]) * (tb[3] - tb[1]))
-        stats.density_m2 = n_tile / stats.covered_area_m2
+        part = _cells_in(cov, extent)
+        has_points = cov_cnt > 0
+        cell_m2 = COVERAGE_CELL_M ** 2
+        stats.extent_area_m2 = float(part.sum()) * cell_m2
+        stats.covered_area_m2 = float((has_points & part).sum()) * cell_m2
+        points_in_part = int(cov_cnt[part].sum())
+        stats.coverage_share = stats.covered_area_m2 / stats.extent_area_m2 if stats.extent_area_m2 else 0.0
+        stats.density_m2 = points_in_part / stats.covered_area_m2 if stats.covered_area_m2 else 0.0
+        stats.extent_density_m2 = points_in_part / stats.extent_area_m2 if stats.extent_area_m2 else 0.0
         stats.ground_point_count = int(cls_hist[GROUND_CLASS])
-        stats.ground_density_m2 = stats.ground_point_count / stats.covered_area_m2
+        all_covered_m2 = float(has_points.sum()) * cell_m2
+        stats.ground_density_m2 = stats.ground_point_count / all_covered_m2
+        if extent is not None and not part.any():
+            stats.notes.append(f"the tile does not overlap the extent {list(extent)}: coverage and density are 0")
 
         # DTM
         shape = (grid.rows, grid.cols)
