@@ -49,7 +49,7 @@ def epsg_code(crs: str) -> int:
     return int(CRS(crs).to_epsg())
 
 
-def _checks(key, results_frame: pd.DataFrame) -> list[dg.AssetCheckResult]:
+def _checks(key, results_frame: pd.DataFrame, quality) -> list[dg.AssetCheckResult]:
     n = len(results_frame)
     built = results_frame[results_frame["method"] != "rejected"]
     valid = built["validity_codes"].map(lambda c: len(c) == 0) if len(built) else pd.Series(dtype=bool)
@@ -69,14 +69,29 @@ def _checks(key, results_frame: pd.DataFrame) -> list[dg.AssetCheckResult]:
                                       "p90_m": float(rmse.quantile(0.9)) if len(rmse) else 0.0, "fitted": len(rmse)}),
         dg.AssetCheckResult(asset_key=key, check_name="fallback_share", passed=fallback <= 0.1,
                             severity=dg.AssetCheckSeverity.WARN, metadata={"share_lod1_fallback": round(fallback, 4)}),
+        _no_points_check(key, results_frame, quality),
     ]
+
+
+def _no_points_check(key, frame: pd.DataFrame, quality) -> dg.AssetCheckResult:
+    from quality.suites import no_points_fallback_check
+
+    reasons = frame["fallback_reason"] if "fallback_reason" in frame else [""] * len(frame)
+    c = no_points_fallback_check(frame["method"], reasons, frame["building_id"], quality)
+    return dg.AssetCheckResult(asset_key=key, check_name=c["name"], passed=c["passed"],
+                               severity=dg.AssetCheckSeverity.ERROR,
+                               metadata={k: (dg.MetadataValue.json(v) if isinstance(v, list) else v)
+                                         for k, v in c["metadata"].items()})
 
 
 def _check_specs(key) -> list[dg.AssetCheckSpec]:
     return [dg.AssetCheckSpec("valid_share", asset=key, blocking=True,
                               description=f"at least {MIN_VALID_SHARE:.1%} of the solids are valid (val3dity rules)"),
             dg.AssetCheckSpec("roof_rmse", asset=key, description="median roof RMSE of fitted roofs <= 0.3 m"),
-            dg.AssetCheckSpec("fallback_share", asset=key, description="at most 10 % LoD1 fallbacks")]
+            dg.AssetCheckSpec("fallback_share", asset=key, description="at most 10 % LoD1 fallbacks"),
+            dg.AssetCheckSpec("fallback_no_points_share", asset=key, blocking=True,
+                              description="at most quality.max_fallback_share of the buildings fall back to "
+                                          "LoD1 for lack of points (from 3 buildings on)")]
 
 
 @dg.asset(key=LOD2_TILE_KEY, deps=[dg.AssetKey(["staging", "buildings"]), POINT_CLOUD_KEY, DTM_KEY, LOD2_KEY],
@@ -142,7 +157,8 @@ def lod2_tile(context: AssetExecutionContext, settings: SettingsResource) -> dg.
             meta["roof_rmse_median_m"] = round(float(rmse.median()), 3)
     return dg.MaterializeResult(metadata=meta, check_results=_checks(LOD2_TILE_KEY, frame if rows else
                                                                      pd.DataFrame({"method": [], "validity_codes": [],
-                                                                                   "roof_rmse_m": [], "building_id": []})))
+                                                                                   "roof_rmse_m": [], "building_id": []}),
+                                                                     s.quality))
 
 
 def _point_to_roof_metadata(frame: pd.DataFrame, title: str) -> dict:

@@ -138,6 +138,9 @@ class QualitySettings(_Strict):
                                          "are quarantined")
     max_quarantine_share: float = Field(0.05, ge=0, le=1,
                                         description="blocking: share of quarantined records above this fails")
+    max_fallback_share: float = Field(0.1, ge=0, le=1,
+                                      description="blocking, per tile: share of buildings that fall back to "
+                                      "LoD1 for lack of points above this fails (from 3 buildings on)")
     schema_dir: Path | None = Field(None, description="folder holding the official JSON schemas "
                                     "(cityjson-2.0.2/, 3d-tiles-1.1/); without it schema checks are skipped")
 

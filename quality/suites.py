@@ -323,6 +323,44 @@ def quarantine_check(records: int, quarantined: int, quality, outside_extent: in
                          "max_share": limit, "outside_extent": int(outside_extent)}}
 
 
+NO_POINTS_FALLBACK_CHECK = "fallback_no_points_share"
+#: the no-points fallback check fails only from this many buildings on (one new house in a tile of
+#: five is not a broken point cloud)
+NO_POINTS_FALLBACK_MIN_COUNT = 3
+
+
+def no_points_fallback_check(methods, reasons, building_ids, quality) -> dict:
+    """The blocking check on the LoD1 fallbacks of one tile caused by missing points.
+
+    A building falls back to a LoD1 block when its footprint lies outside the point cloud or holds
+    too few points (:func:`citymodel.lod2.build.lacks_points`). A few do so in any city (buildings
+    newer than the flight, small sheds); a tile whose points are missing, misplaced or all at one
+    spot makes most of its buildings fall back, and the release must not say "pass" then. Fails
+    when more than ``quality.max_fallback_share`` of the tile's buildings, and at least
+    :data:`NO_POINTS_FALLBACK_MIN_COUNT`, fell back for lack of points.
+
+    Parameters
+    ----------
+    methods, reasons, building_ids : sequences
+        ``method``, ``fallback_reason`` and ``building_id`` of each reconstructed building.
+    quality : citymodel.config.QualitySettings
+        ``max_fallback_share`` (0..1).
+    """
+    from citymodel.lod2.build import lacks_points
+
+    rows = [(str(b), str(m), r) for b, m, r in zip(building_ids, methods, reasons) if str(m) != "rejected"]
+    lacking = [b for b, m, r in rows if m == "lod1_fallback" and lacks_points(r)]
+    n = len(rows)
+    share = len(lacking) / n if n else 0.0
+    limit = float(quality.max_fallback_share)
+    failed = share > limit and len(lacking) >= NO_POINTS_FALLBACK_MIN_COUNT
+    return {"name": NO_POINTS_FALLBACK_CHECK, "passed": not failed, "severity": ERROR, "blocking": True,
+            "description": f"at most {limit:.0%} of the buildings fall back to LoD1 for lack of points "
+                           f"(quality.max_fallback_share)",
+            "metadata": {"buildings": n, "lacking_points": len(lacking), "share": round(share, 6),
+                         "max_share": limit, "examples": lacking[:20]}}
+
+
 def blocking_map(role: str, settings) -> dict[str, bool]:
     """expectation name -> blocking, for one role."""
     return {s.name: s.blocking for s in suite_specs(role, settings)}

@@ -165,3 +165,57 @@ def test_coverage_and_density_are_measured_over_tile_and_extent(tmp_path):
     east = stage_tile([f], tile, "dom", tmp_path / "c.laz", tmp_path / "c.tif", "EPSG:25832",
                       extent=(x0 + 36, y0, x0 + 136, y0 + 100))
     assert east.coverage_share == pytest.approx(24 / 64, abs=0.005)
+
+
+# ----------------------------------------------------------------------------------------------
+# LoD1 fallbacks for lack of points block (before: 40 buildings silently became LoD1, "pass")
+
+def test_fallbacks_for_lack_of_points_block_above_the_share():
+    from citymodel.lod2.build import lacks_points
+    from quality.suites import no_points_fallback_check
+
+    assert lacks_points("too few points (3, 0.1/m²; need 20 and 2.0/m²); LoD1 from storeys")
+    assert lacks_points("footprint outside the point cloud; LoD1 from official LoD2")
+    assert not lacks_points("no roof plane found; LoD1 from points") and not lacks_points("")
+    q = QualitySettings(max_fallback_share=0.1)
+    few = "too few points (0, 0.0/m²; need 20 and 2.0/m²); LoD1 from storeys"
+    # 40 of 40 buildings without points: the one-spot cloud
+    ids = [f"B{i}" for i in range(40)]
+    c = no_points_fallback_check(["lod1_fallback"] * 40, [few] * 40, ids, q)
+    assert not c["passed"] and c["blocking"] and c["metadata"]["lacking_points"] == 40
+    assert c["metadata"]["examples"][:2] == ["B0", "B1"]
+    # 4 of 40 (10 %): at the limit, passes; 5 of 40 fails
+    methods = ["lod1_fallback"] * 5 + ["lod2_fitted"] * 35
+    reasons = [few] * 5 + [""] * 35
+    assert not no_points_fallback_check(methods, reasons, ids, q)["passed"]
+    assert no_points_fallback_check(methods[1:] + ["lod2_fitted"], reasons[1:] + [""], ids, q)["passed"]
+    # fallbacks for other reasons do not count; 2 of 4 is above the share but below 3 buildings
+    assert no_points_fallback_check(["lod1_fallback"] * 40, ["no roof plane found"] * 40, ids, q)["passed"]
+    assert no_points_fallback_check(["lod1_fallback"] * 2 + ["lod2_fitted"] * 2, [few] * 2 + [""] * 2,
+                                    ids[:4], q)["passed"]
+
+
+def test_reconstruction_on_a_one_spot_cloud_fails_the_no_points_check(tmp_path):
+    """Twelve 10 m x 10 m houses on a 100 m tile whose points all lie in one corner cell: no house
+    holds a point, every one falls back for lack of points, and the blocking check fails."""
+    import numpy as np
+
+    from citymodel.lidar import stage_tile
+    from citymodel.lod2.build import reconstruct_tile
+    from citymodel.raster import read_geotiff
+    from citymodel.tiles import Tile
+    from quality.suites import no_points_fallback_check
+
+    tile = Tile(500, 5600, size_m=100.0)
+    x0, y0 = 500_000.0, 5_600_000.0
+    rng = np.random.default_rng(2)
+    n = 20_000
+    x, y = x0 + 0.5 + rng.uniform(0, 1, n), y0 + 0.5 + rng.uniform(0, 1, n)
+    f = _write_las(tmp_path / "spot.laz", x, y, 200.0 + rng.uniform(0, 0.2, n), np.full(n, 2, dtype=np.uint8))
+    stage_tile([f], tile, "dom", tmp_path / "s.las", tmp_path / "s.tif", "EPSG:25832")
+    houses = _buildings([(f"H{i}{j}", _square(x0 + 15 + 25 * i, y0 + 15 + 25 * j)) for i in range(3) for j in range(4)])
+    results = reconstruct_tile(houses, tmp_path / "s.las", read_geotiff(tmp_path / "s.tif"), tile)
+    assert len(results) == 12 and {r.method for r in results} == {"lod1_fallback"}
+    c = no_points_fallback_check([r.method for r in results], [r.fallback_reason for r in results],
+                                 [r.building_id for r in results], QualitySettings())
+    assert not c["passed"] and c["metadata"]["lacking_points"] == 12 and c["metadata"]["share"] == 1.0

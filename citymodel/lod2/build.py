@@ -41,6 +41,15 @@ GENERIC_ROOF_CODE = 5000      # AdV "Mischform" for generic multi-plane roofs
 
 
 # ============================================================================== result
+#: how ``fallback_reason`` begins when a building fell back to LoD1 for lack of points
+NO_POINTS_REASONS = ("footprint outside the point cloud", "too few points")
+
+
+def lacks_points(fallback_reason: str | None) -> bool:
+    """True when a LoD1 fallback's reason is missing points (outside the cloud, too few)."""
+    return bool(fallback_reason) and str(fallback_reason).startswith(NO_POINTS_REASONS)
+
+
 @dataclass
 class BuildingResult:
     """Reconstruction result of one building.
@@ -450,9 +459,9 @@ def reconstruct_building(footprint: Polygon | MultiPolygon, xyz: np.ndarray, dtm
         return res
 
     if not in_coverage:
-        return fallback("footprint outside the point cloud")
+        return fallback(NO_POINTS_REASONS[0])
     if res.point_count < min_points or res.point_density_m2 < min_density_m2:
-        return fallback(f"too few points ({res.point_count}, {res.point_density_m2:.1f}/m²; need "
+        return fallback(f"{NO_POINTS_REASONS[1]} ({res.point_count}, {res.point_density_m2:.1f}/m²; need "
                         f"{min_points} and {min_density_m2}/m²)")
 
     why = slender_structure(polys, xyz, ground_z, function_code)
