@@ -70,7 +70,22 @@ def _checks(key, results_frame: pd.DataFrame, quality) -> list[dg.AssetCheckResu
         dg.AssetCheckResult(asset_key=key, check_name="fallback_share", passed=fallback <= 0.1,
                             severity=dg.AssetCheckSeverity.WARN, metadata={"share_lod1_fallback": round(fallback, 4)}),
         _no_points_check(key, results_frame, quality),
+        _halo_check(key, results_frame),
     ]
+
+
+def _halo_check(key, frame: pd.DataFrame) -> dg.AssetCheckResult:
+    from citymodel.lod2.build import HALO_MISSING
+
+    issues = frame["issues"].astype(str) if "issues" in frame else pd.Series([], dtype=str)
+    hit = issues.str.contains(f"{HALO_MISSING}:", regex=False)
+    ids = frame.loc[hit.values, "building_id"].astype(str).tolist() if len(frame) else []
+    names = sorted({m for text in issues[hit] for m in
+                    (p.split(":", 1)[1] for p in text.split("; ") if p.startswith(f"{HALO_MISSING}:"))})
+    return dg.AssetCheckResult(asset_key=key, check_name="halo_complete", passed=not ids,
+                               severity=dg.AssetCheckSeverity.WARN,
+                               metadata={"buildings_lacking_halo": len(ids), "neighbours": dg.MetadataValue.json(names),
+                                         "examples": dg.MetadataValue.json(ids[:20])})
 
 
 def _no_points_check(key, frame: pd.DataFrame, quality) -> dg.AssetCheckResult:
@@ -89,6 +104,8 @@ def _check_specs(key) -> list[dg.AssetCheckSpec]:
                               description=f"at least {MIN_VALID_SHARE:.1%} of the solids are valid (val3dity rules)"),
             dg.AssetCheckSpec("roof_rmse", asset=key, description="median roof RMSE of fitted roofs <= 0.3 m"),
             dg.AssetCheckSpec("fallback_share", asset=key, description="at most 10 % LoD1 fallbacks"),
+            dg.AssetCheckSpec("halo_complete", asset=key, blocking=False,
+                              description="no building lacks halo points (a neighbour's file could not be read)"),
             dg.AssetCheckSpec("fallback_no_points_share", asset=key, blocking=True,
                               description="at most quality.max_fallback_share of the buildings fall back to "
                                           "LoD1 for lack of points (from 3 buildings on)")]
@@ -108,7 +125,8 @@ def lod2_tile(context: AssetExecutionContext, settings: SettingsResource) -> dg.
 
     s = settings.load()
     tile = s.tile(context.partition_key)
-    laz, dtm_path, _ = point_cloud_paths(s, tile.id)
+    laz, dtm_path, stats_path = point_cloud_paths(s, tile.id)
+    halo_gaps = json.loads(stats_path.read_text()).get("halo_files_unreadable", []) if stats_path.exists() else []
     footprints = gpd.read_parquet(s.staging_dir / "buildings.parquet")
     official = None
     off_path = s.staging_dir / "lod2_reference.parquet"
@@ -118,7 +136,7 @@ def lod2_tile(context: AssetExecutionContext, settings: SettingsResource) -> dg.
     with timer() as t:
         if laz.exists() and dtm_path.exists():
             results = reconstruct_tile(footprints, laz, read_geotiff(dtm_path, dataset="dtm"), tile,
-                                       official_lod2=official, on_duplicate="flag")
+                                       official_lod2=official, on_duplicate="flag", missing_halo=halo_gaps)
         else:
             results = []
             inside = footprints.geometry.representative_point().within(__import__("shapely").box(*tile.bounds))

@@ -247,7 +247,24 @@ def _lidar_check_specs(settings: Settings | None) -> list[dg.AssetCheckSpec]:
         return []
     return [dg.AssetCheckSpec(name=c["name"], asset=POINT_CLOUD_KEY, blocking=c["blocking"],
                               description=c["description"])
-            for c in check_specs("lidar", settings) if c["name"] not in ("tile_id_unique",)]
+            for c in check_specs("lidar", settings) if c["name"] not in ("tile_id_unique",)] + [
+        dg.AssetCheckSpec(name=HALO_CHECK, asset=POINT_CLOUD_KEY, blocking=False,
+                          description="every neighbour file that feeds the halo could be read (else the "
+                                      "tile is built without it: a warning naming the file)")]
+
+
+HALO_CHECK = "halo_files_readable"
+
+
+def _halo_check(stats: dict) -> dg.AssetCheckResult:
+    gaps = stats.get("halo_files_unreadable") or []
+    return dg.AssetCheckResult(
+        asset_key=POINT_CLOUD_KEY, check_name=HALO_CHECK, passed=not gaps, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"unreadable": len(gaps), "files": dg.MetadataValue.json(
+            [{"file": g["file"], "tile": g["tile"], "missing_bounds": g["missing_bounds"], "error": g["error"][:500]}
+             for g in gaps]),
+                  "fix": "the tile was built without these neighbour files (its edge buildings say "
+                         "halo_missing); repair the neighbour's download, then its neighbours restage"})
 
 
 def build_lidar_asset(settings_at_load: Settings | None) -> dg.AssetsDefinition:
@@ -321,11 +338,13 @@ def build_lidar_asset(settings_at_load: Settings | None) -> dg.AssetsDefinition:
             "outliers": int(st["outliers_high_count"]) + int(st["outliers_low_count"]),
             "bbox": bbox_metadata(st["bounds"]) if st["bounds"] else "empty",
             "crs": s.processing_crs, "path": str(out_laz), "seconds": t["seconds"],
+            "halo_files_unreadable": dg.MetadataValue.json([g["file"] for g in st["halo_files_unreadable"]]),
             "classes": png_markdown(fig)})
         yield dg.MaterializeResult(asset_key=DTM_KEY, metadata={
             "path": str(out_dtm), "resolution_m": s.lidar.dtm_resolution_m, "crs": s.processing_crs,
             "fill": dg.MetadataValue.json(st.get("dtm_info", {}))})
         for r in _check_results(POINT_CLOUD_KEY, checks):
             yield r
+        yield _halo_check(st)
 
     return lidar_tile

@@ -219,3 +219,71 @@ def test_reconstruction_on_a_one_spot_cloud_fails_the_no_points_check(tmp_path):
     c = no_points_fallback_check([r.method for r in results], [r.fallback_reason for r in results],
                                  [r.building_id for r in results], QualitySettings())
     assert not c["passed"] and c["metadata"]["lacking_points"] == 12 and c["metadata"]["share"] == 1.0
+
+
+# ----------------------------------------------------------------------------------------------
+# A broken tile fails alone (before: one corrupt file failed the four tiles around it too)
+
+def _tile_file(folder, e, n, density_m2=0.02, seed=0):
+    import numpy as np
+
+    x, y = _uniform((e * 1000.0, n * 1000.0, e * 1000.0 + 1000, n * 1000.0 + 1000), density_m2, seed=seed)
+    cls = np.where(np.arange(len(x)) % 3 == 0, 2, 1).astype(np.uint8)
+    return _write_las(folder / f"las_32_{e}_{n}_1_th.laz", x, y, 200.0 + 0 * x, cls)
+
+
+def _truncate(path, keep_share=0.5):
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep_share)])
+    return path
+
+
+def test_unreadable_neighbour_files_cost_only_the_halo(tmp_path):
+    import laspy
+    import numpy as np
+
+    from citymodel.errors import SourceDataError
+    from citymodel.lidar import stage_tile
+    from citymodel.lod2.build import reconstruct_tile
+    from citymodel.raster import read_geotiff
+    from citymodel.tiles import Tile
+
+    tile = Tile(682, 5645)                 # 682000..683000 x 5645000..5646000, halo 25 m
+    own = _tile_file(tmp_path, 682, 5645, seed=1)
+    west = _tile_file(tmp_path, 681, 5645, seed=2)                        # good: feeds the halo
+    east = _truncate(_tile_file(tmp_path, 683, 5645, seed=3))             # header fine, points cut
+    north = tmp_path / "las_32_682_5646_1_th.laz"
+    north.write_bytes(b"this is not a LAS file" * 40)                     # not even a header
+    out = tmp_path / "out"
+    stats = stage_tile([own, west, east, north], tile, "dom", out / "t.las", out / "t.tif", "EPSG:25832")
+    gaps = {g["file"]: g for g in stats.halo_files_unreadable}
+    assert sorted(gaps) == sorted([east.name, north.name])
+    assert gaps[north.name]["tile"] == "32_682_5646"
+    assert gaps[north.name]["missing_bounds"] == [682000.0, 5646000.0, 683000.0, 5646025.0]
+    assert gaps[east.name]["tile"] == "32_683_5645"
+    assert gaps[east.name]["missing_bounds"] == pytest.approx([683000, 5645000, 683025, 5646000], abs=1.0)
+    assert "dom" in gaps[east.name]["error"] and east.name in gaps[east.name]["error"]
+    # the staged points are the tile's own and the west halo's, nothing of the broken files
+    ox, oy = (np.asarray(v) for v in (laspy.read(own).x, laspy.read(own).y))
+    wx = np.asarray(laspy.read(west).x)
+    staged = laspy.read(out / "t.las")
+    assert stats.point_count == len(ox)
+    assert len(staged.x) == len(ox) + int((wx >= 681975).sum())
+    assert float(np.max(staged.x)) < 683000 and float(np.max(staged.y)) < 5646000
+    # edge buildings reaching into a part of the halo without points say so; others do not
+    houses = _buildings([("east_edge", shapely.box(682990, 5645500, 683004, 5645510)),   # 4 m into the gap
+                         ("north_edge", shapely.box(682500, 5645992, 682510, 5646003)),
+                         ("west_edge", shapely.box(681996, 5645500, 682010, 5645510)),   # west file was read
+                         ("inner", _square(682500, 5645500))])
+    results = {r.building_id: r for r in reconstruct_tile(houses, out / "t.las", read_geotiff(out / "t.tif"), tile,
+                                                          missing_halo=stats.halo_files_unreadable)}
+    assert results["east_edge"].issues.count("halo_missing:32_683_5645") == 1
+    assert "halo_missing:32_682_5646" in results["north_edge"].issues
+    assert not any(i.startswith("halo_missing") for i in results["west_edge"].issues + results["inner"].issues)
+    assert "halo_missing:32_683_5645" in results["east_edge"].attributes()["issues"]
+    # the broken file's own tile fails, naming the file and the fix
+    with pytest.raises(SourceDataError) as err:
+        stage_tile([east, own], Tile(683, 5645), "dom", out / "e.las", out / "e.tif", "EPSG:25832")
+    assert f"dataset 'dom'" in str(err.value) and east.name in str(err.value) and "Fix:" in str(err.value)
+    with pytest.raises(SourceDataError, match=north.name):
+        stage_tile([north, own], Tile(682, 5646), "dom", out / "n.las", out / "n.tif", "EPSG:25832")
