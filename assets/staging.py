@@ -107,8 +107,8 @@ def _build_vector_asset(role: str, settings_at_load: Settings | None) -> dg.Asse
     )
     def _stage(context: AssetExecutionContext, settings: SettingsResource,
                warehouse: WarehouseResource) -> dg.MaterializeResult:
-        from citymodel.vector import (OUTSIDE_EXTENT, check_feature_count, empty_quarantine, frame_summary,
-                                      read_role, validate_records)
+        from citymodel.vector import (INVALID_COLUMN, OUTSIDE_EXTENT, check_feature_count, empty_quarantine,
+                                      frame_summary, read_role, validate_records)
         from quality.suites import quarantine_check, run_suite, suite_frame
 
         s = settings.load()
@@ -140,7 +140,9 @@ def _build_vector_asset(role: str, settings_at_load: Settings | None) -> dg.Asse
             out = write_geoparquet_atomic(valid, s.staging_dir / f"{role}.parquet")
             warehouse.replace_table(role, _to_warehouse_frame(valid))
             warehouse.replace_rows("quarantine", _quarantine_rows(quarantine), {"role": role})
-            suite = run_suite(role, suite_frame(valid), s)
+            # the suite measures the records as delivered (before quarantine): its checks can fail
+            delivered = gdf.drop(columns=[INVALID_COLUMN], errors="ignore")
+            suite = run_suite(role, suite_frame(delivered), s, staged_rows=len(valid))
             outside = int((quarantine["reason_codes"] == OUTSIDE_EXTENT).sum()) if len(quarantine) else 0
             checks = suite.check_results() + [quarantine_check(len(gdf), len(quarantine), s.quality, outside)]
         write_json_atomic(results_path(s, role), {

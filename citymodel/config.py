@@ -125,6 +125,13 @@ def _per_role(value: Any, defaults: dict[str, int], key: str) -> dict[str, int]:
     return out
 
 
+#: default ``quality.blocking``: per error class, the share of delivered records that may show it
+#: before the suite's check fails (the records themselves are quarantined either way)
+DEFAULT_BLOCKING_SHARES: dict[str, float] = {
+    "missing_id": 0.0, "duplicate_id": 0.0, "invalid_geometry": 0.01, "wrong_geometry_type": 0.01,
+    "missing_value": 0.05, "out_of_range": 0.05}
+
+
 class QualitySettings(_Strict):
     storeys_max: int = 60
     tree_height_max_m: float = 60.0
@@ -138,11 +145,34 @@ class QualitySettings(_Strict):
                                          "are quarantined")
     max_quarantine_share: float = Field(0.05, ge=0, le=1,
                                         description="blocking: share of quarantined records above this fails")
+    blocking: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_BLOCKING_SHARES),
+        description="per error class (missing_id, duplicate_id, invalid_geometry, wrong_geometry_type, "
+        "missing_value, out_of_range): the share of the delivered records that may show it before the "
+        "suite's check fails; 0 = none")
     max_fallback_share: float = Field(0.1, ge=0, le=1,
                                       description="blocking, per tile: share of buildings that fall back to "
                                       "LoD1 for lack of points above this fails (from 3 buildings on)")
     schema_dir: Path | None = Field(None, description="folder holding the official JSON schemas "
                                     "(cityjson-2.0.2/, 3d-tiles-1.1/); without it schema checks are skipped")
+
+    @field_validator("blocking", mode="before")
+    @classmethod
+    def _blocking(cls, v: Any) -> dict[str, float]:
+        if v is None:
+            return dict(DEFAULT_BLOCKING_SHARES)
+        if not isinstance(v, dict):
+            raise ValueError("give a mapping error class -> share, e.g. {duplicate_id: 0, invalid_geometry: 0.01}")
+        unknown = sorted(set(v) - set(DEFAULT_BLOCKING_SHARES))
+        if unknown:
+            raise ValueError(f"unknown error class(es) {unknown} in quality.blocking; classes are "
+                             f"{sorted(DEFAULT_BLOCKING_SHARES)}")
+        out = dict(DEFAULT_BLOCKING_SHARES)
+        for k, share in v.items():
+            if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+                raise ValueError(f"quality.blocking.{k} must be a share between 0 and 1, not {share!r}")
+            out[k] = float(share)
+        return out
 
     @field_validator("max_features", mode="before")
     @classmethod

@@ -8,7 +8,12 @@ data source, a dataframe asset, a whole-dataframe batch definition and a validat
 built once per process and per suite (cached), then run per frame. great-expectations is imported
 lazily (it costs about 3 s).
 
-Vector roles are validated on the *staged, valid* frame of :func:`citymodel.vector.validate_records`;
+Vector roles are validated on the records *as delivered* (the output of
+:func:`citymodel.vector.read_role`, before :func:`citymodel.vector.validate_records` quarantines
+any), so that the id, geometry and range expectations can fail; each counts one error class of
+the quarantine (:func:`error_class`) and fails when more than ``quality.blocking[class]`` of the
+records show it (great-expectations' ``mostly``); ``not_empty`` is judged on the records left
+after quarantine.
 geometry is checked through columns added to a copy by :func:`suite_frame`: ``geom_valid`` (bool),
 ``geom_type`` (str), ``crs`` (``EPSG:<code>``). The LiDAR suite (role ``"lidar"``) runs over one row
 per tile with the columns :data:`LIDAR_COLUMNS`.
@@ -234,11 +239,45 @@ def suite_specs(role: str, settings) -> list[ExpectationSpec]:
                                      {"column": "kind", "value_set": ["observer", "target"]}, False,
                                      "kind is observer or target"))
         rng("eye_height_m", 0, unit=" m")
+    specs = [_with_tolerance(sp, error_class(sp.name, role), q) for sp in specs]
     for col in OPTIONAL_ATTRIBUTES.get(role, ()):
         specs.append(ExpectationSpec(f"{col}_present_share", "ExpectColumnValuesToNotBeNull",
                                      {"column": col, "mostly": OPTIONAL_PRESENT_SHARE}, False,
                                      f"at least {OPTIONAL_PRESENT_SHARE:.0%} of the records carry {col}"))
     return specs
+
+
+def error_class(check_name: str, role: str) -> str | None:
+    """The error class (a quarantine reason code, key of ``quality.blocking``) that an expectation
+    of a vector role's suite counts, or None for table-level expectations (not empty, columns,
+    types, CRS)."""
+    id_col = ID_COLUMN.get(role)
+    if check_name == f"{id_col}_not_null":
+        return "missing_id"
+    if check_name == f"{id_col}_unique":
+        return "duplicate_id"
+    if check_name == "geometry_valid":
+        return "invalid_geometry"
+    if check_name == "geometry_type":
+        return "wrong_geometry_type"
+    if check_name == "water_level_m_not_null":
+        return "missing_value"
+    if check_name.endswith("_range") or check_name == "kind_known":
+        return "out_of_range"
+    return None
+
+
+def _with_tolerance(spec: ExpectationSpec, cls: str | None, quality) -> ExpectationSpec:
+    """``spec`` with great-expectations' ``mostly`` = 1 - ``quality.blocking[cls]`` (the share of
+    records that may fail it); unchanged for a tolerance of 0 or no class."""
+    if cls is None:
+        return spec
+    share = float((getattr(quality, "blocking", None) or {}).get(cls, 0.0))
+    desc = f"{spec.description} (error class {cls}: at most {share:.1%} of the delivered records, quality.blocking)"
+    if share <= 0:
+        return ExpectationSpec(spec.name, spec.expectation, spec.kwargs, spec.blocking, desc)
+    return ExpectationSpec(spec.name, spec.expectation, {**spec.kwargs, "mostly": round(1.0 - share, 9)},
+                           spec.blocking, desc)
 
 
 def _lidar_specs(settings) -> list[ExpectationSpec]:
@@ -435,7 +474,7 @@ def _validation_definition(role: str, specs: list[ExpectationSpec]):
     return key, vd
 
 
-def run_suite(role: str, frame, settings) -> SuiteResult:
+def run_suite(role: str, frame, settings, staged_rows: int | None = None) -> SuiteResult:
     """Validate a frame with the role's suite.
 
     Parameters
@@ -448,6 +487,11 @@ def run_suite(role: str, frame, settings) -> SuiteResult:
         or the LiDAR statistics, one row per tile (:data:`LIDAR_COLUMNS` + ``class_<c>_count``).
     settings : citymodel.config.Settings
         Uses ``processing_crs``, ``quality`` and ``lidar``.
+    staged_rows : int, optional
+        With a vector role's records *as delivered* in ``frame`` (before quarantine, so that the
+        id, geometry and range expectations can fail): the number of records left after
+        quarantine, on which ``not_empty`` is judged instead (a table whose every record is
+        quarantined is empty).
 
     Returns
     -------
@@ -472,6 +516,11 @@ def run_suite(role: str, frame, settings) -> SuiteResult:
         expectations.append({"name": s.name, "success": success, "observed": observed,
                              "kwargs": _json_safe(s.kwargs), "blocking": s.blocking, "severity": s.severity,
                              "expectation": s.expectation, "description": s.description})
+    if staged_rows is not None:
+        for e in expectations:
+            if e["name"] == "not_empty":
+                e["success"] = bool(staged_rows >= 1)
+                e["observed"] = {"delivered_records": int(len(frame)), "staged_records": int(staged_rows)}
     failed = [e["name"] for e in expectations if not e["success"] and e["blocking"]]
     warnings = [e["name"] for e in expectations if not e["success"] and not e["blocking"]]
     return SuiteResult(role=role, success=not failed and not warnings, expectations=expectations,

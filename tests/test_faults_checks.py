@@ -287,3 +287,56 @@ def test_unreadable_neighbour_files_cost_only_the_halo(tmp_path):
     assert f"dataset 'dom'" in str(err.value) and east.name in str(err.value) and "Fix:" in str(err.value)
     with pytest.raises(SourceDataError, match=north.name):
         stage_tile([north, own], Tile(682, 5646), "dom", out / "n.las", out / "n.tif", "EPSG:25832")
+
+
+# ----------------------------------------------------------------------------------------------
+# Suites measure the input as delivered (before: after quarantine, so they could not fail)
+
+def _hundred_buildings(dup: int = 0, bowties: int = 0):
+    rows = [(f"B{i:03d}", _square(500_000 + 12 * (i % 8), 5_600_000 + 12 * (i // 8))) for i in range(100)]
+    for k in range(dup):                       # B001 -> B000, ...: pairs share an id
+        rows[2 * k + 1] = (rows[2 * k][0], rows[2 * k + 1][1])
+    for k in range(bowties):                   # self-intersecting footprints at the end
+        x, y = 500_000 + 200 + 20 * k, 5_600_000
+        rows[-1 - k] = (rows[-1 - k][0], Polygon([(x, y), (x + 10, y + 10), (x + 10, y), (x, y + 10)]))
+    return _buildings(rows)
+
+
+def test_suite_on_delivered_records_fails_where_the_quarantined_table_passed(settings_for_checks):
+    from quality.suites import run_suite
+
+    s = settings_for_checks
+    delivered = _hundred_buildings(dup=1)
+    valid, q = validate_records("buildings", delivered, s.quality, "alkis")
+    assert len(q) == 2 and set(q["reason_codes"]) == {"duplicate_id"}
+    after = run_suite("buildings", valid, s)
+    assert after.failed == []                             # what the old suite saw: nothing to find
+    r = run_suite("buildings", delivered, s, staged_rows=len(valid))
+    assert r.failed == ["building_id_unique"] and r.blocking
+    assert r.expectation("building_id_unique")["observed"]["unexpected_count"] == 2
+    assert "error class duplicate_id: at most 0.0%" in r.expectation("building_id_unique")["description"]
+
+
+def test_error_class_shares_come_from_the_deployment_file(settings_for_checks):
+    from citymodel.config import QualitySettings
+    from quality.suites import run_suite
+
+    s = settings_for_checks
+    two_bad = _hundred_buildings(bowties=2)               # 2 % invalid geometry
+    r = run_suite("buildings", two_bad, s, staged_rows=98)
+    assert r.failed == ["geometry_valid"]                  # default: at most 1 %
+    lenient = s.model_copy(update={"quality": QualitySettings(blocking={"invalid_geometry": 0.05})})
+    assert run_suite("buildings", two_bad, lenient, staged_rows=98).failed == []
+    assert lenient.quality.blocking["duplicate_id"] == 0.0      # the other classes keep their defaults
+    with pytest.raises(ValueError, match=r"unknown error class\(es\) \['duplicate_ids'\]"):
+        QualitySettings(blocking={"duplicate_ids": 0})
+    with pytest.raises(ValueError, match="must be a share between 0 and 1"):
+        QualitySettings(blocking={"invalid_geometry": 5})
+
+
+def test_a_table_whose_every_record_is_quarantined_is_empty(settings_for_checks):
+    from quality.suites import run_suite
+
+    r = run_suite("buildings", _hundred_buildings(), settings_for_checks, staged_rows=0)
+    assert r.failed == ["not_empty"]
+    assert r.expectation("not_empty")["observed"] == {"delivered_records": 100, "staged_records": 0}
