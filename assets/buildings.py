@@ -23,7 +23,8 @@ from pipelines.partitions import TILES
 from resources.settings import SettingsResource
 from resources.warehouse import WarehouseResource
 
-from .common import bbox_metadata, new_figure, png_markdown, timer, write_geoparquet_atomic, write_json_atomic
+from .common import (bbox_metadata, new_figure, png_markdown, skipped_check, timer, write_geoparquet_atomic,
+                     write_json_atomic)
 from .staging import DTM_KEY, LOD2_KEY, POINT_CLOUD_KEY, point_cloud_paths
 
 LOD2_TILE_KEY = dg.AssetKey(["buildings", "lod2"])
@@ -271,8 +272,9 @@ def building_model(context: AssetExecutionContext, settings: SettingsResource,
     share_valid = float(codes.mean()) if len(codes) else 1.0
     checks = [
         dg.AssetCheckResult(asset_key=MODEL_KEY, check_name="cityjson_schema", passed=not cj_errors,
-                            metadata={"errors": dg.MetadataValue.json(cj_errors[:20]),
-                                      "schemas": str(schema_dir) if schema_dir else "not configured: skipped"}),
+                            metadata={"errors": dg.MetadataValue.json(cj_errors[:20]), "schemas": str(schema_dir)})
+        if schema_dir else skipped_check(MODEL_KEY, "cityjson_schema", "no CityJSON 2.0.2 schemas: set "
+                                         "quality.schema_dir to a folder holding cityjson-2.0.2/"),
         dg.AssetCheckResult(asset_key=MODEL_KEY, check_name="citygml_schema", passed=gml_report.ok,
                             metadata={"errors": dg.MetadataValue.json([str(e) for e in gml_report.errors[:20]])}),
         dg.AssetCheckResult(asset_key=MODEL_KEY, check_name="valid_share", passed=share_valid >= MIN_VALID_SHARE,

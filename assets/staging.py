@@ -20,11 +20,12 @@ from pipelines.partitions import TILES
 from resources.settings import SettingsResource
 from resources.warehouse import WarehouseResource
 
-from .common import (bbox_metadata, new_figure, no_retry_on_permanent_errors, png_markdown, read_json, timer,
-                     write_geoparquet_atomic, write_json_atomic)
+from .common import (bbox_metadata, new_figure, no_retry_on_permanent_errors, png_markdown, read_json,
+                     skipped_check, timer, write_geoparquet_atomic, write_json_atomic)
 from .sources import manifest_path
 
 STAGING_CODE_VERSION = "1"
+NOT_CONFIGURED = "role not configured in the deployment file (sources)"
 VECTOR_ROLES = ("buildings", "trees", "roads", "flood_zones", "viewpoints")
 
 
@@ -115,11 +116,12 @@ def _build_vector_asset(role: str, settings_at_load: Settings | None) -> dg.Asse
         src = s.source(role)
         manifest = _manifest(s, role)
         if src is None or not manifest.get("configured"):
-            # a role left out of the deployment file is simply not part of this city
+            # a role left out of the deployment file is simply not part of this city: its checks
+            # (and its entry in the quality report) say skipped, not passed
+            write_json_atomic(results_path(s, role), {"dataset": role, "role": role, "tile": None, "suite": None,
+                                                      "checks": [], "skipped": NOT_CONFIGURED})
             return dg.MaterializeResult(metadata={"configured": False}, check_results=[
-                dg.AssetCheckResult(asset_key=key, check_name=c.name, passed=True,
-                                    metadata={"skipped": "role not configured"})
-                for c in _vector_check_specs(role, s, key)])
+                skipped_check(key, c.name, NOT_CONFIGURED) for c in _vector_check_specs(role, s, key)])
         with timer() as t, no_retry_on_permanent_errors():
             files = _data_files(manifest, (".gpkg", ".geojson", ".json", ".csv", ".zip", ".shp"))
             if not files:
@@ -187,9 +189,11 @@ def lod2_reference(context: AssetExecutionContext, settings: SettingsResource,
     src = s.source("lod2_reference")
     manifest = _manifest(s, "lod2_reference")
     if src is None or not manifest.get("configured"):
+        write_json_atomic(results_path(s, "lod2_reference"), {
+            "dataset": "lod2_reference", "role": "lod2_reference", "tile": None, "suite": None, "checks": [],
+            "skipped": NOT_CONFIGURED})
         return dg.MaterializeResult(metadata={"configured": False}, check_results=[
-            dg.AssetCheckResult(asset_key=LOD2_KEY, check_name=n, passed=True, metadata={"skipped": "not configured"})
-            for n in ("geometry_present", "crs_known")])
+            skipped_check(LOD2_KEY, n, NOT_CONFIGURED) for n in ("geometry_present", "crs_known")])
     with timer() as t, no_retry_on_permanent_errors():
         files = _data_files(manifest, (".gml", ".xml", ".zip"))
         max_features = s.quality.max_features.get("lod2_reference")

@@ -340,3 +340,37 @@ def test_a_table_whose_every_record_is_quarantined_is_empty(settings_for_checks)
     r = run_suite("buildings", _hundred_buildings(), settings_for_checks, staged_rows=0)
     assert r.failed == ["not_empty"]
     assert r.expectation("not_empty")["observed"] == {"delivered_records": 100, "staged_records": 0}
+
+
+# ----------------------------------------------------------------------------------------------
+# Skipped checks are reported as skipped, not passed
+
+def test_skipped_checks_say_skipped_in_dagster_the_report_and_the_release():
+    import dagster as dg
+
+    from assets.common import check_status, skipped_check
+    from citymodel.release.checks import evaluate_checks
+    from quality.report import build_report, render_html
+
+    key = dg.AssetKey(["buildings", "model"])
+    r = skipped_check(key, "cityjson_schema", "no CityJSON 2.0.2 schemas")
+    assert r.passed and check_status(r.passed, r.metadata) == "skipped"
+    assert r.metadata["reason"].value == "no CityJSON 2.0.2 schemas"
+    # as the event log gives it back: MetadataValues
+    assert check_status(True, {"status": dg.MetadataValue.text("skipped")}) == "skipped"
+    assert check_status(True, {}) == "pass" and check_status(False, None) == "fail"
+    # the release's check list
+    _, _, rows = evaluate_checks([{"name": "buildings/model/cityjson_schema", "passed": True, "blocking": True,
+                                   "status": "skipped"},
+                                  {"name": "staging/buildings/geometry_valid", "passed": True, "blocking": True}])
+    assert [row["status"] for row in rows] == ["skipped", "pass"]
+    # the quality report: a role left out of the deployment file is an entry that says skipped
+    report = build_report([{"dataset": "viewpoints", "role": "viewpoints", "tile": None, "suite": None,
+                            "checks": [], "skipped": "role not configured in the deployment file (sources)"},
+                           {"dataset": "alkis", "role": "buildings", "tile": None, "suite": None,
+                            "checks": [{"name": "quarantine_share", "passed": True, "severity": "ERROR"}]}], None)
+    by_role = {e["role"]: e for e in report["entries"]}
+    assert by_role["viewpoints"]["status"] == "skipped" and by_role["buildings"]["status"] == "pass"
+    assert report["summary"]["skipped"] == 1 and report["summary"]["pass"] == 1 and report["status"] == "pass"
+    page = render_html(report)
+    assert "Skipped: role not configured in the deployment file (sources)" in page and "1 skipped" in page
