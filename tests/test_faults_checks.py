@@ -374,3 +374,135 @@ def test_skipped_checks_say_skipped_in_dagster_the_report_and_the_release():
     assert report["summary"]["skipped"] == 1 and report["summary"]["pass"] == 1 and report["status"] == "pass"
     page = render_html(report)
     assert "Skipped: role not configured in the deployment file (sources)" in page and "1 skipped" in page
+
+
+# ----------------------------------------------------------------------------------------------
+# The same faults through the project's own steps (sources -> staging), as `citymodel run` runs
+# them: the check results the release gathers
+
+TILE_ID = "32_682_5645"      # of the extent test_faults_input.EXTENT: its part is 682000..682300 x 5645000..5645300
+
+
+def _run_tile(cfg, keys, tile_id, instance):
+    import dagster as dg
+
+    from pipelines.definitions import build_definitions
+
+    defs = build_definitions(config_path=str(cfg))
+    instance.add_dynamic_partitions("tiles", ["32_681_5644", "32_681_5645", "32_682_5644", "32_682_5645"])
+    job = defs.resolve_job_def("city_refresh")
+    return job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey(k) for k in keys],
+                                  partition_key=tile_id, raise_on_error=False)
+
+
+def _checks(result) -> dict:
+    """check name -> (passed, metadata) of a run's check evaluations."""
+    return {e.check_name: (e.passed, e.metadata) for e in result.get_asset_check_evaluations()}
+
+
+def _lidar_catalog(site, files: dict, cfg_dir, server, **lidar):
+    import yaml
+
+    from test_faults_input import dist, tiny_config, write_catalog
+
+    write_catalog(site, {"lidar": [dist(f"data/{name}", "LAZ", data) for name, data in files.items()]})
+    cfg = tiny_config(cfg_dir, server.url("catalog.jsonld"))
+    raw = yaml.safe_load(cfg.read_text())
+    raw["lidar"] = {"min_density_m2": 2.0, **lidar}
+    cfg.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return cfg
+
+
+@pytest.fixture()
+def site(tmp_path):
+    (tmp_path / "site" / "data").mkdir(parents=True)
+    return tmp_path / "site"
+
+
+@pytest.fixture()
+def server(site):
+    from catalog_server import CatalogServer
+
+    with CatalogServer(site) as srv:
+        yield srv
+
+
+def test_one_spot_tile_fails_its_blocking_coverage_check_in_the_step(site, server, tmp_path):
+    import dagster as dg
+    import numpy as np
+
+    rng = np.random.default_rng(4)
+    n = 30_000
+    x, y = 682_100.2 + rng.uniform(0, 0.8, n), 5_645_100.2 + rng.uniform(0, 0.8, n)
+    spot = _write_las(site / "data" / f"las_{TILE_ID}_1_th.laz", x, y, 200 + rng.uniform(0, 1, n),
+                      np.where(np.arange(n) % 2 == 0, 2, 1).astype(np.uint8))
+    cfg = _lidar_catalog(site, {spot.name: spot.read_bytes()}, tmp_path, server)
+    with dg.instance_for_test() as instance:
+        result = _run_tile(cfg, [["sources", "lidar"], ["staging", "point_cloud"], ["staging", "dtm"]],
+                           TILE_ID, instance)
+        checks = _checks(result)
+        graph = __import__("pipelines.definitions", fromlist=["x"]).build_definitions(
+            config_path=str(cfg)).resolve_asset_graph()
+    assert checks["density"][0] is True                  # the old gate: 30,000 points on 4 m²
+    passed, meta = checks["coverage"]
+    assert passed is False
+    details = meta["details"].value
+    assert details["observed"]["unexpected_examples"] == [pytest.approx(4.0 / 90_000)]
+    spec = next(graph.get_check_spec(k) for k in graph.asset_check_keys
+                if k.name == "coverage" and k.asset_key == dg.AssetKey(["staging", "point_cloud"]))
+    assert spec.blocking                                  # a failed blocking check stops the release
+
+
+def test_unreadable_neighbour_file_leaves_the_tile_built_with_a_warning(site, server, tmp_path):
+    """Before: the neighbour's corrupt file failed this tile's staging too (and the three others
+    around it). Now the tile is staged from what is readable; a warning check names the file."""
+    import dagster as dg
+    import numpy as np
+
+    x, y = _uniform((682_000, 5_645_000, 682_300, 5_645_300), 3.0, seed=5)
+    own = _write_las(site / "data" / f"las_{TILE_ID}_1_th.laz", x, y, 200 + 0 * x,
+                     np.where(np.arange(len(x)) % 2 == 0, 2, 1).astype(np.uint8))
+    broken = site / "data" / "las_32_681_5645_1_th.laz"
+    broken.write_bytes(b"LASF" + b"\x00" * 300)           # a LAS signature and nothing readable
+    cfg = _lidar_catalog(site, {own.name: own.read_bytes(), broken.name: broken.read_bytes()}, tmp_path, server)
+    with dg.instance_for_test() as instance:
+        result = _run_tile(cfg, [["sources", "lidar"], ["staging", "point_cloud"], ["staging", "dtm"]],
+                           TILE_ID, instance)
+        assert result.success
+        checks = _checks(result)
+    assert checks["coverage"][0] and checks["density"][0]
+    passed, meta = checks["halo_files_readable"]
+    assert passed is False
+    [gap] = meta["files"].value
+    assert gap["file"] == broken.name and gap["tile"] == "32_681_5645"
+    assert gap["missing_bounds"] == [681975.0, 5645000.0, 682000.0, 5646000.0]   # its tile ∩ tile + halo
+    assert "dataset 'lidar'" in gap["error"] and broken.name in gap["error"]
+
+
+def test_building_outside_the_extent_is_quarantined_by_the_staging_step(site, server, tmp_path):
+    import dagster as dg
+    import duckdb
+    import geopandas as gpd
+    import pandas as pd
+
+    from test_faults_input import dist, run_assets, tiny_config, tiny_squares, write_catalog
+
+    path = tiny_squares(site / "data" / "gebaeude.gpkg", 3, side_m=10.0)      # at 681800.. (inside)
+    frame = gpd.read_file(path)
+    far = frame.iloc[:1].copy()
+    far["gml_id"] = "FAR"
+    far["geometry"] = [shapely.box(690_000, 5_645_000, 690_010, 5_645_010)]   # 7.7 km east of the extent
+    gpd.GeoDataFrame(pd.concat([frame, far]), crs="EPSG:25832").to_file(path, driver="GPKG", layer="gebaeude")
+    write_catalog(site, {"buildings": [dist("data/gebaeude.gpkg", "GPKG", path.read_bytes())]})
+    cfg = tiny_config(tmp_path, server.url("catalog.jsonld"))
+    with dg.instance_for_test() as instance:
+        result = run_assets(cfg, [["sources", "buildings"], ["staging", "buildings"]], instance)
+    assert result.success
+    checks = _checks(result)
+    assert checks["quarantine_share"][0] is True and checks["quarantine_share"][1]["details"].value["outside_extent"] == 1
+    staged = gpd.read_parquet(tmp_path / "out" / "staging" / "buildings.parquet")
+    assert sorted(staged["building_id"]) == ["T0", "T1", "T2"]
+    with duckdb.connect(str(tmp_path / "out" / "warehouse.duckdb"), read_only=True) as con:
+        q = con.execute("SELECT record_id, reason, reason_codes FROM quarantine WHERE role = 'buildings'").fetchall()
+    assert [(r[0], r[2]) for r in q] == [("FAR", "outside_extent")]
+    assert "outside the extent" in q[0][1] and "(690005.0, 5645005.0)" in q[0][1]
