@@ -91,8 +91,10 @@ class LidarSettings(_Strict):
     min_density_m2: float = Field(4.0, ge=0, description="blocking check: points per m² of the covered "
                                   "area below this fail")
     min_coverage_share: float = Field(
-        0.75, ge=0, le=1, description="blocking check: share of tile ∩ extent (2 m cells) holding points; "
-        "below this the tile fails (a missing strip, a truncated or misplaced file, every point at one spot)")
+        0.6, ge=0, le=1, description="blocking check: share of tile ∩ extent (2 m cells) holding points; "
+        "below this the tile fails (a missing strip, a truncated or misplaced file, every point at one spot). "
+        "Water leaves cells empty: Delft's canals 6-13 % of the cells inside the data, 17-26 % with an extent "
+        "drawn a little larger than the data; 0.6 keeps those and stops the gross failures")
     required_classes: list[int] = Field(default_factory=lambda: [2])
 
 
