@@ -23,7 +23,8 @@ from pipelines.partitions import TILES
 from resources.settings import SettingsResource
 from resources.warehouse import WarehouseResource
 
-from .common import bbox_metadata, new_figure, png_markdown, timer, write_geoparquet_atomic, write_json_atomic
+from .common import (bbox_metadata, new_figure, png_markdown, skipped_check, timer, write_geoparquet_atomic,
+                     write_json_atomic)
 from .staging import DTM_KEY, LOD2_KEY, POINT_CLOUD_KEY, point_cloud_paths
 
 LOD2_TILE_KEY = dg.AssetKey(["buildings", "lod2"])
@@ -49,7 +50,7 @@ def epsg_code(crs: str) -> int:
     return int(CRS(crs).to_epsg())
 
 
-def _checks(key, results_frame: pd.DataFrame) -> list[dg.AssetCheckResult]:
+def _checks(key, results_frame: pd.DataFrame, quality) -> list[dg.AssetCheckResult]:
     n = len(results_frame)
     built = results_frame[results_frame["method"] != "rejected"]
     valid = built["validity_codes"].map(lambda c: len(c) == 0) if len(built) else pd.Series(dtype=bool)
@@ -69,14 +70,46 @@ def _checks(key, results_frame: pd.DataFrame) -> list[dg.AssetCheckResult]:
                                       "p90_m": float(rmse.quantile(0.9)) if len(rmse) else 0.0, "fitted": len(rmse)}),
         dg.AssetCheckResult(asset_key=key, check_name="fallback_share", passed=fallback <= 0.1,
                             severity=dg.AssetCheckSeverity.WARN, metadata={"share_lod1_fallback": round(fallback, 4)}),
+        _no_points_check(key, results_frame, quality),
+        _halo_check(key, results_frame),
     ]
+
+
+def _halo_check(key, frame: pd.DataFrame) -> dg.AssetCheckResult:
+    from citymodel.lod2.build import HALO_MISSING
+
+    issues = frame["issues"].astype(str) if "issues" in frame else pd.Series([], dtype=str)
+    hit = issues.str.contains(f"{HALO_MISSING}:", regex=False)
+    ids = frame.loc[hit.values, "building_id"].astype(str).tolist() if len(frame) else []
+    names = sorted({m for text in issues[hit] for m in
+                    (p.split(":", 1)[1] for p in text.split("; ") if p.startswith(f"{HALO_MISSING}:"))})
+    return dg.AssetCheckResult(asset_key=key, check_name="halo_complete", passed=not ids,
+                               severity=dg.AssetCheckSeverity.WARN,
+                               metadata={"buildings_lacking_halo": len(ids), "neighbours": dg.MetadataValue.json(names),
+                                         "examples": dg.MetadataValue.json(ids[:20])})
+
+
+def _no_points_check(key, frame: pd.DataFrame, quality) -> dg.AssetCheckResult:
+    from quality.suites import no_points_fallback_check
+
+    reasons = frame["fallback_reason"] if "fallback_reason" in frame else [""] * len(frame)
+    c = no_points_fallback_check(frame["method"], reasons, frame["building_id"], quality)
+    return dg.AssetCheckResult(asset_key=key, check_name=c["name"], passed=c["passed"],
+                               severity=dg.AssetCheckSeverity.ERROR,
+                               metadata={k: (dg.MetadataValue.json(v) if isinstance(v, list) else v)
+                                         for k, v in c["metadata"].items()})
 
 
 def _check_specs(key) -> list[dg.AssetCheckSpec]:
     return [dg.AssetCheckSpec("valid_share", asset=key, blocking=True,
                               description=f"at least {MIN_VALID_SHARE:.1%} of the solids are valid (val3dity rules)"),
             dg.AssetCheckSpec("roof_rmse", asset=key, description="median roof RMSE of fitted roofs <= 0.3 m"),
-            dg.AssetCheckSpec("fallback_share", asset=key, description="at most 10 % LoD1 fallbacks")]
+            dg.AssetCheckSpec("fallback_share", asset=key, description="at most 10 % LoD1 fallbacks"),
+            dg.AssetCheckSpec("halo_complete", asset=key, blocking=False,
+                              description="no building lacks halo points (a neighbour's file could not be read)"),
+            dg.AssetCheckSpec("fallback_no_points_share", asset=key, blocking=True,
+                              description="at most quality.max_fallback_share of the buildings fall back to "
+                                          "LoD1 for lack of points (from 3 buildings on)")]
 
 
 @dg.asset(key=LOD2_TILE_KEY, deps=[dg.AssetKey(["staging", "buildings"]), POINT_CLOUD_KEY, DTM_KEY, LOD2_KEY],
@@ -93,7 +126,8 @@ def lod2_tile(context: AssetExecutionContext, settings: SettingsResource) -> dg.
 
     s = settings.load()
     tile = s.tile(context.partition_key)
-    laz, dtm_path, _ = point_cloud_paths(s, tile.id)
+    laz, dtm_path, stats_path = point_cloud_paths(s, tile.id)
+    halo_gaps = json.loads(stats_path.read_text()).get("halo_files_unreadable", []) if stats_path.exists() else []
     footprints = gpd.read_parquet(s.staging_dir / "buildings.parquet")
     official = None
     off_path = s.staging_dir / "lod2_reference.parquet"
@@ -103,7 +137,7 @@ def lod2_tile(context: AssetExecutionContext, settings: SettingsResource) -> dg.
     with timer() as t:
         if laz.exists() and dtm_path.exists():
             results = reconstruct_tile(footprints, laz, read_geotiff(dtm_path, dataset="dtm"), tile,
-                                       official_lod2=official, on_duplicate="flag")
+                                       official_lod2=official, on_duplicate="flag", missing_halo=halo_gaps)
         else:
             results = []
             inside = footprints.geometry.representative_point().within(__import__("shapely").box(*tile.bounds))
@@ -142,7 +176,8 @@ def lod2_tile(context: AssetExecutionContext, settings: SettingsResource) -> dg.
             meta["roof_rmse_median_m"] = round(float(rmse.median()), 3)
     return dg.MaterializeResult(metadata=meta, check_results=_checks(LOD2_TILE_KEY, frame if rows else
                                                                      pd.DataFrame({"method": [], "validity_codes": [],
-                                                                                   "roof_rmse_m": [], "building_id": []})))
+                                                                                   "roof_rmse_m": [], "building_id": []}),
+                                                                     s.quality))
 
 
 def _point_to_roof_metadata(frame: pd.DataFrame, title: str) -> dict:
@@ -237,8 +272,9 @@ def building_model(context: AssetExecutionContext, settings: SettingsResource,
     share_valid = float(codes.mean()) if len(codes) else 1.0
     checks = [
         dg.AssetCheckResult(asset_key=MODEL_KEY, check_name="cityjson_schema", passed=not cj_errors,
-                            metadata={"errors": dg.MetadataValue.json(cj_errors[:20]),
-                                      "schemas": str(schema_dir) if schema_dir else "not configured: skipped"}),
+                            metadata={"errors": dg.MetadataValue.json(cj_errors[:20]), "schemas": str(schema_dir)})
+        if schema_dir else skipped_check(MODEL_KEY, "cityjson_schema", "no CityJSON 2.0.2 schemas: set "
+                                         "quality.schema_dir to a folder holding cityjson-2.0.2/"),
         dg.AssetCheckResult(asset_key=MODEL_KEY, check_name="citygml_schema", passed=gml_report.ok,
                             metadata={"errors": dg.MetadataValue.json([str(e) for e in gml_report.errors[:20]])}),
         dg.AssetCheckResult(asset_key=MODEL_KEY, check_name="valid_share", passed=share_valid >= MIN_VALID_SHARE,

@@ -28,6 +28,26 @@ def catalog_client(settings: Settings):
 
 
 @contextmanager
+def no_retry_on_permanent_errors() -> Iterator[None]:
+    """Let only transient errors reach the step's RetryPolicy.
+
+    A permanent error of the core (a 404, an unsafe archive, a refused URL, a parse or schema error,
+    a limit; :func:`citymodel.errors.is_transient` is False) ends the step at once as a
+    ``dg.Failure`` with ``allow_retries=False`` and the error's own message; a retry would repeat
+    it, or find the half-done work of the failed attempt and hide the failure.
+    """
+    from citymodel.errors import CityModelError, is_transient
+
+    try:
+        yield
+    except CityModelError as exc:
+        if is_transient(exc):
+            raise
+        raise dg.Failure(description=str(exc), allow_retries=False,
+                         metadata={"error": type(exc).__name__, "permanent": True}) from exc
+
+
+@contextmanager
 def timer() -> Iterator[dict[str, float]]:
     out: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -57,11 +77,32 @@ def _jsonable(v):
     return str(v)
 
 
+def skipped_check(key, name: str, reason: str) -> dg.AssetCheckResult:
+    """A check that did not run (nothing to check: a role not configured, no schemas, a tile
+    outside the extent). Dagster has no "skipped" result for a check that was executed, so it
+    passes with ``metadata.status = "skipped"`` and the reason; the quality report and the release's
+    check list show it as skipped (:func:`check_status`), never as passed."""
+    return dg.AssetCheckResult(asset_key=key, check_name=name, passed=True,
+                               metadata={"status": SKIPPED, "reason": reason})
+
+
+SKIPPED = "skipped"
+
+
+def check_status(passed: bool, metadata: dict | None) -> str:
+    """``pass``, ``fail`` or ``skipped`` of a check result from its ``passed`` and metadata
+    (values may be dagster MetadataValues)."""
+    raw = (metadata or {}).get("status")
+    value = getattr(raw, "value", raw)
+    if value == SKIPPED or getattr(raw, "text", None) == SKIPPED:
+        return SKIPPED
+    return "pass" if passed else "fail"
+
+
 def skipped_result(key, note: str, checks: list[str]) -> dg.MaterializeResult:
     """The result of an asset (or partition) with nothing to compute: ``note`` says why; its checks
-    pass and are marked skipped."""
-    return dg.MaterializeResult(metadata={"note": note}, check_results=[
-        dg.AssetCheckResult(asset_key=key, check_name=c, passed=True, metadata={"skipped": note}) for c in checks])
+    are reported as skipped (:func:`skipped_check`)."""
+    return dg.MaterializeResult(metadata={"note": note}, check_results=[skipped_check(key, c, note) for c in checks])
 
 
 def png_markdown(fig) -> dg.MetadataValue:

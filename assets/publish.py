@@ -13,7 +13,7 @@ from citymodel.viewer.bundle import viewer_code_version
 from pipelines.partitions import TILES
 from resources.settings import SettingsResource
 
-from .common import timer, write_json_atomic
+from .common import check_status, timer, write_json_atomic
 from .quality_report import REPORT_KEY
 from .staging import DTM_KEY, POINT_CLOUD_KEY, point_cloud_paths
 
@@ -375,12 +375,14 @@ def _blocking_check_results(context) -> list[dict]:
             partition = record.partition or _run_partition(context.instance, record.run_id)
             if partition in latest_by_partition:
                 continue
-            passed = getattr(record.event.dagster_event.event_specific_data, "passed", None)
+            evaluation = record.event.dagster_event.event_specific_data
+            passed = getattr(evaluation, "passed", None)
             if passed is not None:
-                latest_by_partition[partition] = passed
-        for partition, passed in sorted(latest_by_partition.items(), key=lambda kv: str(kv[0])):
+                latest_by_partition[partition] = (passed, check_status(passed, getattr(evaluation, "metadata", None)))
+        for partition, (passed, status) in sorted(latest_by_partition.items(), key=lambda kv: str(kv[0])):
             name = f"{key.asset_key.to_user_string()}/{key.name}" + (f"[{partition}]" if partition else "")
-            out.append({"name": name, "passed": bool(passed), "blocking": True, "description": spec.description or ""})
+            out.append({"name": name, "passed": bool(passed), "blocking": True, "description": spec.description or "",
+                        "status": status})
     return out
 
 

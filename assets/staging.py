@@ -20,11 +20,12 @@ from pipelines.partitions import TILES
 from resources.settings import SettingsResource
 from resources.warehouse import WarehouseResource
 
-from .common import (bbox_metadata, new_figure, png_markdown, read_json, timer, write_geoparquet_atomic,
-                     write_json_atomic)
+from .common import (bbox_metadata, new_figure, no_retry_on_permanent_errors, png_markdown, read_json,
+                     skipped_check, timer, write_geoparquet_atomic, write_json_atomic)
 from .sources import manifest_path
 
 STAGING_CODE_VERSION = "1"
+NOT_CONFIGURED = "role not configured in the deployment file (sources)"
 VECTOR_ROLES = ("buildings", "trees", "roads", "flood_zones", "viewpoints")
 
 
@@ -107,36 +108,45 @@ def _build_vector_asset(role: str, settings_at_load: Settings | None) -> dg.Asse
     )
     def _stage(context: AssetExecutionContext, settings: SettingsResource,
                warehouse: WarehouseResource) -> dg.MaterializeResult:
-        from citymodel.vector import empty_quarantine, frame_summary, read_role, validate_records
+        from citymodel.vector import (INVALID_COLUMN, OUTSIDE_EXTENT, check_feature_count, empty_quarantine,
+                                      frame_summary, read_role, validate_records)
         from quality.suites import quarantine_check, run_suite, suite_frame
 
         s = settings.load()
         src = s.source(role)
         manifest = _manifest(s, role)
         if src is None or not manifest.get("configured"):
-            # a role left out of the deployment file is simply not part of this city
+            # a role left out of the deployment file is simply not part of this city: its checks
+            # (and its entry in the quality report) say skipped, not passed
+            write_json_atomic(results_path(s, role), {"dataset": role, "role": role, "tile": None, "suite": None,
+                                                      "checks": [], "skipped": NOT_CONFIGURED})
             return dg.MaterializeResult(metadata={"configured": False}, check_results=[
-                dg.AssetCheckResult(asset_key=key, check_name=c.name, passed=True,
-                                    metadata={"skipped": "role not configured"})
-                for c in _vector_check_specs(role, s, key)])
-        with timer() as t:
+                skipped_check(key, c.name, NOT_CONFIGURED) for c in _vector_check_specs(role, s, key)])
+        with timer() as t, no_retry_on_permanent_errors():
             files = _data_files(manifest, (".gpkg", ".geojson", ".json", ".csv", ".zip", ".shp"))
             if not files:
                 raise dg.Failure(f"dataset '{src.dataset}' ({role}): no readable file in the download "
                                  f"({[f['path'] for f in manifest['files']]}). Fix: publish GeoPackage, "
-                                 f"GeoJSON, CSV or zipped Shapefile")
-            frames = [read_role(role, f, src, s.processing_crs, src.dataset) for f in files]
+                                 f"GeoJSON, CSV or zipped Shapefile", allow_retries=False)
+            max_features = s.quality.max_features.get(role)
+            frames = [read_role(role, f, src, s.processing_crs, src.dataset, max_features=max_features,
+                                max_file_bytes=s.quality.max_file_bytes.get(role)) for f in files]
+            check_feature_count(sum(len(f) for f in frames), role, src.dataset, max_features,
+                                f"the {len(frames)} file(s) of the role together", when="before validation")
             import geopandas as gpd
 
             gdf = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs)
-            valid, quarantine = validate_records(role, gdf, s.quality, src.dataset)
+            valid, quarantine = validate_records(role, gdf, s.quality, src.dataset, extent=s.extent)
             if quarantine is None:
                 quarantine = empty_quarantine()
             out = write_geoparquet_atomic(valid, s.staging_dir / f"{role}.parquet")
             warehouse.replace_table(role, _to_warehouse_frame(valid))
             warehouse.replace_rows("quarantine", _quarantine_rows(quarantine), {"role": role})
-            suite = run_suite(role, suite_frame(valid), s)
-            checks = suite.check_results() + [quarantine_check(len(gdf), len(quarantine), s.quality)]
+            # the suite measures the records as delivered (before quarantine): its checks can fail
+            delivered = gdf.drop(columns=[INVALID_COLUMN], errors="ignore")
+            suite = run_suite(role, suite_frame(delivered), s, staged_rows=len(valid))
+            outside = int((quarantine["reason_codes"] == OUTSIDE_EXTENT).sum()) if len(quarantine) else 0
+            checks = suite.check_results() + [quarantine_check(len(gdf), len(quarantine), s.quality, outside)]
         write_json_atomic(results_path(s, role), {
             "dataset": src.dataset, "role": role, "tile": None, "suite": suite.to_dict(), "checks": checks[-1:],
             "counts": {"records": len(gdf), "valid": len(valid), "quarantined": len(quarantine)},
@@ -173,18 +183,29 @@ LOD2_KEY = dg.AssetKey(["staging", "lod2_reference"])
 def lod2_reference(context: AssetExecutionContext, settings: SettingsResource,
                    warehouse: WarehouseResource) -> dg.MaterializeResult:
     from citymodel.citygml import citygml_to_frame, iter_citygml
+    from citymodel.vector import check_feature_count, check_file_size
 
     s = settings.load()
     src = s.source("lod2_reference")
     manifest = _manifest(s, "lod2_reference")
     if src is None or not manifest.get("configured"):
+        write_json_atomic(results_path(s, "lod2_reference"), {
+            "dataset": "lod2_reference", "role": "lod2_reference", "tile": None, "suite": None, "checks": [],
+            "skipped": NOT_CONFIGURED})
         return dg.MaterializeResult(metadata={"configured": False}, check_results=[
-            dg.AssetCheckResult(asset_key=LOD2_KEY, check_name=n, passed=True, metadata={"skipped": "not configured"})
-            for n in ("geometry_present", "crs_known")])
-    with timer() as t:
+            skipped_check(LOD2_KEY, n, NOT_CONFIGURED) for n in ("geometry_present", "crs_known")])
+    with timer() as t, no_retry_on_permanent_errors():
         files = _data_files(manifest, (".gml", ".xml", ".zip"))
-        buildings = [b for f in files for b in iter_citygml(f, src.dataset, src.crs,
-                                                            config_key="sources.lod2_reference.crs")]
+        max_features = s.quality.max_features.get("lod2_reference")
+        buildings = []
+        for f in files:
+            check_file_size(f, "lod2_reference", src.dataset, s.quality.max_file_bytes.get("lod2_reference"))
+            for b in iter_citygml(f, src.dataset, src.crs, config_key="sources.lod2_reference.crs"):
+                buildings.append(b)
+                if len(buildings) > max_features:   # stop reading at once
+                    check_feature_count(len(buildings), "lod2_reference", src.dataset, max_features,
+                                        f"'{f.name}' (with the files before it)",
+                                        when="as soon as the limit was passed")
         frame = citygml_to_frame(buildings, s.processing_crs)
         missing = frame[frame["reason"].notna()] if "reason" in frame else frame.iloc[0:0]
         valid = frame.drop(index=missing.index)
@@ -232,7 +253,24 @@ def _lidar_check_specs(settings: Settings | None) -> list[dg.AssetCheckSpec]:
         return []
     return [dg.AssetCheckSpec(name=c["name"], asset=POINT_CLOUD_KEY, blocking=c["blocking"],
                               description=c["description"])
-            for c in check_specs("lidar", settings) if c["name"] not in ("tile_id_unique",)]
+            for c in check_specs("lidar", settings) if c["name"] not in ("tile_id_unique",)] + [
+        dg.AssetCheckSpec(name=HALO_CHECK, asset=POINT_CLOUD_KEY, blocking=False,
+                          description="every neighbour file that feeds the halo could be read (else the "
+                                      "tile is built without it: a warning naming the file)")]
+
+
+HALO_CHECK = "halo_files_readable"
+
+
+def _halo_check(stats: dict) -> dg.AssetCheckResult:
+    gaps = stats.get("halo_files_unreadable") or []
+    return dg.AssetCheckResult(
+        asset_key=POINT_CLOUD_KEY, check_name=HALO_CHECK, passed=not gaps, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"unreadable": len(gaps), "files": dg.MetadataValue.json(
+            [{"file": g["file"], "tile": g["tile"], "missing_bounds": g["missing_bounds"], "error": g["error"][:500]}
+             for g in gaps]),
+                  "fix": "the tile was built without these neighbour files (its edge buildings say "
+                         "halo_missing); repair the neighbour's download, then its neighbours restage"})
 
 
 def build_lidar_asset(settings_at_load: Settings | None) -> dg.AssetsDefinition:
@@ -266,7 +304,8 @@ def build_lidar_asset(settings_at_load: Settings | None) -> dg.AssetsDefinition:
         with timer() as t:
             stats = stage_tile(files, tile, src.dataset, out_laz, out_dtm, s.processing_crs,
                                crs_override=src.crs, halo_m=s.lidar.halo_m,
-                               dtm_resolution_m=s.lidar.dtm_resolution_m, chunk_points=s.lidar.chunk_points)
+                               dtm_resolution_m=s.lidar.dtm_resolution_m, chunk_points=s.lidar.chunk_points,
+                               extent=s.extent)
         st = stats.to_dict()
         write_json_atomic(out_stats, st)
         other = out_laz.with_suffix(".laz" if out_laz.suffix == ".las" else ".las")
@@ -275,7 +314,7 @@ def build_lidar_asset(settings_at_load: Settings | None) -> dg.AssetsDefinition:
                "z_min_m": st["z_min_m"], "z_max_m": st["z_max_m"]}
         for c in s.lidar.required_classes:
             row[f"class_{c}_count"] = int(st["class_counts"].get(str(c), 0))
-        frame = pd.DataFrame([row])
+        frame = pd.DataFrame([{**row, "coverage_share": float(st["coverage_share"])}])
         frame["z_min_m"] = frame["z_min_m"].astype(float)
         frame["z_max_m"] = frame["z_max_m"].astype(float)
         suite = run_suite("lidar", frame, s)
@@ -298,16 +337,20 @@ def build_lidar_asset(settings_at_load: Settings | None) -> dg.AssetsDefinition:
         yield dg.MaterializeResult(asset_key=POINT_CLOUD_KEY, metadata={
             "points": int(st["point_count"]), "staged_points": int(st["staged_point_count"]),
             "density_m2": round(float(st["density_m2"]), 2), "empty": bool(st["empty"]),
+            "coverage_share": round(float(st["coverage_share"]), 4),
+            "extent_density_m2": round(float(st["extent_density_m2"]), 2),
             "class_counts": dg.MetadataValue.json(st["class_counts"]),
             "z_range_m": dg.MetadataValue.json([st["z_min_m"], st["z_max_m"]]),
             "outliers": int(st["outliers_high_count"]) + int(st["outliers_low_count"]),
             "bbox": bbox_metadata(st["bounds"]) if st["bounds"] else "empty",
             "crs": s.processing_crs, "path": str(out_laz), "seconds": t["seconds"],
+            "halo_files_unreadable": dg.MetadataValue.json([g["file"] for g in st["halo_files_unreadable"]]),
             "classes": png_markdown(fig)})
         yield dg.MaterializeResult(asset_key=DTM_KEY, metadata={
             "path": str(out_dtm), "resolution_m": s.lidar.dtm_resolution_m, "crs": s.processing_crs,
             "fill": dg.MetadataValue.json(st.get("dtm_info", {}))})
         for r in _check_results(POINT_CLOUD_KEY, checks):
             yield r
+        yield _halo_check(st)
 
     return lidar_tile

@@ -29,11 +29,44 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+GIB = 1 << 30
+
+
 class CatalogSettings(_Strict):
     url: str = Field(description="DCAT-AP catalog: http(s) URL or local path of a JSON-LD file")
-    timeout_s: float = Field(30.0, gt=0, description="timeout of one HTTP request")
+    timeout_s: float = Field(30.0, gt=0, description="timeout of one HTTP request; also the window over "
+                             "which min_rate_bytes_s is measured")
     retries: int = Field(3, ge=0, description="retries on timeouts, connection errors and 5xx")
     backoff_s: float = Field(1.0, ge=0, description="first backoff; doubles on every retry")
+    allowed_hosts: list[str] | None = Field(
+        None, description="hosts (``name`` or ``name:port``) that download URLs and redirects may name; "
+        "empty: the catalog's own host (for a catalog on disk: the host of each download URL, no "
+        "redirect to another host)")
+    allow_insecure_http: bool = Field(False, description="allow plain-http download URLs and redirects "
+                                      "under an https catalog (a scheme downgrade; refused by default)")
+    download_deadline_s: float = Field(3600.0, gt=0, description="total time one download (all its "
+                                       "retries included) or one catalog read may take")
+    min_rate_bytes_s: float = Field(10_000.0, ge=0, description="a transfer slower than this over "
+                                    "timeout_s seconds is cut off (0: no minimum)")
+    max_catalog_bytes: int = Field(256 << 20, gt=0, description="largest catalog document read")
+    zip_max_members: int = Field(10_000, gt=0, description="most members a downloaded zip may hold")
+    zip_max_total_bytes: int = Field(20 * GIB, gt=0, description="largest total uncompressed size of a zip")
+    zip_max_ratio: float = Field(200.0, gt=1, description="highest compression ratio (uncompressed / "
+                                 "compressed) of a zip and of each of its members above 1 MiB")
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        out = []
+        for h in v:
+            h = str(h).strip().lower()
+            if not h or "/" in h or "@" in h:
+                raise ValueError(f"'{h}' is not a host name (give e.g. 'opendata.jena.de' or "
+                                 f"'geoportal.example:8443', without scheme or path)")
+            out.append(h)
+        return out
 
 
 class SourceSettings(_Strict):
@@ -55,17 +88,103 @@ class LidarSettings(_Strict):
         "las", description="staged points of tile + halo: 'las' (uncompressed: no re-compression, fast "
         "reads downstream, about 3.5x the disk) or 'laz' (lazrs-compressed, slower staging)")
     dtm_resolution_m: float = Field(1.0, gt=0)
-    min_density_m2: float = Field(4.0, ge=0, description="blocking check: points per m² below this fail")
+    min_density_m2: float = Field(4.0, ge=0, description="blocking check: points per m² of the covered "
+                                  "area below this fail")
+    min_coverage_share: float = Field(
+        0.6, ge=0, le=1, description="blocking check: share of tile ∩ extent (2 m cells) holding points; "
+        "below this the tile fails (a missing strip, a truncated or misplaced file, every point at one spot). "
+        "Water leaves cells empty: Delft's canals 6-13 % of the cells inside the data, 17-26 % with an extent "
+        "drawn a little larger than the data; 0.6 keeps those and stops the gross failures")
     required_classes: list[int] = Field(default_factory=lambda: [2])
+
+
+#: default ``quality.max_features`` per role: more records than this fail staging at once
+DEFAULT_MAX_FEATURES: dict[str, int] = {
+    "buildings": 1_000_000, "lod2_reference": 1_000_000, "trees": 2_000_000, "roads": 1_000_000,
+    "flood_zones": 100_000, "viewpoints": 10_000}
+#: default ``quality.max_file_bytes`` per role: a larger download or data file is refused
+DEFAULT_MAX_FILE_BYTES: dict[str, int] = {
+    "buildings": 4 * GIB, "lidar": 8 * GIB, "dtm": 8 * GIB, "lod2_reference": 4 * GIB, "trees": 1 * GIB,
+    "roads": 2 * GIB, "flood_zones": 2 * GIB, "viewpoints": 256 << 20}
+
+
+def _per_role(value: Any, defaults: dict[str, int], key: str) -> dict[str, int]:
+    """A number for every role, or a mapping role -> number merged over ``defaults``."""
+    if value is None:
+        return dict(defaults)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return {r: int(value) for r in defaults}
+    if not isinstance(value, dict):
+        raise ValueError(f"give a number or a mapping role -> number (e.g. {{buildings: 500000}})")
+    unknown = sorted(set(value) - set(defaults))
+    if unknown:
+        raise ValueError(f"unknown role(s) {unknown} in {key}; roles are {sorted(defaults)}")
+    out = dict(defaults)
+    for r, n in value.items():
+        if isinstance(n, bool) or not isinstance(n, (int, float)) or n <= 0:
+            raise ValueError(f"{key}.{r} must be a positive number, not {n!r}")
+        out[r] = int(n)
+    return out
+
+
+#: default ``quality.blocking``: per error class, the share of delivered records that may show it
+#: before the suite's check fails (the records themselves are quarantined either way)
+DEFAULT_BLOCKING_SHARES: dict[str, float] = {
+    "missing_id": 0.0, "duplicate_id": 0.0, "invalid_geometry": 0.01, "wrong_geometry_type": 0.01,
+    "missing_value": 0.05, "out_of_range": 0.05}
 
 
 class QualitySettings(_Strict):
     storeys_max: int = 60
     tree_height_max_m: float = 60.0
+    max_features: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_MAX_FEATURES),
+                                         description="per role: more records than this fail staging "
+                                         "before any geometry is read")
+    max_file_bytes: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_MAX_FILE_BYTES),
+                                           description="per role (or one number for all): a larger "
+                                           "download or data file is refused")
+    min_footprint_area_m2: float = Field(2.0, ge=0, description="building footprints smaller than this "
+                                         "are quarantined")
     max_quarantine_share: float = Field(0.05, ge=0, le=1,
                                         description="blocking: share of quarantined records above this fails")
+    blocking: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_BLOCKING_SHARES),
+        description="per error class (missing_id, duplicate_id, invalid_geometry, wrong_geometry_type, "
+        "missing_value, out_of_range): the share of the delivered records that may show it before the "
+        "suite's check fails; 0 = none")
+    max_fallback_share: float = Field(0.1, ge=0, le=1,
+                                      description="blocking, per tile: share of buildings that fall back to "
+                                      "LoD1 for lack of points above this fails (from 3 buildings on)")
     schema_dir: Path | None = Field(None, description="folder holding the official JSON schemas "
                                     "(cityjson-2.0.2/, 3d-tiles-1.1/); without it schema checks are skipped")
+
+    @field_validator("blocking", mode="before")
+    @classmethod
+    def _blocking(cls, v: Any) -> dict[str, float]:
+        if v is None:
+            return dict(DEFAULT_BLOCKING_SHARES)
+        if not isinstance(v, dict):
+            raise ValueError("give a mapping error class -> share, e.g. {duplicate_id: 0, invalid_geometry: 0.01}")
+        unknown = sorted(set(v) - set(DEFAULT_BLOCKING_SHARES))
+        if unknown:
+            raise ValueError(f"unknown error class(es) {unknown} in quality.blocking; classes are "
+                             f"{sorted(DEFAULT_BLOCKING_SHARES)}")
+        out = dict(DEFAULT_BLOCKING_SHARES)
+        for k, share in v.items():
+            if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+                raise ValueError(f"quality.blocking.{k} must be a share between 0 and 1, not {share!r}")
+            out[k] = float(share)
+        return out
+
+    @field_validator("max_features", mode="before")
+    @classmethod
+    def _max_features(cls, v: Any) -> dict[str, int]:
+        return _per_role(v, DEFAULT_MAX_FEATURES, "quality.max_features")
+
+    @field_validator("max_file_bytes", mode="before")
+    @classmethod
+    def _max_file_bytes(cls, v: Any) -> dict[str, int]:
+        return _per_role(v, DEFAULT_MAX_FILE_BYTES, "quality.max_file_bytes")
 
 
 class ScheduleSettings(_Strict):

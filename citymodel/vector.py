@@ -113,6 +113,10 @@ VALUE_MAPS: dict[str, dict[str, dict[str, str]]] = {
 #: canonical geometry keys of CSV sources
 CSV_GEOMETRY_KEYS = ("geometry_wkt", "x", "y", "easting", "northing")
 
+#: numeric columns a record of the role cannot do without (an empty cell quarantines the record);
+#: every other numeric column is optional (an empty cell is null, NaN)
+REQUIRED_VALUES: dict[str, tuple[str, ...]] = {"trees": ("height_m", "crown_diameter_m")}
+
 INVALID_COLUMN = "_invalid_values"
 QUARANTINE_COLUMNS = ["dataset", "role", "record_id", "reason", "geometry_wkt", "values_json", "reason_codes"]
 
@@ -162,7 +166,8 @@ def _parse_crs(value: str, role: str, dataset: str, key: str) -> CRS:
 # Reading
 
 def read_role(role: str, path: str | Path, source: SourceSettings, processing_crs: str,
-              dataset_id: str | None = None):
+              dataset_id: str | None = None, *, max_features: int | None = None,
+              max_file_bytes: int | None = None):
     """Read one vector/tabular source and stage it in the canonical schema of its role.
 
     Parameters
@@ -180,12 +185,23 @@ def read_role(role: str, path: str | Path, source: SourceSettings, processing_cr
         Target CRS, e.g. ``EPSG:25832``.
     dataset_id : str, optional
         Dataset identifier used in error messages; defaults to ``source.dataset``.
+    max_features : int, optional
+        ``quality.max_features`` of the role: a file with more records fails before any geometry
+        is read (GeoPackage, Shapefile and GeoJSON are counted by GDAL, CSV rows after reading
+        the text).
+    max_file_bytes : int, optional
+        ``quality.max_file_bytes`` of the role: a larger file fails before it is opened.
 
     Returns
     -------
     geopandas.GeoDataFrame
         Canonical columns (typed), ``src_*`` extra columns, ``_invalid_values`` (cast problems or
         null), geometry; CRS = ``processing_crs``; one row per source record, in source order.
+
+    Raises
+    ------
+    SourceDataError
+        Unreadable file, unknown format, missing id column, limits exceeded (permanent).
     """
     import geopandas as gpd
 
@@ -196,15 +212,16 @@ def read_role(role: str, path: str | Path, source: SourceSettings, processing_cr
     if not path.is_file():
         raise dataset_error(SourceDataError, dataset, f"file '{path}' does not exist",
                             "download the source again (materialize its raw asset)")
+    check_file_size(path, role, dataset, max_file_bytes)
     fmt = str(source.options.get("format") or _SUFFIX_FORMATS.get(path.suffix.lower(), "")).lower()
     target = _parse_crs(processing_crs, role, dataset, "processing_crs")
     configured = (_parse_crs(source.crs, role, dataset, f"sources.{role}.crs") if source.crs else None)
 
     if fmt == "csv":
-        frame, geometry = _read_csv(role, path, source, dataset, configured)
+        frame, geometry = _read_csv(role, path, source, dataset, configured, max_features)
         file_crs = None
     elif fmt in ("gpkg", "geojson", "shp"):
-        frame, geometry, file_crs = _read_ogr(role, path, fmt, source, dataset, configured)
+        frame, geometry, file_crs = _read_ogr(role, path, fmt, source, dataset, configured, max_features)
     else:
         raise dataset_error(SourceDataError, dataset,
                             f"cannot tell the format of '{path.name}' (suffix '{path.suffix}')",
@@ -222,6 +239,45 @@ def read_role(role: str, path: str | Path, source: SourceSettings, processing_cr
     return gdf
 
 
+def check_file_size(path: Path, role: str, dataset: str, max_file_bytes: int | None) -> None:
+    """Refuse a data file larger than ``quality.max_file_bytes`` of its role (before opening it).
+
+    Raises
+    ------
+    SourceDataError
+        Names the file, its size and the limit.
+    """
+    if max_file_bytes is None:
+        return
+    size = Path(path).stat().st_size
+    if size > max_file_bytes:
+        raise dataset_error(SourceDataError, dataset,
+                            f"'{Path(path).name}' has {size} bytes, more than quality.max_file_bytes.{role} "
+                            f"= {max_file_bytes}; it was not read",
+                            f"check that the catalog names the right file; if it does, raise "
+                            f"quality.max_file_bytes.{role} in the deployment file", record=Path(path).name)
+
+
+def check_feature_count(count: int, role: str, dataset: str, max_features: int | None,
+                        where: str, when: str = "before reading any geometry") -> None:
+    """Refuse more records than ``quality.max_features`` of the role (called before the geometry
+    is read where the format allows; ``when`` says at which point staging stopped).
+
+    Raises
+    ------
+    SourceDataError
+        Names the count, the limit and the fix.
+    """
+    if max_features is None or count <= max_features:
+        return
+    raise dataset_error(SourceDataError, dataset,
+                        f"{where} holds {count} or more records, more than quality.max_features.{role} = "
+                        f"{max_features}; staging stopped {when} (so many records would take hours to "
+                        f"process and are most likely not what the role should hold)",
+                        f"check the source (e.g. a flood of tiny or duplicated features); if the count is "
+                        f"genuine, raise quality.max_features.{role} in the deployment file")
+
+
 def _resolve_crs(role: str, dataset: str, file_crs: CRS | None, configured: CRS | None) -> CRS:
     key = f"sources.{role}.crs"
     if file_crs is not None:
@@ -237,7 +293,7 @@ def _resolve_crs(role: str, dataset: str, file_crs: CRS | None, configured: CRS 
                         f"set '{key}' in the deployment file to the CRS of the source (e.g. EPSG:25832)")
 
 
-def _read_ogr(role, path, fmt, source, dataset, configured):
+def _read_ogr(role, path, fmt, source, dataset, configured, max_features=None):
     import pyogrio
 
     layer = source.layer
@@ -262,6 +318,14 @@ def _read_ogr(role, path, fmt, source, dataset, configured):
                                 f"set 'sources.{role}.layer' to one of {layers}")
     else:
         layer = None
+    if max_features is not None:
+        try:
+            count = int(pyogrio.read_info(uri, layer=layer, force_feature_count=True)["features"])
+        except Exception as exc:
+            raise dataset_error(SourceDataError, dataset, f"'{path.name}' cannot be read as {fmt} ({exc})",
+                                "download the source again; if it persists, report the broken file to the "
+                                "publisher") from exc
+        check_feature_count(count, role, dataset, max_features, f"'{path.name}'")
     try:
         gdf = pyogrio.read_dataframe(uri, layer=layer)
     except Exception as exc:
@@ -328,7 +392,7 @@ def _zip_shapefile_uri(role, path, source, dataset) -> str:
     return f"/vsizip/{path.resolve()}/{shp}"
 
 
-def _read_csv(role, path, source, dataset, configured):
+def _read_csv(role, path, source, dataset, configured, max_features=None):
     opts = source.options
     try:
         frame = pd.read_csv(path, sep=opts.get("sep", ","), encoding=opts.get("encoding", "utf-8"),
@@ -336,6 +400,7 @@ def _read_csv(role, path, source, dataset, configured):
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise dataset_error(SourceDataError, dataset, f"'{path.name}' cannot be read as CSV ({exc})",
                             f"check 'sources.{role}.options' (sep, decimal, encoding) against the file") from exc
+    check_feature_count(len(frame), role, dataset, max_features, f"'{path.name}'")
     frame.columns = [str(c).strip() for c in frame.columns]
     if configured is None:
         raise dataset_error(CRSError, dataset, "the source (CSV) has no CRS and none is configured",
@@ -496,8 +561,7 @@ def _cast_str(raw: pd.Series) -> pd.Series:
         other = f.notna() & ~integral
         out[other] = f[other].astype(str)
     else:
-        out = raw.astype(object).where(raw.notna(), None).map(lambda v: None if v is None else str(v).strip())
-        out = out.where(out != "", None)
+        out = raw.astype(object).map(lambda v: None if _missing(v) else (str(v).strip() or None))
     return out.astype("str")
 
 
@@ -508,14 +572,23 @@ def _cast_float(raw: pd.Series, decimal: str = ".") -> tuple[pd.Series, pd.Serie
     if pd.api.types.is_numeric_dtype(raw):
         out = pd.to_numeric(raw, errors="coerce").astype("float64")
         return out, pd.Series(False, index=raw.index)
-    text = raw.astype(object).where(raw.notna(), None).map(lambda v: None if v is None else str(v).strip())
-    text = text.where(text != "", None)
+    # an empty or blank cell is a missing value (null), not an error; pandas may give it as None,
+    # NaN or "" depending on the reader, so every form is mapped to None first
+    # (plain lists: pandas may turn a None of a mapped object column into NaN or a string dtype)
+    text = [None if _missing(v) else (str(v).strip() or None) for v in raw.tolist()]
     if decimal != ".":
         # only the decimal mark is translated: "1.234,5" stays unreadable (flagged), never 1234.5 by guess
-        text = text.map(lambda v: None if v is None else v.replace(decimal, "."))
-    out = pd.to_numeric(text, errors="coerce").astype("float64")
-    bad = text.notna() & out.isna()
+        text = [None if v is None else v.replace(decimal, ".") for v in text]
+    out = pd.to_numeric(pd.Series(text, index=raw.index, dtype=object), errors="coerce").astype("float64")
+    bad = pd.Series([v is not None for v in text], index=raw.index) & out.isna()
     return out, bad
+
+
+def _missing(v: Any) -> bool:
+    """None, NaN, pandas NA or NaT: no value."""
+    if v is None or v is pd.NA or v is pd.NaT:
+        return True
+    return isinstance(v, (float, np.floating)) and math.isnan(v)
 
 
 def _cast_int(raw: pd.Series, decimal: str = ".") -> tuple[pd.Series, pd.Series]:
@@ -538,16 +611,26 @@ def _join(a: str | None, b: str) -> str:
 # ------------------------------------------------------------------------------------------------
 # Validation
 
-def validate_records(role: str, gdf, quality: QualitySettings, dataset_id: str | None = None):
+#: reason code of a building outside the deployment's extent (:func:`validate_records`)
+OUTSIDE_EXTENT = "outside_extent"
+
+
+def validate_records(role: str, gdf, quality: QualitySettings, dataset_id: str | None = None,
+                     extent: tuple[float, float, float, float] | None = None):
     """Split a staged frame into usable records and a quarantine table.
 
     Every record gets all the reasons why it cannot be used: missing or duplicate id (all records
     sharing an id are quarantined; the reason names the other rows), cast problems from
     :func:`read_role`, missing/empty/invalid geometry (shapely's ``is_valid_reason``), wrong geometry
-    type, out-of-range values (storeys ``0..storeys_max``, tree height ``0..tree_height_max_m``,
-    traffic volumes and shares ``>= 0``, shares ``<= 100``, speeds ``> 0``, eye height ``>= 0``),
-    a road with neither hourly volumes (``m_day`` and ``m_night``) nor ``dtv``, a flood zone
-    without water level, a viewpoint kind other than observer/target. Geometry is never repaired.
+    type, a building footprint smaller than ``min_footprint_area_m2``, an empty cell in a required
+    numeric column (:data:`REQUIRED_VALUES`: a tree's height and crown diameter; empty optional
+    cells are null), out-of-range values (storeys ``0..storeys_max``, tree height
+    ``> 0 .. tree_height_max_m``, crown diameter ``> 0``, traffic volumes and shares ``>= 0``,
+    shares ``<= 100``, speeds ``> 0``, eye height ``>= 0``), a road with neither hourly volumes
+    (``m_day`` and ``m_night``) nor ``dtv``, a flood zone without water level, a viewpoint kind
+    other than observer/target, a building whose footprint's representative point (shapely's
+    ``point_on_surface``, the point that places it in a tile) lies outside ``extent`` (reason code
+    ``outside_extent``: no tile would build it). Geometry is never repaired.
 
     Parameters
     ----------
@@ -556,10 +639,13 @@ def validate_records(role: str, gdf, quality: QualitySettings, dataset_id: str |
     gdf : geopandas.GeoDataFrame
         The output of :func:`read_role`.
     quality : QualitySettings
-        Limits (``storeys_max``, ``tree_height_max_m``).
+        Limits (``storeys_max``, ``tree_height_max_m``, ``min_footprint_area_m2``).
     dataset_id : str, optional
         Written to the ``dataset`` column of the quarantine; defaults to
         ``gdf.attrs['dataset']`` or the role.
+    extent : (minx, miny, maxx, maxy), optional
+        The deployment's extent in the processing CRS (half-open, as tiles are); buildings outside
+        it are quarantined. Not checked when omitted.
 
     Returns
     -------
@@ -640,11 +726,33 @@ def validate_records(role: str, gdf, quality: QualitySettings, dataset_id: str |
         cond = " and ".join(t for t in (lo_txt, hi_txt) if t)
         flag(bad, code, lambda i: f"{col} = {v[i]:g}{unit} out of range (must be {cond})")
 
+    for col in REQUIRED_VALUES.get(role, ()):
+        flag(np.isnan(num(col)), "missing_value",
+             f"{col} is missing (an empty cell): the record cannot be used without it")
+
     if role == "buildings":
         rng("storeys", 0, quality.storeys_max)
+        min_area = float(getattr(quality, "min_footprint_area_m2", 0.0) or 0.0)
+        if min_area > 0:
+            usable = present & ~wrong & valid
+            area = shapely.area(np.where(usable, geoms_nn, None))
+            small = usable & (np.nan_to_num(area, nan=np.inf) < min_area)
+            flag(small, "too_small", lambda i: f"footprint area {area[i]:.2f} m² is below "
+                                               f"quality.min_footprint_area_m2 = {min_area:g} m²")
+        if extent is not None:
+            x0, y0, x1, y1 = (float(v) for v in extent)
+            placeable = present & ~wrong & valid
+            rp = np.full((n, 2), np.nan)
+            if placeable.any():
+                rp[placeable] = shapely.get_coordinates(shapely.point_on_surface(geoms_nn[placeable]))
+            outside = placeable & ~((x0 <= rp[:, 0]) & (rp[:, 0] < x1) & (y0 <= rp[:, 1]) & (rp[:, 1] < y1))
+            flag(outside, OUTSIDE_EXTENT,
+                 lambda i: f"outside the extent: the footprint's representative point ({rp[i, 0]:.1f}, "
+                           f"{rp[i, 1]:.1f}) is not in extent [{x0:g}, {y0:g}, {x1:g}, {y1:g}], so no tile "
+                           f"would build it (widen 'extent' to include it)")
     elif role == "trees":
-        rng("height_m", 0, quality.tree_height_max_m, unit=" m")
-        rng("crown_diameter_m", 0, unit=" m")
+        rng("height_m", 0, quality.tree_height_max_m, lo_open=True, unit=" m")
+        rng("crown_diameter_m", 0, lo_open=True, unit=" m")
         rng("trunk_circumference_cm", 0, unit=" cm")
     elif role == "roads":
         for col in ("dtv", "m_day", "m_night"):

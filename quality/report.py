@@ -20,8 +20,10 @@ Input: one result dict per dataset or tile
     }
 
 An entry's status is ``fail`` when a blocking expectation (severity ``ERROR``) or an ``ERROR``
-check failed, ``warn`` when only ``WARN`` ones failed, ``pass`` otherwise; the report's status is
-the worst of its entries.
+check failed, ``warn`` when only ``WARN`` ones failed, ``pass`` otherwise; ``skipped`` when the
+result says ``"skipped": "<reason>"`` (nothing was checked: a role left out of the deployment
+file); a check whose dict says ``"status": "skipped"`` is shown as skipped, not passed. The
+report's status is the worst of its entries (skipped ones do not count).
 
 ``buildings`` (optional) is the summary of the reconstructed buildings
 (:func:`citymodel.lod2.summary.quality_summary`): methods, valid and LoD1 shares, the LoD1 blocks'
@@ -39,7 +41,7 @@ Output: ``report.json``
       "report_version": 1,
       "generated_at": "2025-06-21T02:00:00+00:00",
       "status": "pass" | "warn" | "fail",
-      "summary": {"entries": 6, "pass": 4, "warn": 1, "fail": 1, "quarantined": 13,
+      "summary": {"entries": 6, "pass": 4, "warn": 1, "fail": 1, "skipped": 0, "quarantined": 13,
                   "blocking_failures": ["trees/geometry_valid", ...]},
       "entries": [
         {"dataset", "role", "tile", "status", "counts",
@@ -130,7 +132,7 @@ def build_report(results: list[dict], quarantine: pd.DataFrame | None, *,
             suite = suite.to_dict()
         suite = _json_safe(suite)
         checks = [_json_safe(dict(c)) for c in res.get("checks", []) or []]
-        status = _entry_status(suite, checks)
+        status = "skipped" if res.get("skipped") else _entry_status(suite, checks)
         label = "/".join(str(x) for x in (res["dataset"], res.get("tile")) if x)
         for e in (suite or {}).get("expectations", []):
             if not e.get("success") and e.get("blocking"):
@@ -143,11 +145,13 @@ def build_report(results: list[dict], quarantine: pd.DataFrame | None, *,
             mine = mine[mine["role"].isna() | (mine["role"] == res["role"])]
         entries.append({
             "dataset": res["dataset"], "role": res.get("role"), "tile": res.get("tile"), "status": status,
+            **({"skipped": str(res["skipped"])} if res.get("skipped") else {}),
             "counts": _json_safe(dict(res.get("counts") or {})), "suite": suite, "checks": checks,
             "quarantine": {"total": int(len(mine)), "by_reason": _by_reason(mine)},
         })
     counts = Counter(e["status"] for e in entries)
-    overall = max((e["status"] for e in entries), key=_STATUS_ORDER.__getitem__, default="pass")
+    overall = max((e["status"] for e in entries if e["status"] != "skipped"), key=_STATUS_ORDER.__getitem__,
+                  default="pass")
     records = [_json_safe(r) for r in q.to_dict(orient="records")]
     extra = {"buildings": _json_safe(buildings)} if buildings is not None else {}
     return {
@@ -155,7 +159,7 @@ def build_report(results: list[dict], quarantine: pd.DataFrame | None, *,
         "generated_at": when,
         "status": overall,
         "summary": {"entries": len(entries), "pass": counts.get("pass", 0), "warn": counts.get("warn", 0),
-                    "fail": counts.get("fail", 0), "quarantined": int(len(q)),
+                    "fail": counts.get("fail", 0), "skipped": counts.get("skipped", 0), "quarantined": int(len(q)),
                     "blocking_failures": blocking_failures},
         "entries": entries,
         "quarantine": {"total": int(len(q)),
@@ -219,7 +223,7 @@ th,td{border:1px solid #d5dbe1;padding:.3rem .5rem;text-align:left;vertical-alig
 th{background:#eef2f5} tr:nth-child(even) td{background:#fafbfc}
 .badge{display:inline-block;padding:.05rem .5rem;border-radius:.6rem;font-weight:600;font-size:.85rem}
 .pass{background:#d7f2dc;color:#185c26} .warn{background:#fdf0c8;color:#7a5800}
-.fail{background:#f9d3d0;color:#8a1c12} code{font-size:.85rem;word-break:break-all}
+.fail{background:#f9d3d0;color:#8a1c12} .skipped{background:#e4e6ea;color:#3b4049} code{font-size:.85rem;word-break:break-all}
 details{margin:.2rem 0}
 """
 
@@ -280,7 +284,8 @@ def render_html(report: dict, *, title: str = "Quality report", max_records: int
            f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
            f"<h1>{esc(title)} {_badge(report['status'])}</h1>",
            f'<p class="meta">Generated {esc(report["generated_at"])} · {s["entries"]} datasets/tiles: '
-           f'{s["pass"]} pass, {s["warn"]} warn, {s["fail"]} fail · {s["quarantined"]} quarantined records</p>']
+           f'{s["pass"]} pass, {s["warn"]} warn, {s["fail"]} fail, {s.get("skipped", 0)} skipped · '
+           f'{s["quarantined"]} quarantined records</p>']
     if s["blocking_failures"]:
         out.append("<p><strong>Blocking failures:</strong> "
                    + ", ".join(f"<code>{esc(x)}</code>" for x in s["blocking_failures"]) + "</p>")
@@ -303,8 +308,12 @@ def render_html(report: dict, *, title: str = "Quality report", max_records: int
         out.append(f"<h3>{head} {_badge(e['status'])}</h3>")
         rows = list((e["suite"] or {}).get("expectations", []))
         rows += [{"name": c.get("name"), "success": c.get("passed"), "severity": c.get("severity", "ERROR"),
-                  "description": c.get("description", ""), "observed": c.get("metadata", {})}
+                  "description": c.get("description", ""), "observed": c.get("metadata", {}),
+                  "status": c.get("status")}
                  for c in e["checks"]]
+        if e.get("skipped"):
+            out.append(f"<p class='meta'>Skipped: {esc(e['skipped'])}</p>")
+            continue
         if not rows:
             out.append("<p class='meta'>No expectations ran.</p>")
             continue
@@ -312,7 +321,8 @@ def render_html(report: dict, *, title: str = "Quality report", max_records: int
                    "<th>Observed</th></tr>")
         for x in rows:
             ok = bool(x.get("success"))
-            res = "pass" if ok else ("fail" if x.get("severity") == "ERROR" else "warn")
+            res = ("skipped" if x.get("status") == "skipped" else "pass" if ok
+                   else "fail" if x.get("severity") == "ERROR" else "warn")
             out.append(f"<tr><td><code>{esc(str(x.get('name')))}</code></td><td>{esc(str(x.get('severity')))}</td>"
                        f"<td>{_badge(res)}</td><td>{esc(str(x.get('description', '')))}</td>"
                        f"<td><code>{esc(_short_json(x.get('observed')))}</code></td></tr>")

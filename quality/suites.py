@@ -8,7 +8,12 @@ data source, a dataframe asset, a whole-dataframe batch definition and a validat
 built once per process and per suite (cached), then run per frame. great-expectations is imported
 lazily (it costs about 3 s).
 
-Vector roles are validated on the *staged, valid* frame of :func:`citymodel.vector.validate_records`;
+Vector roles are validated on the records *as delivered* (the output of
+:func:`citymodel.vector.read_role`, before :func:`citymodel.vector.validate_records` quarantines
+any), so that the id, geometry and range expectations can fail; each counts one error class of
+the quarantine (:func:`error_class`) and fails when more than ``quality.blocking[class]`` of the
+records show it (great-expectations' ``mostly``); ``not_empty`` is judged on the records left
+after quarantine.
 geometry is checked through columns added to a copy by :func:`suite_frame`: ``geom_valid`` (bool),
 ``geom_type`` (str), ``crs`` (``EPSG:<code>``). The LiDAR suite (role ``"lidar"``) runs over one row
 per tile with the columns :data:`LIDAR_COLUMNS`.
@@ -17,7 +22,8 @@ Blocking vs. warning
 --------------------
 Blocking (severity ``ERROR``; a failure must stop publishing): table not empty, schema (columns
 present, column types), CRS equals the processing CRS, ids not null and unique, geometry valid and
-of the role's type, a flood zone's water level present, LiDAR point density and required classes.
+of the role's type, a flood zone's water level present, LiDAR point density, coverage of tile ∩
+extent and required classes.
 Warning only (severity ``WARN``): value ranges (``validate_records`` already quarantines records
 out of range, so these fail only for frames that bypassed it), the share of records that carry
 optional attributes, plausible LiDAR heights.
@@ -52,7 +58,7 @@ SUITE_ROLES: tuple[str, ...] = tuple(ROLE_SCHEMAS) + ("lidar",)
 
 #: columns of the LiDAR tile statistics frame (plus ``class_<c>_count`` per required class)
 LIDAR_COLUMNS: dict[str, str] = {"tile_id": "str", "point_count": "int64", "density_m2": "float64",
-                                 "z_min_m": "float64", "z_max_m": "float64"}
+                                 "coverage_share": "float64", "z_min_m": "float64", "z_max_m": "float64"}
 
 #: plausible terrain/point heights in metres (outside: a wrong unit, CRS or outliers)
 Z_PLAUSIBLE_M: tuple[float, float] = (-500.0, 9000.0)
@@ -233,11 +239,45 @@ def suite_specs(role: str, settings) -> list[ExpectationSpec]:
                                      {"column": "kind", "value_set": ["observer", "target"]}, False,
                                      "kind is observer or target"))
         rng("eye_height_m", 0, unit=" m")
+    specs = [_with_tolerance(sp, error_class(sp.name, role), q) for sp in specs]
     for col in OPTIONAL_ATTRIBUTES.get(role, ()):
         specs.append(ExpectationSpec(f"{col}_present_share", "ExpectColumnValuesToNotBeNull",
                                      {"column": col, "mostly": OPTIONAL_PRESENT_SHARE}, False,
                                      f"at least {OPTIONAL_PRESENT_SHARE:.0%} of the records carry {col}"))
     return specs
+
+
+def error_class(check_name: str, role: str) -> str | None:
+    """The error class (a quarantine reason code, key of ``quality.blocking``) that an expectation
+    of a vector role's suite counts, or None for table-level expectations (not empty, columns,
+    types, CRS)."""
+    id_col = ID_COLUMN.get(role)
+    if check_name == f"{id_col}_not_null":
+        return "missing_id"
+    if check_name == f"{id_col}_unique":
+        return "duplicate_id"
+    if check_name == "geometry_valid":
+        return "invalid_geometry"
+    if check_name == "geometry_type":
+        return "wrong_geometry_type"
+    if check_name == "water_level_m_not_null":
+        return "missing_value"
+    if check_name.endswith("_range") or check_name == "kind_known":
+        return "out_of_range"
+    return None
+
+
+def _with_tolerance(spec: ExpectationSpec, cls: str | None, quality) -> ExpectationSpec:
+    """``spec`` with great-expectations' ``mostly`` = 1 - ``quality.blocking[cls]`` (the share of
+    records that may fail it); unchanged for a tolerance of 0 or no class."""
+    if cls is None:
+        return spec
+    share = float((getattr(quality, "blocking", None) or {}).get(cls, 0.0))
+    desc = f"{spec.description} (error class {cls}: at most {share:.1%} of the delivered records, quality.blocking)"
+    if share <= 0:
+        return ExpectationSpec(spec.name, spec.expectation, spec.kwargs, spec.blocking, desc)
+    return ExpectationSpec(spec.name, spec.expectation, {**spec.kwargs, "mostly": round(1.0 - share, 9)},
+                           spec.blocking, desc)
 
 
 def _lidar_specs(settings) -> list[ExpectationSpec]:
@@ -255,7 +295,12 @@ def _lidar_specs(settings) -> list[ExpectationSpec]:
                         "one row per tile"),
         ExpectationSpec("density", "ExpectColumnValuesToBeBetween",
                         {"column": "density_m2", "min_value": float(lid.min_density_m2)}, True,
-                        f"point density >= {lid.min_density_m2:g} points/m² (lidar.min_density_m2)"),
+                        f"point density >= {lid.min_density_m2:g} points/m² of the covered area "
+                        f"(lidar.min_density_m2)"),
+        ExpectationSpec("coverage", "ExpectColumnValuesToBeBetween",
+                        {"column": "coverage_share", "min_value": float(lid.min_coverage_share)}, True,
+                        f"at least {lid.min_coverage_share:.0%} of tile ∩ extent holds points "
+                        f"(lidar.min_coverage_share)"),
     ]
     for c in lid.required_classes:
         specs.append(ExpectationSpec(f"class_{c}_present", "ExpectColumnValuesToBeBetween",
@@ -290,7 +335,7 @@ def check_specs(role: str, settings, include_quarantine: bool = False) -> list[d
 QUARANTINE_CHECK = "quarantine_share"
 
 
-def quarantine_check(records: int, quarantined: int, quality) -> dict:
+def quarantine_check(records: int, quarantined: int, quality, outside_extent: int = 0) -> dict:
     """The blocking check on the share of quarantined records, in the shape of
     :meth:`SuiteResult.check_results` (and of the report's ``checks``).
 
@@ -302,13 +347,57 @@ def quarantine_check(records: int, quarantined: int, quality) -> dict:
         Records in the quarantine.
     quality : citymodel.config.QualitySettings
         ``max_quarantine_share`` is the limit (share, 0..1).
+    outside_extent : int
+        Quarantined records whose only reason is that they lie outside the deployment's extent
+        (a source that covers more than the city is not faulty): left out of the share on both
+        sides and reported in the metadata.
     """
-    share = quarantined / records if records else 0.0
+    considered = records - outside_extent
+    bad = quarantined - outside_extent
+    share = bad / considered if considered else 0.0
     limit = float(quality.max_quarantine_share)
     return {"name": QUARANTINE_CHECK, "passed": bool(share <= limit), "severity": ERROR, "blocking": True,
             "description": f"at most {limit:.1%} of the records are quarantined (quality.max_quarantine_share)",
             "metadata": {"records": int(records), "quarantined": int(quarantined), "share": round(share, 6),
-                         "max_share": limit}}
+                         "max_share": limit, "outside_extent": int(outside_extent)}}
+
+
+NO_POINTS_FALLBACK_CHECK = "fallback_no_points_share"
+#: the no-points fallback check fails only from this many buildings on (one new house in a tile of
+#: five is not a broken point cloud)
+NO_POINTS_FALLBACK_MIN_COUNT = 3
+
+
+def no_points_fallback_check(methods, reasons, building_ids, quality) -> dict:
+    """The blocking check on the LoD1 fallbacks of one tile caused by missing points.
+
+    A building falls back to a LoD1 block when its footprint lies outside the point cloud or holds
+    too few points (:func:`citymodel.lod2.build.lacks_points`). A few do so in any city (buildings
+    newer than the flight, small sheds); a tile whose points are missing, misplaced or all at one
+    spot makes most of its buildings fall back, and the release must not say "pass" then. Fails
+    when more than ``quality.max_fallback_share`` of the tile's buildings, and at least
+    :data:`NO_POINTS_FALLBACK_MIN_COUNT`, fell back for lack of points.
+
+    Parameters
+    ----------
+    methods, reasons, building_ids : sequences
+        ``method``, ``fallback_reason`` and ``building_id`` of each reconstructed building.
+    quality : citymodel.config.QualitySettings
+        ``max_fallback_share`` (0..1).
+    """
+    from citymodel.lod2.build import lacks_points
+
+    rows = [(str(b), str(m), r) for b, m, r in zip(building_ids, methods, reasons) if str(m) != "rejected"]
+    lacking = [b for b, m, r in rows if m == "lod1_fallback" and lacks_points(r)]
+    n = len(rows)
+    share = len(lacking) / n if n else 0.0
+    limit = float(quality.max_fallback_share)
+    failed = share > limit and len(lacking) >= NO_POINTS_FALLBACK_MIN_COUNT
+    return {"name": NO_POINTS_FALLBACK_CHECK, "passed": not failed, "severity": ERROR, "blocking": True,
+            "description": f"at most {limit:.0%} of the buildings fall back to LoD1 for lack of points "
+                           f"(quality.max_fallback_share)",
+            "metadata": {"buildings": n, "lacking_points": len(lacking), "share": round(share, 6),
+                         "max_share": limit, "examples": lacking[:20]}}
 
 
 def blocking_map(role: str, settings) -> dict[str, bool]:
@@ -385,7 +474,7 @@ def _validation_definition(role: str, specs: list[ExpectationSpec]):
     return key, vd
 
 
-def run_suite(role: str, frame, settings) -> SuiteResult:
+def run_suite(role: str, frame, settings, staged_rows: int | None = None) -> SuiteResult:
     """Validate a frame with the role's suite.
 
     Parameters
@@ -398,6 +487,11 @@ def run_suite(role: str, frame, settings) -> SuiteResult:
         or the LiDAR statistics, one row per tile (:data:`LIDAR_COLUMNS` + ``class_<c>_count``).
     settings : citymodel.config.Settings
         Uses ``processing_crs``, ``quality`` and ``lidar``.
+    staged_rows : int, optional
+        With a vector role's records *as delivered* in ``frame`` (before quarantine, so that the
+        id, geometry and range expectations can fail): the number of records left after
+        quarantine, on which ``not_empty`` is judged instead (a table whose every record is
+        quarantined is empty).
 
     Returns
     -------
@@ -422,6 +516,11 @@ def run_suite(role: str, frame, settings) -> SuiteResult:
         expectations.append({"name": s.name, "success": success, "observed": observed,
                              "kwargs": _json_safe(s.kwargs), "blocking": s.blocking, "severity": s.severity,
                              "expectation": s.expectation, "description": s.description})
+    if staged_rows is not None:
+        for e in expectations:
+            if e["name"] == "not_empty":
+                e["success"] = bool(staged_rows >= 1)
+                e["observed"] = {"delivered_records": int(len(frame)), "staged_records": int(staged_rows)}
     failed = [e["name"] for e in expectations if not e["success"] and e["blocking"]]
     warnings = [e["name"] for e in expectations if not e["success"] and not e["blocking"]]
     return SuiteResult(role=role, success=not failed and not warnings, expectations=expectations,

@@ -1,10 +1,13 @@
-"""A real HTTP server on 127.0.0.1 for catalog and download tests.
+"""A real HTTP(S) server on 127.0.0.1 for catalog and download tests.
 
 Serves a folder with ETag / Last-Modified and 304 answers to conditional GETs, counts requests
 per path, and injects failures on demand: N times an error status, slow answers (the handler
 sleeps before answering, beyond the client's timeout), truncated bodies (a Content-Length larger
-than the body, then the connection is closed). Listens on an ephemeral port (port 0) and only on
-the loopback interface.
+than the body, then the connection is closed), drip-fed bodies (a few bytes every few seconds:
+never a socket timeout, but hours for a file) and redirects (to any URL: another host or port,
+another scheme, a local file). With ``tls=(certfile, keyfile)`` it speaks https
+(:func:`self_signed_cert` makes a certificate for 127.0.0.1 and localhost). Listens on an
+ephemeral port (port 0) and only on the loopback interface.
 
     with CatalogServer(tmp_path) as server:
         server.fail("a.laz", status=500, times=2)
@@ -30,17 +33,51 @@ _TYPES = {".jsonld": "application/ld+json", ".laz": "application/vnd.laszip",
 
 @dataclass
 class _Fault:
-    kind: str            # "status", "slow", "truncate"
+    kind: str            # "status", "slow", "truncate", "drip", "redirect"
     remaining: int | None  # None: always
     status: int = 500
     seconds: float = 0.0
+    step_bytes: int = 1
+    location: str = ""
+
+
+def self_signed_cert(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate (and key) for 127.0.0.1 and localhost, valid for a day; returns
+    ``(certfile, keyfile)``. Clients trust it through ``REQUESTS_CA_BUNDLE=<certfile>``."""
+    import datetime as _dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = _dt.datetime.now(_dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - _dt.timedelta(minutes=5)).not_valid_after(now + _dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                                        x509.DNSName("localhost")]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    certfile, keyfile = folder / "cert.pem", folder / "key.pem"
+    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    return certfile, keyfile
 
 
 class CatalogServer:
     """Serve ``root`` over HTTP on 127.0.0.1; see the module docstring."""
 
-    def __init__(self, root: Path, etag: bool = True, last_modified: bool = True):
+    def __init__(self, root: Path, etag: bool = True, last_modified: bool = True,
+                 tls: tuple[Path, Path] | None = None):
         self.root = Path(root).resolve()
+        self.tls = tls
         self.send_etag = etag
         self.send_last_modified = last_modified
         self.hits: Counter[str] = Counter()        # GET requests per path
@@ -64,6 +101,15 @@ class CatalogServer:
         """Send half the body with the full Content-Length, then close (next ``times`` GETs)."""
         self._add(path, _Fault("truncate", times))
 
+    def drip(self, path: str, step_bytes: int = 1, interval_s: float = 5.0, times: int | None = None) -> None:
+        """Send the next ``times`` GETs of ``path`` with the full Content-Length, ``step_bytes``
+        every ``interval_s`` seconds (never silent long enough for a socket timeout)."""
+        self._add(path, _Fault("drip", times, seconds=interval_s, step_bytes=step_bytes))
+
+    def redirect(self, path: str, location: str, status: int = 302, times: int | None = None) -> None:
+        """Answer the next ``times`` GETs of ``path`` with ``status`` and ``Location: location``."""
+        self._add(path, _Fault("redirect", times, status=status, location=location))
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
@@ -80,7 +126,12 @@ class CatalogServer:
     def url(self, path: str = "") -> str:
         assert self._httpd is not None, "server not started"
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/{path.lstrip('/')}"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}/{path.lstrip('/')}"
+
+    @property
+    def port(self) -> int:
+        assert self._httpd is not None, "server not started"
+        return int(self._httpd.server_address[1])
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> CatalogServer:
@@ -91,6 +142,12 @@ class CatalogServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
+        if self.tls is not None:
+            import ssl
+
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(str(self.tls[0]), str(self.tls[1]))
+            self._httpd.socket = ctx.wrap_socket(self._httpd.socket, server_side=True)
         self._thread = threading.Thread(target=self._httpd.serve_forever,
                                         kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
@@ -160,6 +217,16 @@ class _Handler(BaseHTTPRequestHandler):
             fault = srv._take(path, "status")
             if fault is not None:
                 return self._send_status(path, fault.status, headers)
+            redirect = srv._take(path, "redirect")
+            if redirect is not None:
+                srv._record(path, redirect.status, headers)
+                self.send_response(redirect.status)
+                self.send_header("Location", redirect.location)
+                self.send_header("Content-Length", "0")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.close_connection = True
+                return
             file = (srv.root / path).resolve()
             if srv.root not in file.parents or not file.is_file():
                 return self._send_status(path, 404, headers)
@@ -190,6 +257,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return
             truncate = srv._take(path, "truncate") is not None
+            drip = srv._take(path, "drip")
             srv._record(path, 200, headers)
             self.send_response(200)
             ctype = _TYPES.get(file.suffix) or mimetypes.guess_type(file.name)[0] or "application/octet-stream"
@@ -201,8 +269,17 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header("Last-Modified", last_modified)
             self.send_header("Connection", "close")
             self.end_headers()
+            if drip is not None:
+                self.wfile.flush()
+                for i in range(0, len(data), drip.step_bytes):
+                    self.wfile.write(data[i:i + drip.step_bytes])
+                    self.wfile.flush()
+                    if srv._stop.wait(drip.seconds):
+                        break
+                self.close_connection = True
+                return
             self.wfile.write(data[: len(data) // 2] if truncate else data)
             self.wfile.flush()
             self.close_connection = True
-        except (BrokenPipeError, ConnectionResetError):
+        except (BrokenPipeError, ConnectionResetError, OSError):
             self.close_connection = True  # the client gave up (timeout): nothing to answer

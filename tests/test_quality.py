@@ -73,7 +73,8 @@ def good_frame(role: str) -> gpd.GeoDataFrame:
 
 def good_lidar() -> pd.DataFrame:
     return pd.DataFrame({"tile_id": ["32_681_5644", "32_682_5644"], "point_count": [14_000_000, 9_000_000],
-                         "density_m2": [14.0, 9.0], "z_min_m": [141.2, 150.0], "z_max_m": [212.9, 240.3],
+                         "density_m2": [14.0, 9.0], "coverage_share": [0.99, 0.93],
+                         "z_min_m": [141.2, 150.0], "z_max_m": [212.9, 240.3],
                          "class_2_count": [5_100_000, 3_000_000]})
 
 
@@ -200,6 +201,7 @@ def test_empty_frame_is_blocking(settings):
 
 @pytest.mark.parametrize("column,value,expected", [
     ("density_m2", 3.5, "density"),
+    ("coverage_share", 0.0001, "coverage"),
     ("class_2_count", 0, "class_2_present"),
     ("z_max_m", 12_000.0, "z_max_plausible"),
 ])

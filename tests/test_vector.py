@@ -270,8 +270,8 @@ def test_configured_column_absent_is_an_error(tmp_path):
 
 def test_bad_wkt_and_bad_number_are_quarantined_not_dropped(tmp_path):
     path = tmp_path / "t.csv"
-    path.write_text("baumnummer;baumhoehe;geometrie\nB1;12,5;POINT (5645000 682000)\n"
-                    "B2;zwölf;POINT (5645010 682000)\nB3;9;POINT (5645\n", encoding="utf-8")
+    path.write_text("baumnummer;baumhoehe;kr_durchm;geometrie\nB1;12,5;6;POINT (5645000 682000)\n"
+                    "B2;zwölf;6;POINT (5645010 682000)\nB3;9;6;POINT (5645\n", encoding="utf-8")
     src = SourceSettings(dataset="baumkataster", crs="EPSG:3044", options={"sep": ";", "decimal": ","})
     gdf = read_role("trees", path, src, "EPSG:25832")
     assert len(gdf) == 3
@@ -354,13 +354,16 @@ def test_trees_height_limits():
             {"tree_id": "t3", "height_m": -1.0, "geometry": Point(2, 0)},
             {"tree_id": "t4", "height_m": np.nan, "geometry": Point(3, 0)}]
     gdf = _gdf(recs)
-    for col in ("crown_diameter_m", "trunk_circumference_cm", "species", "vitality"):
+    gdf["crown_diameter_m"] = 5.0
+    for col in ("trunk_circumference_cm", "species", "vitality"):
         gdf[col] = np.nan
     ok, q = validate_records("trees", gdf, QualitySettings(tree_height_max_m=60))
-    assert ok["tree_id"].tolist() == ["t1", "t4"]
+    # a tree without a height cannot become a crown in the shading scene: quarantined, not kept
+    assert ok["tree_id"].tolist() == ["t1"]
     reasons = dict(zip(q["record_id"], q["reason"]))
-    assert "height_m = 75 m out of range (must be >= 0 and <= 60)" in reasons["t2"]
+    assert "height_m = 75 m out of range (must be > 0 and <= 60)" in reasons["t2"]
     assert "height_m = -1 m out of range" in reasons["t3"]
+    assert "height_m is missing" in reasons["t4"]
 
 
 def _road(**kw):

@@ -4,7 +4,8 @@ rdflib would fetch a remote ``@context`` from the network. :func:`inline_context
 of a document whose every ``@context`` is inline: the well-known DCAT-AP / DCAT context URLs
 (:data:`WELL_KNOWN_CONTEXTS`, any release of the SEMIC DCAT-AP contexts) are replaced by
 :data:`DCAT_AP_CONTEXT`, a context file beside a local catalog is read from disk, and any other
-remote context is a :class:`~citymodel.errors.CatalogError`.
+remote context is a :class:`~citymodel.errors.CatalogError` (so is a ``file:`` context named
+by a catalog read over http(s)).
 
 The RDF namespaces of the terms the parser queries (``dcat:``, ``dct:``, ``spdx:``, ...) are
 defined here, beside the context that maps DCAT-AP's labels to them.
@@ -114,8 +115,9 @@ def _context_from_url(url: str, source_url: str, label: str) -> Any:
     absolute = urljoin(source_url, url)
     if _well_known(absolute):
         return copy.deepcopy(DCAT_AP_CONTEXT)
-    if urlparse(absolute).scheme == "file":
-        # a context file beside a local catalog is read from disk, never through rdflib
+    if urlparse(absolute).scheme == "file" and urlparse(source_url).scheme == "file":
+        # a context file beside a local catalog is read from disk, never through rdflib; an online
+        # catalog never makes the pipeline read a local file (it falls through to the error below)
         path = url_to_path(absolute)
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
@@ -127,6 +129,12 @@ def _context_from_url(url: str, source_url: str, label: str) -> Any:
             raise dataset_error(CatalogError, label, f"the @context file {path} has no '@context'",
                                 "fix or inline the @context of the catalog")
         return _resolve_context(ctx, absolute, label)
+    if urlparse(absolute).scheme in ("file", ""):
+        raise dataset_error(
+            CatalogError, label,
+            f"the catalog {source_url} is read over the network but its @context names the local "
+            f"file {url}; an online catalog never makes the pipeline read files of this machine",
+            "serve the catalog with an inline @context or a well-known DCAT-AP context URL")
     raise dataset_error(
         CatalogError, label,
         f"the document's @context is the remote URL {url}, which is not fetched (no network "

@@ -1,9 +1,10 @@
 """Verified, atomic, conditional downloads of distributions, and the record of what was fetched.
 
 :func:`download` streams a distribution to a temporary file beside the target (through a fetcher,
-:mod:`.fetchers`), verifies it (byte size, checksum) and renames it atomically. What was fetched is
-recorded (in the caller's ``state`` or in ``<folder>/.download_state/<name>.json``), so that a second
-download of an unchanged distribution transfers nothing.
+:mod:`.fetchers`), verifies it (byte size, checksum, an optional hook such as the zip check) and
+renames it atomically. What was fetched is recorded (in the caller's ``state`` or in
+``<folder>/.download_state/<name>.json``), so that a second download of an unchanged distribution
+transfers nothing. :func:`prune_downloads` removes what the current catalog no longer lists.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import unquote, urlparse
 
 from ..errors import DownloadError, SourceDataError, dataset_error
@@ -23,6 +24,8 @@ from ..fileio import atomic_write_text, file_digest
 from .fetchers import CHECKSUM_ALGORITHMS, Fetcher, fetcher_for
 from .formats import FORMAT_EXTENSIONS, format_of
 from .model import Distribution, isoformat_or_none
+from .policy import UrlPolicy
+from .transfer import TransferLimits
 
 #: Sub-folder of a download folder that holds the JSON state of each downloaded file.
 STATE_DIR = ".download_state"
@@ -107,17 +110,20 @@ def download(distribution: Distribution, target_dir: str | os.PathLike, *,
              dataset: str = "distribution", filename: str | None = None,
              state: dict[str, Any] | None = None, fetcher: Fetcher | None = None,
              timeout_s: float = 30.0, retries: int = 3, backoff_s: float = 1.0,
-             force: bool = False) -> DownloadResult:
+             force: bool = False, policy: UrlPolicy | None = None,
+             limits: TransferLimits | None = None, max_bytes: int | None = None,
+             verify: Callable[[Path, Path, str], None] | None = None) -> DownloadResult:
     """Download a distribution into ``target_dir``, verified, atomically, only when changed.
 
-    The body is streamed to a temporary file in ``target_dir``, checked against ``dcat:byteSize``
-    and the spdx checksum, then renamed with :func:`os.replace`; a failed download leaves no file
-    under the final name. What was fetched (ETag, Last-Modified, the catalog's modified date and
-    checksum, size, sha256) is recorded in ``state`` if given (the caller persists it), else in
-    ``target_dir/.download_state/<name>.json``. Next time nothing is transferred when the catalog's
-    checksum / modified date are unchanged and the file is intact, or when the server answers a
-    conditional GET with 304; ``changed`` is then False (it is also False when a transfer brought
-    the same bytes).
+    The URL is first checked by ``policy`` (:class:`~citymodel.catalog.policy.UrlPolicy`: scheme,
+    host). The body is streamed to a temporary file in ``target_dir``, checked against
+    ``dcat:byteSize``, the spdx checksum and ``verify``, then renamed with :func:`os.replace`; a
+    failed download leaves no file under the final name and records nothing. What was fetched
+    (ETag, Last-Modified, the catalog's modified date and checksum, size, sha256) is recorded in
+    ``state`` if given (the caller persists it), else in ``target_dir/.download_state/<name>.json``.
+    Next time nothing is transferred when the catalog's checksum / modified date are unchanged and
+    the file is intact, or when the server answers a conditional GET with 304; ``changed`` is then
+    False (it is also False when a transfer brought the same bytes).
 
     Parameters
     ----------
@@ -134,11 +140,24 @@ def download(distribution: Distribution, target_dir: str | os.PathLike, *,
         Default: picked from the URL scheme with ``timeout_s``, ``retries``, ``backoff_s``.
     force : bool
         Download even if the record says the file is current.
+    policy : UrlPolicy, optional
+        Where the catalog may send the download (default: no check of the URL itself; redirects
+        stay on its host).
+    limits : TransferLimits, optional
+        Deadline and minimum rate of the default fetcher.
+    max_bytes : int, optional
+        Largest file accepted (``quality.max_file_bytes``); ``dcat:byteSize`` above it fails
+        before any request.
+    verify : callable, optional
+        ``verify(tmp_path, final_path, sha256)`` runs on the complete, checksum-verified temporary
+        file before it is renamed and recorded (e.g. :func:`~citymodel.catalog.archives.zip_verifier`);
+        an exception leaves nothing behind.
 
     Raises
     ------
     DownloadError
-        Not found (404), retries exhausted, size or checksum mismatch, unsupported algorithm.
+        Refused by the policy, not found (404), retries exhausted (transient), deadline passed,
+        too large, size or checksum mismatch, unsupported algorithm, refused by ``verify``.
     """
     t0 = time.perf_counter()
     url = distribution.url
@@ -146,6 +165,14 @@ def download(distribution: Distribution, target_dir: str | os.PathLike, *,
         raise dataset_error(DownloadError, dataset,
                             f"distribution {distribution.title!r} has neither dcat:downloadURL nor "
                             f"dcat:accessURL", "add a dcat:downloadURL to the distribution in the catalog")
+    if policy is not None:
+        policy.check_download(url, dataset=dataset)
+    if max_bytes is not None and distribution.byte_size is not None and distribution.byte_size > max_bytes:
+        raise dataset_error(DownloadError, dataset,
+                            f"distribution {url} is {distribution.byte_size} bytes (dcat:byteSize), more "
+                            f"than the {max_bytes} bytes allowed (quality.max_file_bytes); nothing was "
+                            f"downloaded", "check that the catalog names the right file; if it does, "
+                            "raise quality.max_file_bytes for this role in the deployment file")
     alg = distribution.checksum_algorithm
     if distribution.checksum_value and alg not in CHECKSUM_ALGORITHMS:
         raise dataset_error(DownloadError, dataset,
@@ -176,17 +203,20 @@ def download(distribution: Distribution, target_dir: str | os.PathLike, *,
             return result(False)
         conditional = {"etag": record.get("etag"), "last_modified": record.get("last_modified")}
 
-    fetcher = fetcher or fetcher_for(url, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s)
+    fetcher = fetcher or fetcher_for(url, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s,
+                                     policy=policy, limits=limits)
     algorithms = [alg] if distribution.checksum_value and alg else []
     out = fetcher.fetch(url, target, name, label=dataset, conditional=conditional,
-                        expected_size=distribution.byte_size, algorithms=algorithms)
+                        expected_size=distribution.byte_size, algorithms=algorithms,
+                        max_bytes=max_bytes)
     if out.not_modified:
         if distribution.checksum_value and record.get("catalog_checksum") != _catalog_checksum(distribution):
             # the server says unchanged but the catalog's checksum differs from what we recorded:
             # verify the local file against the catalog before trusting it
             if file_digest(final, CHECKSUM_ALGORITHMS[alg]) != distribution.checksum_value.lower():
                 return download(distribution, target, dataset=dataset, filename=name, state=state,
-                                fetcher=fetcher, force=True)
+                                fetcher=fetcher, force=True, policy=policy, max_bytes=max_bytes,
+                                verify=verify)
         record.update(catalog_modified=isoformat_or_none(distribution.modified),
                       catalog_checksum=_catalog_checksum(distribution),
                       etag=out.etag or record.get("etag"),
@@ -212,6 +242,8 @@ def download(distribution: Distribution, target_dir: str | os.PathLike, *,
                                     "update spdx:checksumValue in the catalog or re-publish the file")
         changed = not (local_intact and record.get("sha256") == out.digests["sha256"])
         if changed:
+            if verify is not None:
+                verify(tmp, final, out.digests["sha256"])
             os.replace(tmp, final)
         else:  # the same bytes again: keep the file (and its mtime) as it is
             tmp.unlink(missing_ok=True)
@@ -229,3 +261,38 @@ def download(distribution: Distribution, target_dir: str | os.PathLike, *,
     persist()
     return result(changed)
 
+
+
+def prune_downloads(folder: str | os.PathLike, keep: set[str] | list[str]) -> list[Path]:
+    """Remove from a dataset's download folder what the current catalog no longer lists.
+
+    Files (and their download records and extraction folders ``<name>.<sha>.d`` / ``<name>.d``)
+    whose name is not in ``keep`` are removed. Temporary files of downloads in progress (names
+    starting with a dot) are left alone. Returns the removed paths.
+    """
+    import shutil
+
+    root = Path(folder)
+    keep = set(keep)
+    removed: list[Path] = []
+    if not root.is_dir():
+        return removed
+    extraction = re.compile(r"^(?P<name>.+?)(\.[0-9a-f]{16})?\.d$")
+    for child in sorted(root.iterdir()):
+        if child.name.startswith("."):
+            continue
+        if child.is_dir():
+            m = extraction.match(child.name)
+            if m and m.group("name") not in keep:
+                shutil.rmtree(child, ignore_errors=True)
+                removed.append(child)
+        elif child.name not in keep:
+            child.unlink(missing_ok=True)
+            removed.append(child)
+    state_dir = root / STATE_DIR
+    if state_dir.is_dir():
+        for rec in sorted(state_dir.glob("*.json")):
+            if rec.name[:-len(".json")] not in keep:
+                rec.unlink(missing_ok=True)
+                removed.append(rec)
+    return removed

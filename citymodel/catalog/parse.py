@@ -23,6 +23,8 @@ from ..errors import CatalogError, CityModelError, DownloadError, dataset_error
 from .contexts import DCAT, DCT, GSP, HYDRA, LOCN, SPDX, inline_contexts
 from .fetchers import Fetcher, fetcher_for
 from .model import Catalog, Dataset, Distribution
+from .policy import UrlPolicy
+from .transfer import Deadline, TransferLimits
 from .urls import to_url
 
 IANA_MEDIA_TYPES = "http://www.iana.org/assignments/media-types/"
@@ -90,18 +92,27 @@ def parse_catalog(data: bytes | str, source_url: str) -> Catalog:
 
 def load_catalog(source: str | os.PathLike, *, fetcher: Fetcher | None = None,
                  timeout_s: float = 30.0, retries: int = 3, backoff_s: float = 1.0,
-                 max_pages: int = 1000) -> Catalog:
+                 max_pages: int = 1000, policy: UrlPolicy | None = None,
+                 limits: TransferLimits | None = None,
+                 max_catalog_bytes: int | None = 256 << 20) -> Catalog:
     """Read a DCAT-AP catalog from an http(s) URL, a ``file:`` URL or a local path.
 
-    Paged catalogs (``hydra:nextPage`` / ``hydra:next``) are followed up to ``max_pages``.
+    Paged catalogs (``hydra:nextPage`` / ``hydra:next``) are followed up to ``max_pages``; every
+    next page must be allowed by ``policy`` (default: the catalog's own scheme and host), and all
+    pages together are read within ``limits.deadline_s``.
 
     Raises
     ------
     CatalogError
-        The document cannot be fetched or read, or is not DCAT-AP JSON-LD.
+        The document cannot be fetched or read, or is not DCAT-AP JSON-LD (transient where the
+        fetch failed for a transient reason, :func:`~citymodel.errors.is_transient`).
     """
     url = to_url(source)
-    fetcher = fetcher or fetcher_for(url, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s)
+    limits = limits or TransferLimits(window_s=timeout_s)
+    policy = policy or UrlPolicy(url)
+    fetcher = fetcher or fetcher_for(url, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s,
+                                     policy=policy, limits=limits, max_catalog_bytes=max_catalog_bytes)
+    deadline = Deadline(limits.deadline_s)
     graph = rdflib.Graph()
     queue, seen = [url], set()
     while queue:
@@ -112,11 +123,20 @@ def load_catalog(source: str | os.PathLike, *, fetcher: Fetcher | None = None,
             raise dataset_error(CatalogError, "catalog",
                                 f"{url} has more than {max_pages} pages",
                                 "raise max_pages or ask the platform for a larger page size")
+        if deadline.expired:
+            raise dataset_error(CatalogError, "catalog",
+                                f"reading {url} took longer than catalog.download_deadline_s = "
+                                f"{limits.deadline_s:g} s ({len(seen)} page(s) read)",
+                                "try again later; raise catalog.download_deadline_s for a very large catalog")
         seen.add(page)
         try:
+            if page != url:
+                policy.check_download(page, dataset="catalog", what="next page (hydra:next)")
             data = fetcher.read(page, label="catalog")
         except DownloadError as exc:
-            raise CatalogError(str(exc)) from exc
+            err = CatalogError(str(exc))
+            err.transient = exc.transient
+            raise err from exc
         _parse_into(graph, data, page, "catalog")
         queue.extend(p for p in _next_pages(graph, page) if p not in seen)
     return _catalog_from_graph(graph, url)

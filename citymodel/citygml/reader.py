@@ -278,7 +278,7 @@ def iter_citygml(path_or_zip: str | os.PathLike, dataset: str, crs_override: str
     for source, fh in open_citygml_sources(path, dataset):
         file_srs: str | None = None
         seen_root = False
-        context = iterparse_untrusted(fh, tags, remove_blank_text=True)
+        context = iterparse_untrusted(fh, tags, remove_blank_text=True, name=source, dataset=dataset)
         try:
             for event, el in context:
                 if not seen_root:

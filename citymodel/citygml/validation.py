@@ -138,9 +138,12 @@ def validate_citygml_xsd(path: str | os.PathLike | IO[bytes], schema_dir: str | 
         return _zip_report(path, validate_citygml_xsd, schema_dir=schema_dir, max_errors=max_errors)
     report = ValidationReport(_name(path))
     try:
-        doc = parse_untrusted(_src(path))
+        doc = parse_untrusted(_src(path), name=_name(path))
     except etree.XMLSyntaxError as exc:
         report.errors.append(f"line {exc.lineno}: not well-formed XML: {exc.msg}")
+        return report
+    except SourceDataError as exc:  # a DOCTYPE declaring entities
+        report.errors.append(str(exc))
         return report
     report.n_buildings = len(doc.getroot().findall(f".//{{{BLDG_NS}}}Building"))
     if not schema.validate(doc):
@@ -234,8 +237,8 @@ def check_citygml_structure(path: str | os.PathLike | IO[bytes], max_errors: int
 
     tags = [f"{{{BLDG_NS}}}Building", f"{{{GML_NS}}}Envelope"]
     root_checked = False
-    context = iterparse_untrusted(_src(path), tags)
     try:
+        context = iterparse_untrusted(_src(path), tags, name=_name(path))
         for _, el in context:
             if not root_checked:
                 root = el.getroottree().getroot()
@@ -287,6 +290,9 @@ def check_citygml_structure(path: str | os.PathLike | IO[bytes], max_errors: int
                     del member.getparent()[0]
     except etree.XMLSyntaxError as exc:
         err(f"line {exc.lineno}: not well-formed XML: {exc.msg}")
+        return report
+    except SourceDataError as exc:  # a DOCTYPE declaring entities
+        err(str(exc))
         return report
     if not root_checked and context.root is not None and \
             context.root.tag != f"{{{CORE_NS}}}CityModel":

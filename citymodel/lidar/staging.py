@@ -25,6 +25,7 @@ import numpy as np
 import pyproj
 from scipy import ndimage
 
+from ..errors import SourceDataError
 from ..fileio import atomic_output
 from ..raster import write_geotiff
 from ..tiles import Tile
@@ -58,7 +59,17 @@ def _bit_layout(point_format_id: int) -> tuple[str, int, int, int, int]:
 
 @dataclass
 class TileStats:
-    """Result of :func:`stage_tile` (all figures for the tile proper unless named otherwise)."""
+    """Result of :func:`stage_tile` (all figures for the tile proper unless named otherwise).
+
+    Coverage and density are measured over the part of the tile that the deployment covers (tile
+    ∩ extent; the whole tile without an extent), on a grid of ``COVERAGE_CELL_M`` cells (a cell
+    belongs to it when its centre does): ``extent_area_m2`` its area, ``covered_area_m2`` the
+    area of its cells holding at least one point, ``coverage_share`` their share,
+    ``density_m2`` points per m² of the covered area (the density where there is data),
+    ``extent_density_m2`` points per m² of the whole part (``coverage_share x density_m2``).
+    A cloud with every point at one spot has a high ``density_m2`` but a ``coverage_share``
+    near 0.
+    """
 
     tile_id: str
     dataset: str
@@ -75,6 +86,8 @@ class TileStats:
     covered_area_m2: float = 0.0
     coverage_share: float = 0.0
     density_m2: float = 0.0
+    extent_area_m2: float = 0.0
+    extent_density_m2: float = 0.0
     ground_point_count: int = 0
     ground_density_m2: float = 0.0
     outliers_high_count: int = 0
@@ -86,6 +99,7 @@ class TileStats:
     dtm_info: dict[str, Any] = field(default_factory=dict)
     files: list[dict[str, Any]] = field(default_factory=list)
     files_skipped: list[str] = field(default_factory=list)
+    halo_files_unreadable: list[dict[str, Any]] = field(default_factory=list)   # see _halo_gap
     laz_path: str | None = None
     dtm_path: str | None = None
     point_format: int | None = None
@@ -98,6 +112,49 @@ class TileStats:
         return asdict(self)
 
 
+def _overlaps_tile(b, tile_bounds) -> bool:
+    """True when a file's bounds may hold points of the tile proper (half-open: a point on the
+    tile's min edge is the tile's)."""
+    return b[2] >= tile_bounds[0] and b[0] < tile_bounds[2] and b[3] >= tile_bounds[1] and b[1] < tile_bounds[3]
+
+
+def _named_neighbour_box(path: Path, tile: Tile):
+    """The 1 km tile a file's name gives (``las_32_682_5645_1_th.laz``) when it is not ``tile``
+    itself: an unreadable file of a neighbour only costs the halo. None when the name gives no
+    tile or gives this one."""
+    from ..sources import tile_numbers_in_name
+
+    numbers = tile_numbers_in_name(path.name)
+    if numbers is None:
+        return None
+    box = (numbers[0] * 1000.0, numbers[1] * 1000.0, numbers[0] * 1000.0 + 1000.0, numbers[1] * 1000.0 + 1000.0)
+    inner = (box[0], box[1], box[2] - 1e-6, box[3] - 1e-6)
+    return None if _overlaps_tile(inner, tile.bounds) else box
+
+
+def _halo_gap(path: Path, box, tile: Tile, halo_m: float, exc: BaseException) -> dict[str, Any]:
+    """What :attr:`TileStats.halo_files_unreadable` records of a neighbour's file that could not be
+    read: its name, the neighbour tile its name gives (else None), the part of tile + halo it would
+    have covered (``missing_bounds``) and the error."""
+    from ..sources import tile_numbers_in_name
+
+    hb = tile.bounds_with_halo(halo_m)
+    gap = [max(box[0], hb[0]), max(box[1], hb[1]), min(box[2], hb[2]), min(box[3], hb[3])]
+    numbers = tile_numbers_in_name(path.name)
+    neighbour = Tile(numbers[0], numbers[1], 1000.0, tile.prefix).id if numbers else None
+    return {"file": path.name, "path": str(path), "tile": neighbour,
+            "missing_bounds": [float(v) for v in gap], "error": str(exc)}
+
+
+def _cells_in(cov: Grid, extent: tuple[float, float, float, float] | None) -> np.ndarray:
+    """Flat mask of the coverage grid's cells whose centre lies in ``extent`` (all without one)."""
+    if extent is None:
+        return np.ones(cov.rows * cov.cols, dtype=bool)
+    rows, cols = np.divmod(np.arange(cov.rows * cov.cols), cov.cols)
+    cx, cy = cov.cell_centres(rows, cols)
+    return (cx >= extent[0]) & (cx < extent[2]) & (cy >= extent[1]) & (cy < extent[3])
+
+
 def _tmp_beside(path: Path, suffix: str) -> Path:
     return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}{suffix}")
 
@@ -107,7 +164,8 @@ def stage_tile(paths: Iterable[str | os.PathLike], tile: Tile, dataset: str, out
                crs_override: str | pyproj.CRS | None = None, halo_m: float = 25.0,
                dtm_resolution_m: float = 1.0, chunk_points: int = 1_000_000, *,
                parallel_laz: bool | None = None,
-               in_memory_max_points: int = IN_MEMORY_MAX_POINTS) -> TileStats:
+               in_memory_max_points: int = IN_MEMORY_MAX_POINTS,
+               extent: tuple[float, float, float, float] | None = None) -> TileStats:
     """Stage the point cloud of one tile: statistics, DTM GeoTIFF and a LAS/LAZ with height above ground.
 
     Pass 1 streams every source file that touches tile + halo: statistics of the tile proper
@@ -150,6 +208,15 @@ def stage_tile(paths: Iterable[str | os.PathLike], tile: Tile, dataset: str, out
     in_memory_max_points : int
         Tiles with at most this many candidate points are kept in memory between the passes;
         larger ones are spooled to an uncompressed temporary file beside ``out_laz``.
+    extent : (minx, miny, maxx, maxy), optional
+        The deployment's extent: coverage and density are measured over tile ∩ extent (see
+        :class:`TileStats`); default: the whole tile.
+
+    A file that cannot be read fails the tile when it may hold points of the tile proper. A
+    neighbour's file that only feeds the halo (by its header's bounds, or, when even the header
+    cannot be read, by the tile its name gives) is left out instead: the tile is built from what
+    is readable and :attr:`TileStats.halo_files_unreadable` names the file and the part of the
+    halo it leaves without points (one broken tile fails alone, not its neighbours with it).
 
     Returns
     -------
@@ -166,13 +233,18 @@ def stage_tile(paths: Iterable[str | os.PathLike], tile: Tile, dataset: str, out
                       dtm_resolution_m=float(dtm_resolution_m))
 
     infos: list[LasInfo] = []
-    streams: list[FileStream] = []
     for p in paths:
-        info = scan_las(p, dataset, crs_override)
-        stream = FileStream(info, dataset, proc)      # checks the CRS against the coordinates
+        try:
+            info = scan_las(p, dataset, crs_override)
+            FileStream(info, dataset, proc)      # checks the CRS against the coordinates
+        except SourceDataError as exc:
+            box = _named_neighbour_box(Path(p), tile)
+            if box is None:
+                raise                             # the tile's own data (or a file that does not say)
+            stats.halo_files_unreadable.append(_halo_gap(Path(p), box, tile, halo_m, exc))
+            continue
         if info.point_count > 0 and intersects(info.bounds_in(proc), hb):
             infos.append(info)
-            streams.append(stream)
         else:
             stats.files_skipped.append(str(info.path))
     for i in infos:
@@ -182,83 +254,100 @@ def stage_tile(paths: Iterable[str | os.PathLike], tile: Tile, dataset: str, out
     grid = Grid.from_bounds(hb, dtm_resolution_m)
     cov = Grid.from_bounds(tb, COVERAGE_CELL_M)
     ncell = grid.rows * grid.cols
-    g_sum = np.zeros(ncell)
-    g_cnt = np.zeros(ncell, dtype=np.int64)
-    any_cnt = np.zeros(ncell, dtype=np.int64)
-    cov_cnt = np.zeros(cov.rows * cov.cols, dtype=np.int64)
-    cls_hist = np.zeros(256, dtype=np.int64)
-    ret_hist = np.zeros(16, dtype=np.int64)
-    multi = 0
-    n_tile = 0
-    n_staged = 0
-    bmin = np.array([np.inf, np.inf, np.inf])
-    bmax = -bmin
     grid_params = np.array([grid.minx, grid.maxy, grid.resolution_m, grid.rows, grid.cols], dtype=np.float64)
     cov_params = np.array([cov.minx, cov.maxy, cov.resolution_m, cov.rows, cov.cols], dtype=np.float64)
     tile_params = np.asarray(tb, dtype=np.float64)
     from . import kernels as K     # numba: imported on first use (module doc)
 
-    header = output_header(infos, streams, proc, tile) if infos else None
-    out_dtype = header.point_format.dtype() if header is not None else None
     backend = staging_laz_backend(parallel_laz)
     stats.laz_backend = backend.name
-    in_memory = sum(i.point_count for i in infos) <= in_memory_max_points
     staged: list[np.ndarray] = []          # output-format chunks (in memory)
     spool = _tmp_beside(out_laz, ".spool")
     out_laz.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with contextlib.nullcontext() if in_memory else open(spool, "wb") as spool_f:
-            for info, stream in zip(infos, streams):
-                fast = stream.integer_xyz
-                source = (stream.records_masked(hb, chunk_points, backend) if fast
-                          else stream.chunks(hb, chunk_points, backend))
-                for item in read_ahead(source):
-                    if fast:
-                        rec, keep = item
-                        x = y = z = None
-                    else:
-                        rec, x, y, z = item
-                        keep = None
-                    shifts = integer_shifts(rec, header, stream) if fast else None
-                    # the common case (a tile of the deployment's own files): one compiled call
-                    one_call = shifts is not None and is_prefix(rec.array.dtype, out_dtype)
-                    if not one_call and keep is not None:
-                        rec = rec[keep]
-                        keep = None
-                    raw = rec.array
-                    cls_field, cls_mask, rn_mask, nr_shift, nr_mask = _bit_layout(rec.point_format.id)
-                    bit_args = (raw[cls_field], cls_mask, raw["bit_fields"], rn_mask, nr_shift, nr_mask,
-                                GROUND_CLASS, grid_params, any_cnt, g_sum, g_cnt, tile_params, cov_params, cov_cnt,
-                                cls_hist, ret_hist, bmin, bmax)
-                    if one_call:
-                        src = np.ascontiguousarray(raw)
-                        arr = np.empty(len(src) if keep is None else int(keep.sum()), dtype=out_dtype)
-                        nt, nm = K.pass1_records(
-                            src["X"], src["Y"], src["Z"], np.asarray(rec.scales, dtype=np.float64),
-                            np.asarray(rec.offsets, dtype=np.float64), *bit_args,
-                            src.view(np.uint8).reshape(len(src), src.dtype.itemsize),
-                            arr.view(np.uint8).reshape(len(arr), out_dtype.itemsize), arr["X"], arr["Y"],
-                            arr["Z"], shifts, _ALL if keep is None else keep)
-                    else:
-                        if fast:
-                            nt, nm = K.accumulate_pass1_scaled(raw["X"], raw["Y"], raw["Z"],
-                                                             np.asarray(rec.scales, dtype=np.float64),
-                                                             np.asarray(rec.offsets, dtype=np.float64), *bit_args,
-                                                             _ALL)
-                        else:
-                            nt, nm = K.accumulate_pass1(x, y, z, *bit_args)
-                        arr = convert_chunk(rec, x, y, z, header, stream)
-                    n_tile += nt
-                    multi += nm
-                    if in_memory:
-                        staged.append(arr)
-                    else:
-                        arr.tofile(spool_f)
-                    n_staged += len(arr)
-                stats.files.append({"path": str(info.path), "crs": crs_label(info.crs),
-                                    "crs_source": info.crs_source, "crs_note": info.crs_note,
-                                    "point_format": info.point_format, "points_read": stream.points_read,
-                                    "reprojected": stream.reprojected, "z_factor_to_m": stream.z_factor})
+        while True:   # once, unless a file that only feeds the halo turns out unreadable: then without it
+            streams = [FileStream(i, dataset, proc) for i in infos]
+            g_sum = np.zeros(ncell)
+            g_cnt = np.zeros(ncell, dtype=np.int64)
+            any_cnt = np.zeros(ncell, dtype=np.int64)
+            cov_cnt = np.zeros(cov.rows * cov.cols, dtype=np.int64)
+            cls_hist = np.zeros(256, dtype=np.int64)
+            ret_hist = np.zeros(16, dtype=np.int64)
+            multi = 0
+            n_tile = 0
+            n_staged = 0
+            bmin = np.array([np.inf, np.inf, np.inf])
+            bmax = -bmin
+            header = output_header(infos, streams, proc, tile) if infos else None
+            out_dtype = header.point_format.dtype() if header is not None else None
+            in_memory = sum(i.point_count for i in infos) <= in_memory_max_points
+            staged.clear()
+            stats.files = []
+            broken: tuple[LasInfo, SourceDataError] | None = None
+            with contextlib.nullcontext() if in_memory else open(spool, "wb") as spool_f:
+                for info, stream in zip(infos, streams):
+                    try:
+                        fast = stream.integer_xyz
+                        source = (stream.records_masked(hb, chunk_points, backend) if fast
+                                  else stream.chunks(hb, chunk_points, backend))
+                        for item in read_ahead(source):
+                            if fast:
+                                rec, keep = item
+                                x = y = z = None
+                            else:
+                                rec, x, y, z = item
+                                keep = None
+                            shifts = integer_shifts(rec, header, stream) if fast else None
+                            # the common case (a tile of the deployment's own files): one compiled call
+                            one_call = shifts is not None and is_prefix(rec.array.dtype, out_dtype)
+                            if not one_call and keep is not None:
+                                rec = rec[keep]
+                                keep = None
+                            raw = rec.array
+                            cls_field, cls_mask, rn_mask, nr_shift, nr_mask = _bit_layout(rec.point_format.id)
+                            bit_args = (raw[cls_field], cls_mask, raw["bit_fields"], rn_mask, nr_shift, nr_mask,
+                                        GROUND_CLASS, grid_params, any_cnt, g_sum, g_cnt, tile_params, cov_params, cov_cnt,
+                                        cls_hist, ret_hist, bmin, bmax)
+                            if one_call:
+                                src = np.ascontiguousarray(raw)
+                                arr = np.empty(len(src) if keep is None else int(keep.sum()), dtype=out_dtype)
+                                nt, nm = K.pass1_records(
+                                    src["X"], src["Y"], src["Z"], np.asarray(rec.scales, dtype=np.float64),
+                                    np.asarray(rec.offsets, dtype=np.float64), *bit_args,
+                                    src.view(np.uint8).reshape(len(src), src.dtype.itemsize),
+                                    arr.view(np.uint8).reshape(len(arr), out_dtype.itemsize), arr["X"], arr["Y"],
+                                    arr["Z"], shifts, _ALL if keep is None else keep)
+                            else:
+                                if fast:
+                                    nt, nm = K.accumulate_pass1_scaled(raw["X"], raw["Y"], raw["Z"],
+                                                                     np.asarray(rec.scales, dtype=np.float64),
+                                                                     np.asarray(rec.offsets, dtype=np.float64), *bit_args,
+                                                                     _ALL)
+                                else:
+                                    nt, nm = K.accumulate_pass1(x, y, z, *bit_args)
+                                arr = convert_chunk(rec, x, y, z, header, stream)
+                            n_tile += nt
+                            multi += nm
+                            if in_memory:
+                                staged.append(arr)
+                            else:
+                                arr.tofile(spool_f)
+                            n_staged += len(arr)
+                    except SourceDataError as exc:
+                        if _overlaps_tile(info.bounds_in(proc), tb):
+                            raise                 # the tile's own points: the tile fails
+                        broken = (info, exc)
+                        break
+                    stats.files.append({"path": str(info.path), "crs": crs_label(info.crs),
+                                        "crs_source": info.crs_source, "crs_note": info.crs_note,
+                                        "point_format": info.point_format, "points_read": stream.points_read,
+                                        "reprojected": stream.reprojected, "z_factor_to_m": stream.z_factor})
+            if broken is None:
+                break
+            info, exc = broken
+            b = info.bounds_in(proc)
+            stats.halo_files_unreadable.append(_halo_gap(info.path, (b[0], b[1], b[2], b[3]), tile, halo_m, exc))
+            infos = [i for i in infos if i is not info]
         t1 = time.perf_counter()
         stats.seconds["pass1_read"] = round(t1 - t0, 3)
 
@@ -274,12 +363,20 @@ def stage_tile(paths: Iterable[str | os.PathLike], tile: Tile, dataset: str, out
         stats.multi_return_share = multi / n_tile
         stats.bounds = [float(bmin[0]), float(bmin[1]), float(bmax[0]), float(bmax[1])]
         stats.z_min_m, stats.z_max_m = float(bmin[2]), float(bmax[2])
-        covered_cells = int((cov_cnt > 0).sum())
-        stats.covered_area_m2 = covered_cells * COVERAGE_CELL_M ** 2
-        stats.coverage_share = stats.covered_area_m2 / ((tb[2] - tb[0]) * (tb[3] - tb[1]))
-        stats.density_m2 = n_tile / stats.covered_area_m2
+        part = _cells_in(cov, extent)
+        has_points = cov_cnt > 0
+        cell_m2 = COVERAGE_CELL_M ** 2
+        stats.extent_area_m2 = float(part.sum()) * cell_m2
+        stats.covered_area_m2 = float((has_points & part).sum()) * cell_m2
+        points_in_part = int(cov_cnt[part].sum())
+        stats.coverage_share = stats.covered_area_m2 / stats.extent_area_m2 if stats.extent_area_m2 else 0.0
+        stats.density_m2 = points_in_part / stats.covered_area_m2 if stats.covered_area_m2 else 0.0
+        stats.extent_density_m2 = points_in_part / stats.extent_area_m2 if stats.extent_area_m2 else 0.0
         stats.ground_point_count = int(cls_hist[GROUND_CLASS])
-        stats.ground_density_m2 = stats.ground_point_count / stats.covered_area_m2
+        all_covered_m2 = float(has_points.sum()) * cell_m2
+        stats.ground_density_m2 = stats.ground_point_count / all_covered_m2
+        if extent is not None and not part.any():
+            stats.notes.append(f"the tile does not overlap the extent {list(extent)}: coverage and density are 0")
 
         # DTM
         shape = (grid.rows, grid.cols)

@@ -41,6 +41,18 @@ GENERIC_ROOF_CODE = 5000      # AdV "Mischform" for generic multi-plane roofs
 
 
 # ============================================================================== result
+#: issue of a building that reaches into a part of the halo whose neighbour file could not be read
+HALO_MISSING = "halo_missing"
+
+#: how ``fallback_reason`` begins when a building fell back to LoD1 for lack of points
+NO_POINTS_REASONS = ("footprint outside the point cloud", "too few points")
+
+
+def lacks_points(fallback_reason: str | None) -> bool:
+    """True when a LoD1 fallback's reason is missing points (outside the cloud, too few)."""
+    return bool(fallback_reason) and str(fallback_reason).startswith(NO_POINTS_REASONS)
+
+
 @dataclass
 class BuildingResult:
     """Reconstruction result of one building.
@@ -450,9 +462,9 @@ def reconstruct_building(footprint: Polygon | MultiPolygon, xyz: np.ndarray, dtm
         return res
 
     if not in_coverage:
-        return fallback("footprint outside the point cloud")
+        return fallback(NO_POINTS_REASONS[0])
     if res.point_count < min_points or res.point_density_m2 < min_density_m2:
-        return fallback(f"too few points ({res.point_count}, {res.point_density_m2:.1f}/m²; need "
+        return fallback(f"{NO_POINTS_REASONS[1]} ({res.point_count}, {res.point_density_m2:.1f}/m²; need "
                         f"{min_points} and {min_density_m2}/m²)")
 
     why = slender_structure(polys, xyz, ground_z, function_code)
@@ -915,7 +927,8 @@ def _official_lookup(official_lod2) -> dict[str, dict]:
 def reconstruct_tile(footprints_gdf, laz_path: str | os.PathLike | TilePoints, dtm_raster: Raster, tile: Tile, *,
                      official_lod2=None, storey_height_m: float = 3.0, min_hag_m: float = 2.0,
                      min_points: int = 20, min_density_m2: float = 1.0, on_duplicate: str = "raise",
-                     default_height_m: float = DEFAULT_HEIGHT_M) -> list[BuildingResult]:
+                     default_height_m: float = DEFAULT_HEIGHT_M,
+                     missing_halo: list[dict] | None = None) -> list[BuildingResult]:
     """Reconstruct the buildings of one tile.
 
     Parameters
@@ -934,6 +947,11 @@ def reconstruct_tile(footprints_gdf, laz_path: str | os.PathLike | TilePoints, d
     on_duplicate : {"raise", "flag"}
         Duplicate ``building_id``: raise :class:`GeometryError`, or reconstruct each and flag it
         (``issues``; later duplicates get ``#2``, ``#3`` appended to their id).
+    missing_halo : list of dict, optional
+        Parts of the halo without points because a neighbour's file could not be read
+        (:attr:`citymodel.lidar.TileStats.halo_files_unreadable`: ``missing_bounds``, ``tile``,
+        ``file``): a building whose footprint reaches into one is built from the points there are
+        and says so in ``issues`` (``halo_missing:<neighbour tile>``, see :data:`HALO_MISSING`).
 
     Returns
     -------
@@ -1001,7 +1019,13 @@ def reconstruct_tile(footprints_gdf, laz_path: str | os.PathLike | TilePoints, d
     tree = shapely.STRtree(others)
     results: list[BuildingResult | None] = []
     tasks: list[tuple[int, tuple, dict]] = []        # (position in results, args, kwargs)
+    gaps = [(shapely.box(*m["missing_bounds"]), m.get("tile") or m.get("file") or "?") for m in (missing_halo or [])
+            if m.get("missing_bounds") and m["missing_bounds"][2] > m["missing_bounds"][0]
+            and m["missing_bounds"][3] > m["missing_bounds"][1]]
     for k, g, idx, nt in zip(mine, fixed, idxs, notes):
+        for box, name in gaps:
+            if g is not None and not g.is_empty and g.intersection(box).area > 0:
+                nt.append(f"{HALO_MISSING}:{name}")
         bid = ids[k]
         if bid in seen:
             seen[bid] += 1

@@ -30,7 +30,8 @@ def evaluate_checks(checks: Sequence[Mapping[str, Any]]) -> tuple[list[str], lis
         blocking = bool(c["blocking"]) if "blocking" in c else severity != "WARN"
         desc = str(c.get("description") or "")
         passed = bool(c["passed"])
-        rows.append({"name": name, "passed": passed, "blocking": blocking, "description": desc})
+        status = "skipped" if c.get("status") == "skipped" else ("pass" if passed else "fail")
+        rows.append({"name": name, "passed": passed, "blocking": blocking, "description": desc, "status": status})
         if not passed:
             label = f"{name} ({desc})" if desc else name
             (failed if blocking else warnings).append(label)

@@ -209,8 +209,10 @@ def render_index_page(rb: ReleaseBuilder, release_id: str, created: datetime, ha
         parts.append("<p>Checks run before publishing:</p><table><tr><th>Check</th><th>Result</th>"
                      "<th>Blocking</th><th>Description</th></tr>")
         for r in check_rows:
-            res = "pass" if r["passed"] else ("fail" if r["blocking"] else "warn")
-            parts.append(f"<tr><td>{e(r['name'])}</td><td><span class='badge {res}'>{res}</span></td>"
+            res = ("skipped" if r.get("status") == "skipped" else "pass" if r["passed"]
+                   else "fail" if r["blocking"] else "warn")
+            css = "none" if res == "skipped" else res
+            parts.append(f"<tr><td>{e(r['name'])}</td><td><span class='badge {css}'>{res}</span></td>"
                          f"<td>{'yes' if r['blocking'] else 'no'}</td><td>{e(r['description'])}</td></tr>")
         parts.append("</table>")
     parts.append("</section>")
