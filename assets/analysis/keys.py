@@ -4,6 +4,8 @@ import dagster as dg
 
 
 ANALYSIS_CODE_VERSION = "1"
+#: the solar layer's own version: 2 = the real climate (weather data or monthly means), issue #14
+SOLAR_CODE_VERSION = "2"
 GROUP = "analysis"
 
 SUN_HOURS_KEY = dg.AssetKey(["analysis", "sun_hours"])
