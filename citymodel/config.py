@@ -284,6 +284,14 @@ class NoiseAnalysisSettings(_Strict):
                            "(a road_type column of the roads overrides it)")
     isophone_step_db: float = Field(5.0, gt=0, description="step of the isophone bands (dB)")
     isophone_lower_db: float = Field(45.0, description="lowest isophone drawn (dB(A))")
+    reflection_order: int = Field(1, ge=0, le=1, description="reflections at building facades: 1 = first order "
+                                  "(mirror sources), 0 = none")
+    reflection_distance_m: float = Field(100.0, gt=0, le=200, description="a reflection counts where the "
+                                         "reflection point lies within this distance of the source and of the "
+                                         "receiver (m)")
+    facade_type: Literal["facade", "absorbing", "highly_absorbing"] = Field(
+        "facade", description="reflection loss of the facades after RLS-19 Table 8: facade 0.5 dB (building "
+        "facades, reflecting walls), absorbing 3 dB, highly_absorbing 5 dB")
 
 
 class FloodAnalysisSettings(_Strict):

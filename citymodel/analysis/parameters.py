@@ -48,7 +48,9 @@ def noise_parameters(settings: Settings) -> NoiseLayerParameters:
     return NoiseLayerParameters(grid_spacing_m=n.grid_spacing_m, grid_height_m=n.grid_height_m,
                                 max_distance_m=n.max_distance_m, building_height=n.building_height,
                                 road_type=n.road_type, isophone_step_db=n.isophone_step_db,
-                                isophone_lower_db=n.isophone_lower_db, storey_height_m=settings.analysis.storey_height_m)
+                                isophone_lower_db=n.isophone_lower_db, storey_height_m=settings.analysis.storey_height_m,
+                                reflection_order=n.reflection_order, reflection_distance_m=n.reflection_distance_m,
+                                facade_type=n.facade_type)
 
 
 def flood_parameters(settings: Settings) -> FloodParameters:
