@@ -26,7 +26,10 @@ hour's sum in Wh/m²). Where the hour lies:
   time), the hour *ending* at ``HH`` (DWD, TRY handbook: "Stundenmittel der vorangegangenen Stunde").
 * EPW: hours 1..24 in local standard time (the file's ``TZ``), the hour ending at the hour;
   ``pvlib.iotools.read_epw`` labels each record with its hour's start.
-* PVGIS TMY CSV: ``time(UTC)`` labels the hour starting then (PVGIS' hourly convention).
+* PVGIS TMY CSV: ``time(UTC)`` is taken as the start of the hour the values stand for. Newer files
+  state an ``Irradiance Time Offset (h)``, the instant within the hour of the satellite
+  irradiance; it is recorded in the metadata, not applied (at most an hour's shift of a
+  fraction, which moves irradiation between morning and afternoon, not the annual sum).
 
 The records are placed into ``year`` (the deployment's ``analysis.year``) by month, day and hour
 in their own time frame, so that a typical year made of months of different years keeps its
@@ -383,6 +386,8 @@ def _read_pvgis(path: Path, dataset: str) -> WeatherData:
     inputs = meta.get("inputs", {}) if isinstance(meta, dict) else {}
     months = meta.get("months_selected", []) if isinstance(meta, dict) else []
     md = {"source": "PVGIS TMY", "months_selected": ", ".join(f"{m['month']}:{m['year']}" for m in months)}
+    if "irradiance time offset" in inputs:
+        md["irradiance_time_offset_h"] = inputs["irradiance time offset"]
     return WeatherData(frame, 0.0, "pvgis_tmy", inputs.get("latitude"), inputs.get("longitude"),
                        inputs.get("elevation"), md)
 
