@@ -250,7 +250,7 @@ def analysis_tiles(context: AssetExecutionContext, settings: SettingsResource) -
     from citymodel.tiles3d import write_building_tiles
     from citymodel.tiles3d.colormap import solar_ramp, sun_hours_ramp
 
-    from citymodel.analysis.parameters import sun_path
+    from citymodel.analysis.parameters import solar_climate_text, sun_path
 
     from .analysis import building_value_properties, building_values_by_id, day_label, read_tiles
 
@@ -272,7 +272,9 @@ def analysis_tiles(context: AssetExecutionContext, settings: SettingsResource) -
             reference = float(np.median(ratio_ref)) if len(ratio_ref) else float(roofs["unshaded_kwh_m2a"].max())
         else:
             reference = float("nan")
-        ramp = solar_ramp(reference if np.isfinite(reference) and reference > 0 else 1000.0)
+        climates = sorted(set(roofs["climate"].astype(str))) if "climate" in roofs else []
+        climate = solar_climate_text(s, climates[0] if len(climates) == 1 else "mixed: " + ", ".join(climates))
+        ramp = solar_ramp(reference if np.isfinite(reference) and reference > 0 else 1000.0, **climate)
         roof_values = {(str(b), int(i)): float(v) for b, i, v in
                        zip(roofs.get("building_id", []), roofs.get("surface_index", []),
                            roofs.get("irradiation_kwh_m2a", []))}
@@ -284,6 +286,7 @@ def analysis_tiles(context: AssetExecutionContext, settings: SettingsResource) -
         n_roofs = sum(int(np.sum([s_.kind == "RoofSurface" for s_ in r["solid"].surfaces])) for r in records)
         n_roof_values = sum(int(np.isfinite(v).sum()) for v in by_id.values())
         meta["solar_legend"] = dg.MetadataValue.json(ramp.legend())
+        meta["solar_climate"] = climate["climate_label"]
         meta["solar_legend_picture"] = _ramp_picture(ramp, "roofs: annual irradiation")
         # walls: sun hours on one day, mean over the wall's storeys
         day = facade_tiles_day(s)
@@ -427,6 +430,10 @@ def release(context: AssetExecutionContext, settings: SettingsResource) -> dg.Ma
                 ts_path = pub / "tiles" / name / "tileset.json"
                 if ts_path.exists():
                     builder.add_folder(ts_path.parent, f"tiles/{name}", dataset=ds, entry="tileset.json", title=title)
+                    legend = json.loads(ts_path.read_text()).get("asset", {}).get("extras", {}).get("legend", {})
+                    if legend.get("climate_label"):
+                        builder.dataset(ds, title, description=f"{title}. Klima: {legend.get('climate_label_de', '')}."
+                                        f" — Climate: {legend['climate_label']}.")
             trees = pub / "tiles" / "trees" / "tileset.json"
             if trees.exists():
                 geoid = json.loads(trees.read_text()).get("asset", {}).get("extras", {}).get("geoid")

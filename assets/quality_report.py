@@ -14,7 +14,7 @@ from resources.warehouse import WarehouseResource
 
 from .buildings import MODEL_KEY, load_building_table
 from .common import read_json
-from .staging import DTM_KEY, POINT_CLOUD_KEY, VECTOR_ROLES
+from .staging import DTM_KEY, POINT_CLOUD_KEY, VECTOR_ROLES, WEATHER_KEY
 
 REPORT_KEY = dg.AssetKey(["quality", "report"])
 
@@ -22,7 +22,7 @@ REPORT_KEY = dg.AssetKey(["quality", "report"])
 @dg.asset(
     key=REPORT_KEY,
     deps=[dg.AssetKey(["staging", r]) for r in VECTOR_ROLES]
-    + [dg.AssetKey(["staging", "lod2_reference"]), POINT_CLOUD_KEY, DTM_KEY, MODEL_KEY],
+    + [dg.AssetKey(["staging", "lod2_reference"]), WEATHER_KEY, POINT_CLOUD_KEY, DTM_KEY, MODEL_KEY],
     group_name="quality",
     code_version="2",
     automation_condition=dg.AutomationCondition.eager(),

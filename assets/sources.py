@@ -25,7 +25,7 @@ from resources.settings import SettingsResource
 from .common import catalog_client, no_retry_on_permanent_errors, timer, write_json_atomic
 
 SOURCE_CODE_VERSION = "1"
-VECTOR_SOURCE_ROLES = ("buildings", "lod2_reference", "trees", "roads", "flood_zones", "viewpoints")
+VECTOR_SOURCE_ROLES = ("buildings", "lod2_reference", "trees", "roads", "flood_zones", "viewpoints", "weather")
 #: roles whose files are used as they are (not staged): planning variants published by the city
 FILE_SOURCE_ROLES = ("variants",)
 NETWORK_RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)

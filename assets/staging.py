@@ -232,6 +232,76 @@ def lod2_reference(context: AssetExecutionContext, settings: SettingsResource,
     return dg.MaterializeResult(metadata=meta, check_results=_check_results(LOD2_KEY, checks))
 
 
+WEATHER_KEY = dg.AssetKey(["staging", "weather"])
+
+
+def _weather_check_specs(key) -> list[dg.AssetCheckSpec]:
+    return [dg.AssetCheckSpec("annual_irradiation_plausible", asset=key, blocking=True,
+                              description="annual global horizontal irradiation between 500 and 2,600 kWh/m²"),
+            dg.AssetCheckSpec("site_near_the_city", asset=key, blocking=False,
+                              description="the weather data's site (where the file states one) lies within 50 km "
+                                          "of the city")]
+
+
+@dg.asset(key=WEATHER_KEY, deps=[dg.AssetKey(["sources", "weather"])], group_name="staging",
+          code_version=STAGING_CODE_VERSION, check_specs=_weather_check_specs(WEATHER_KEY), kinds={"parquet"},
+          description="Hourly typical-year weather (DWD TRY, EPW or PVGIS TMY): global and diffuse horizontal "
+                      "irradiance per hour, the climate of the solar layer.")
+def weather(context: AssetExecutionContext, settings: SettingsResource) -> dg.MaterializeResult:
+    from citymodel.analysis.climate import annual_ghi_kwh_m2, monthly_ghi_kwh_m2, read_weather
+    from citymodel.analysis.sun import site_location
+    from citymodel.store import staged_weather_path
+
+    s = settings.load()
+    src = s.source("weather")
+    manifest = _manifest(s, "weather")
+    out = staged_weather_path(s)
+    if src is None or not manifest.get("configured"):
+        out.unlink(missing_ok=True)
+        return dg.MaterializeResult(metadata={"configured": False, "note": "no weather dataset: the solar layer "
+                                              "uses analysis.solar.monthly_ghi_kwh_m2"}, check_results=[
+            dg.AssetCheckResult(asset_key=WEATHER_KEY, check_name=n, passed=True, metadata={"skipped": "not configured"})
+            for n in ("annual_irradiation_plausible", "site_near_the_city")])
+    with timer() as t:
+        files = _data_files(manifest, (".dat", ".epw", ".csv"))
+        if len(files) != 1:
+            raise dg.Failure(f"dataset '{src.dataset}' (weather): {len(files)} weather files in the download "
+                             f"({[f['path'] for f in manifest['files']]}). Fix: publish exactly one DWD TRY .dat, EPW "
+                             "or PVGIS TMY CSV file")
+        data = read_weather(files[0], src.dataset)
+        write_geoparquet_atomic(data.to_table(), out)
+    annual = annual_ghi_kwh_m2(data)
+    monthly = monthly_ghi_kwh_m2(data)
+    lat, lon = site_location(s.extent, s.processing_crs)
+    dist_km = None
+    if data.latitude is not None and data.longitude is not None:
+        import pyproj
+
+        dist_km = pyproj.Geod(ellps="GRS80").inv(lon, lat, float(data.longitude), float(data.latitude))[2] / 1000.0
+    fig, ax = new_figure(4, 2.5)
+    ax.bar(range(1, 13), monthly)
+    ax.set_xlabel("month")
+    ax.set_ylabel("kWh/m²")
+    ax.set_title(f"{src.dataset}: {annual:.0f} kWh/m²·a global horizontal", fontsize=9)
+    meta = {"format": data.format, "hours": len(data.frame), "annual_ghi_kwh_m2": round(annual, 1),
+            "annual_dhi_kwh_m2": round(float(data.frame["dhi_w_m2"].sum()) / 1000.0, 1),
+            "monthly_ghi_kwh_m2": dg.MetadataValue.json([round(float(v), 1) for v in monthly]),
+            "site_distance_km": round(dist_km, 1) if dist_km is not None else "not stated in the file",
+            "file_metadata": dg.MetadataValue.json({k: str(v) for k, v in data.metadata.items()}),
+            "path": str(out), "seconds": t["seconds"], "months": png_markdown(fig)}
+    checks = [{"name": "annual_irradiation_plausible", "passed": bool(500.0 <= annual <= 2600.0), "severity": "ERROR",
+               "description": "annual global horizontal irradiation between 500 and 2,600 kWh/m²",
+               "metadata": {"annual_ghi_kwh_m2": round(annual, 1)}},
+              {"name": "site_near_the_city", "passed": bool(dist_km is None or dist_km <= 50.0), "severity": "WARN",
+               "description": "the weather data's site lies within 50 km of the city",
+               "metadata": {"distance_km": round(dist_km, 1) if dist_km is not None else None,
+                            "city_site": [round(lat, 4), round(lon, 4)]}}]
+    write_json_atomic(results_path(s, "weather"), {
+        "dataset": src.dataset, "role": "weather", "tile": None, "suite": None, "checks": checks,
+        "counts": {"records": len(data.frame), "valid": len(data.frame), "quarantined": 0}, "quarantine": []})
+    return dg.MaterializeResult(metadata=meta, check_results=_check_results(WEATHER_KEY, checks))
+
+
 # ---------------------------------------------------------------------------------------------
 # LiDAR tiles
 

@@ -4,6 +4,7 @@ Run from the project root::
 
     .venv/bin/python -m benchmarks.bench_noise               # full: 10,000 receivers, 200 segments, 1,500 buildings
     .venv/bin/python -m benchmarks.bench_noise --quick       # 2,500 receivers (20 m grid)
+    .venv/bin/python -m benchmarks.bench_noise --reflections 0   # without reflections at facades
 
 Prints (a) noise: receivers, road segments, screening buildings, rays (receiver x road piece),
 emission/obstacle/propagation times (goal <= 120 s on 2 cores); (b) flood: depth raster (1 m)
@@ -70,7 +71,7 @@ def synthetic_tile(n_buildings: int = 1500, seed: int = 11):
     return roads, buildings
 
 
-def bench_noise(spacing_m: float):
+def bench_noise(spacing_m: float, reflection_order: int = 1):
     from citymodel.analysis import noise as nz
     from citymodel.analysis.rls19 import road_emissions
 
@@ -80,13 +81,14 @@ def bench_noise(spacing_m: float):
     t0 = time.perf_counter()
     em = road_emissions(roads)
     t_em = time.perf_counter() - t0
-    params = nz.NoiseParameters(grid_spacing_m=spacing_m)
+    params = nz.NoiseParameters(grid_spacing_m=spacing_m, reflection_order=reflection_order)
     t0 = time.perf_counter()
     grid = nz.noise_grid(em, (X0, Y0, X0 + 1000, Y0 + 1000), buildings, None, params)
     t_grid = time.perf_counter() - t0
     ok = np.isfinite(grid.lrt_db)
     print(f"noise: {grid.lrt_db.size} grid receivers ({ok.sum()} outside buildings), {len(roads)} road segments, "
-          f"{len(buildings)} screening buildings (synthetic tile generated in {t_gen:.1f} s)")
+          f"{len(buildings)} screening buildings (synthetic tile generated in {t_gen:.1f} s); reflections: "
+          + (f"first order at facades within {params.reflection_distance_m:g} m" if reflection_order else "none"))
     print(f"  emission (RLS-19) {t_em:.2f} s; grid propagation incl. obstacle raster {t_grid:.1f} s "
           f"(goal <= 120 s); LrT {np.nanmin(grid.lrt_db):.1f}..{np.nanmax(grid.lrt_db):.1f} dB(A)")
     t0 = time.perf_counter()
@@ -125,9 +127,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="20 m grid (2,500 receivers)")
     ap.add_argument("--skip-noise", action="store_true")
+    ap.add_argument("--reflections", type=int, default=1, choices=(0, 1), help="reflection order (default 1)")
     args = ap.parse_args(argv)
     if not args.skip_noise:
-        bench_noise(20.0 if args.quick else 10.0)
+        bench_noise(20.0 if args.quick else 10.0, args.reflections)
     bench_flood()
     print(f"peak memory (max RSS): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 

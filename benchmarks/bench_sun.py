@@ -123,19 +123,34 @@ def main(argv: list[str] | None = None) -> None:
 
     # (c) annual roof irradiation
     t = time.perf_counter()
-    sky = SO.clear_sky_year(sp.latitude, sp.longitude, sp.convergence_deg)
-    tab = SO.roof_irradiation(scene, buildings, sky, spacing_m=args.spacing, crs="EPSG:25832")
+    sky = _weather_year(sp)
+    tab = SO.roof_irradiation(scene, buildings, sky, spacing_m=args.spacing, model="haydavies", crs="EPSG:25832")
     dt_sol = time.perf_counter() - t
     print(f"(c) roof irradiation, {len(buildings)} buildings, {len(tab)} roof surfaces, "
           f"{int(tab['samples'].sum())} sample points: {dt_sol:.1f} s (goal <= 120 s); "
           f"{tab.attrs['rays'] / 1e6:.1f} M rays ({tab.attrs['sun_bins']} sun bins, 145 sky patches); "
           f"kWh/m²a min/median/max {tab.irradiation_kwh_m2a.min():.0f}/{tab.irradiation_kwh_m2a.median():.0f}/"
           f"{tab.irradiation_kwh_m2a.max():.0f}; reference {tab.attrs['reference_kwh_m2a']:.0f}; classes "
-          f"{tab.suitability.value_counts().to_dict()}")
+          f"{tab.suitability.value_counts().to_dict()}; climate: {sky.metadata['climate_label']}")
 
     # (d) memory
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"(d) peak memory (max RSS): {peak_mb:.0f} MB")
+
+
+def _weather_year(sp):
+    """The default climate of the solar layer: an hourly typical year (the sample city's synthetic
+    DWD TRY at the site, read and converted as the pipeline does)."""
+    import tempfile
+    from pathlib import Path
+
+    from citymodel.analysis import climate as C
+    from citymodel.samplecity.weather import write_synthetic_try
+
+    with tempfile.TemporaryDirectory() as d:
+        path = write_synthetic_try(Path(d) / "try.dat", C.JENA_MONTHLY_GHI_KWH_M2, sp.latitude, sp.longitude, seed=1)
+        data = C.read_weather(path, "bench")
+    return C.weather_year(data, sp.latitude, sp.longitude, sp.convergence_deg, source="synthetic TRY")
 
 
 if __name__ == "__main__":

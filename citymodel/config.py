@@ -21,7 +21,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "sample_city.yaml"
 ENV_VAR = "CITYMODEL_CONFIG"
 
-ROLES = ("buildings", "lidar", "dtm", "lod2_reference", "trees", "roads", "flood_zones", "viewpoints", "variants")
+ROLES = ("buildings", "lidar", "dtm", "lod2_reference", "trees", "roads", "flood_zones", "viewpoints", "variants", "weather")
 REQUIRED_ROLES = ("buildings", "lidar")
 
 
@@ -251,10 +251,26 @@ class SolarSettings(_Strict):
     spacing_m: float = Field(1.0, gt=0, description="sample spacing on each roof surface (m)")
     sun_bin_deg: float = Field(3.0, gt=0, le=15, description="azimuth/elevation bins of the year's sun "
                                "positions; one shading ray per roof point and bin (degrees)")
-    model: str = Field("isotropic", pattern="^(isotropic|haydavies)$",
-                       description="sky diffuse transposition model: isotropic or haydavies")
+    model: str = Field("haydavies", pattern="^(isotropic|haydavies)$",
+                       description="sky diffuse transposition model: haydavies (circumsolar part with the beam) "
+                                   "or isotropic (underestimates south roofs by 3-4 %)")
     albedo: float = Field(0.2, ge=0, le=1, description="ground reflectance for the ground-reflected part")
     min_area_m2: float = Field(10.0, ge=0, description="roof surfaces smaller than this are classed 'too small'")
+    climate: Literal["weather", "monthly_means", "clear_sky"] = Field(
+        "weather", description="weather: hourly typical-year data of the 'weather' role (DWD TRY, EPW, PVGIS TMY), "
+        "or monthly_means where no weather dataset is configured; monthly_means: the clear-sky year scaled per "
+        "month to monthly_ghi_kwh_m2; clear_sky: the clear sky alone (an upper bound, labelled so)")
+    monthly_ghi_kwh_m2: list[float] = Field(
+        default_factory=lambda: [23.0, 40.0, 75.0, 117.0, 153.0, 165.0, 164.0, 141.0, 95.0, 56.0, 26.0, 17.0],
+        description="long-term monthly global horizontal irradiation, January to December (kWh/m²); default: "
+                    "DWD area means of Germany (1,072 kWh/m²·a, within Jena's 1,070-1,100), see README")
+
+    @field_validator("monthly_ghi_kwh_m2")
+    @classmethod
+    def _twelve(cls, v: list[float]) -> list[float]:
+        if len(v) != 12 or any(not (0 < x <= 400) for x in v):
+            raise ValueError(f"give twelve monthly sums between 0 and 400 kWh/m² (January to December), got {v}")
+        return v
 
 
 class NoiseAnalysisSettings(_Strict):
@@ -268,6 +284,14 @@ class NoiseAnalysisSettings(_Strict):
                            "(a road_type column of the roads overrides it)")
     isophone_step_db: float = Field(5.0, gt=0, description="step of the isophone bands (dB)")
     isophone_lower_db: float = Field(45.0, description="lowest isophone drawn (dB(A))")
+    reflection_order: int = Field(1, ge=0, le=1, description="reflections at building facades: 1 = first order "
+                                  "(mirror sources), 0 = none")
+    reflection_distance_m: float = Field(100.0, gt=0, le=200, description="a reflection counts where the "
+                                         "reflection point lies within this distance of the source and of the "
+                                         "receiver (m)")
+    facade_type: Literal["facade", "absorbing", "highly_absorbing"] = Field(
+        "facade", description="reflection loss of the facades after RLS-19 Table 8: facade 0.5 dB (building "
+        "facades, reflecting walls), absorbing 3 dB, highly_absorbing 5 dB")
 
 
 class FloodAnalysisSettings(_Strict):

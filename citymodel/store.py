@@ -1,7 +1,7 @@
 """Where the city's data lives, and the city's content for an area.
 
 :class:`CityStore` is the one place that knows the paths of what staging and the reconstruction write
-(staged GeoParquet per role, the DTM GeoTIFF per tile, the buildings' CityJSONSeq and attribute table
+(staged GeoParquet per role, the staged weather year, the DTM GeoTIFF per tile, the buildings' CityJSONSeq and attribute table
 per tile) and returns that content for an area: buildings (solids and attributes together, as a
 :class:`~citymodel.citydata.BuildingSet`), trees, terrain, roads, flood zones and viewpoints. The
 city's tile assets and the variant assets read through it (a variant's store is this store with the
@@ -48,6 +48,11 @@ def lidar_paths(settings: Settings, tile_id: str) -> tuple[Path, Path, Path]:
 def staged_table_path(settings: Settings, role: str) -> Path:
     """The staged GeoParquet of a vector role."""
     return settings.staging_dir / f"{role}.parquet"
+
+
+def staged_weather_path(settings: Settings) -> Path:
+    """The staged hourly weather year (Parquet; its metadata in the pandas attrs)."""
+    return settings.staging_dir / "weather.parquet"
 
 
 def analysis_dir(settings: Settings, layer: str | None = None) -> Path:
@@ -190,6 +195,14 @@ class CityStore:
 
     def viewpoints(self):
         return self._table("viewpoints")
+
+    def weather(self):
+        """The staged hourly weather year (:class:`citymodel.analysis.climate.WeatherData`), or None
+        where none is staged."""
+        from .analysis.climate import WeatherData
+
+        p = staged_weather_path(self.settings)
+        return WeatherData.from_table(pd.read_parquet(p)) if p.exists() else None
 
     # ----------------------------------------------------------------------------- terrain
     def tile_dtm(self, tile_id: str):

@@ -16,7 +16,7 @@ from assets.publish import analysis_tiles, building_tiles, pointcloud_tiles, rel
 from assets.quality_report import quality_report
 from assets.sources import source_assets
 from assets.variants import variant_assets
-from assets.staging import VECTOR_ROLES, _build_vector_asset, build_lidar_asset, lod2_reference
+from assets.staging import VECTOR_ROLES, _build_vector_asset, build_lidar_asset, lod2_reference, weather
 from assets.variant_intake import variant_intake_assets
 from citymodel.config import Settings, load_config
 from citymodel.errors import ConfigError
@@ -37,7 +37,7 @@ def build_definitions(config_path: str | None = None, output_dir: str | None = N
         except ConfigError:
             settings = None  # the UI still loads; runs fail with the configuration error
     settings_res = SettingsResource(config_path=config_path, output_dir=output_dir)
-    assets = [*source_assets, *[_build_vector_asset(r, settings) for r in VECTOR_ROLES], lod2_reference,
+    assets = [*source_assets, *[_build_vector_asset(r, settings) for r in VECTOR_ROLES], lod2_reference, weather,
               build_lidar_asset(settings), quality_report,
               lod2_tile, building_model, *analysis_assets, tree_tiles, pointcloud_tiles, building_tiles,
               analysis_tiles, release, *variant_assets, *variant_intake_assets]

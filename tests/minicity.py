@@ -105,7 +105,7 @@ def config(tmp: Path, conftest_write_config) -> Path:
         tmp, str(tmp / "unused-catalog.jsonld"), tmp / "out", extent=list(EXTENT),
         analysis={"scene_margin_m": 100, "sun": {"days": ["03-21", "06-21", "12-21"], "time_step_min": 15,
                                                  "cell_m": 2.0},
-                  "solar": {"spacing_m": 2.0}, "noise": {"grid_spacing_m": 10, "max_distance_m": 1000},
+                  "solar": {"spacing_m": 2.0, "climate": "monthly_means"}, "noise": {"grid_spacing_m": 10, "max_distance_m": 1000},
                   "sightlines": {"viewshed_radius_m": 100, "viewshed_cell_m": 2.0}})
 
 

@@ -10,9 +10,9 @@ from pipelines.definitions import build_definitions
 
 EXPECTED_ASSETS = {
     "sources/buildings", "sources/lidar", "sources/lod2_reference", "sources/trees", "sources/roads",
-    "sources/flood_zones", "sources/viewpoints", "sources/variants",
+    "sources/flood_zones", "sources/viewpoints", "sources/variants", "sources/weather",
     "staging/buildings", "staging/trees", "staging/roads", "staging/flood_zones", "staging/viewpoints",
-    "staging/lod2_reference", "staging/point_cloud", "staging/dtm",
+    "staging/lod2_reference", "staging/weather", "staging/point_cloud", "staging/dtm",
     "quality/report",
     "buildings/lod2", "buildings/model",
     "analysis/sun_hours", "analysis/solar", "analysis/sightlines", "analysis/noise", "analysis/flood",

@@ -274,3 +274,115 @@ def test_traffic_edit_errors():
         traffic.apply_edits(_traffic_roads(), [{"road_id": "S1", "factor": -1}])
     with pytest.raises(SourceDataError, match=r"record 'S1'.*unknown field"):
         traffic.apply_edits(_traffic_roads(), [{"road_id": "S1", "lanes": 4}])
+
+
+# ------------------------------------------------------------------------------------------------
+# Reflections at facades (first order, mirror sources; issue #14)
+
+def _canyon(a=10.0, b=15.0, half=100.0, h=20.0):
+    """Two long blocks parallel to the x axis: A with its facade at y = a, B with its facade at y = -b."""
+    return gpd.GeoDataFrame({"building_id": ["A", "B"], "height_m": [h, h], "ground_height_m": [0.0, 0.0]},
+                            geometry=[shapely.box(-half, a, half, a + 12.0), shapely.box(-half, -b - 12.0, half, -b)])
+
+
+def _finite_line_energy(lw, length, d):
+    """A line source of length ``length`` seen from distance ``d`` on its perpendicular bisector:
+    integral of 10^(0.1 L'_W) dl / (2 pi (d^2 + l^2)) = 10^(0.1 L'_W) atan(L / 2d) / (pi d)."""
+    return 10 ** (0.1 * lw) * math.atan(length / (2 * d)) / (math.pi * d)
+
+
+def _levels_with(buildings, src, x, y, z, params, own=None):
+    x, y, z = (np.atleast_1d(np.asarray(v, float)) for v in (x, y, z))
+    obs = nz.building_obstacles(buildings, (-300.0, -300.0, 300.0, 300.0), None, params)
+    refl = nz.facade_reflectors(buildings, None, params)
+    ed, _ = nz.receiver_energies(x, y, z, np.zeros_like(x), src, obs, params, reflectors=refl,
+                                 receiver_building=own)
+    return nz.energy_to_db(ed)
+
+
+def test_a_receiver_between_two_parallel_facades_gets_the_mirror_source_level():
+    """Road along y = 0 (80 m, L'_W = 80 dB), facades at y = +10 m (A) and y = -15 m (B), receiver at
+    y = 4 m, all 0.5 m high, no ground or air attenuation. Mirror images of the road: in A at y = 20
+    (16 m from the receiver), in B at y = -30 (34 m). Each reflection loses D_RV = 0.5 dB (RLS-19
+    Table 8, building facades), so
+
+        E = E_line(4 m) + 10^(-0.05) (E_line(16 m) + E_line(34 m)).
+    """
+    length, lw = 80.0, 80.0
+    src = line(-length / 2, 0.0, length / 2, 0.0, lw=lw)
+    p = nz.NoiseParameters(air_absorption_db_km=0.0, ground_effect=False, max_distance_m=1e5, reflection_distance_m=200.0)
+    e = [_finite_line_energy(lw, length, d) for d in (4.0, 16.0, 34.0)]
+    want = 10 * math.log10(e[0] + 10 ** (-0.05) * (e[1] + e[2]))
+    got = _levels_with(_canyon(), src, 0.0, 4.0, 0.5, p)[0]
+    assert got == pytest.approx(want, abs=0.1)
+    direct = 10 * math.log10(e[0])
+    assert got - direct == pytest.approx(want - direct, abs=0.1)
+    assert got - direct > 0.5               # the canyon is louder than the open street (here by 0.9 dB)
+    # absorbing facades (3 dB) reflect less; no reflections: the direct level
+    p3 = nz.NoiseParameters(air_absorption_db_km=0.0, ground_effect=False, max_distance_m=1e5,
+                            reflection_distance_m=200.0, reflection_loss_db=3.0)
+    want3 = 10 * math.log10(e[0] + 10 ** (-0.3) * (e[1] + e[2]))
+    assert _levels_with(_canyon(), src, 0.0, 4.0, 0.5, p3)[0] == pytest.approx(want3, abs=0.1)
+    p0 = nz.NoiseParameters(air_absorption_db_km=0.0, ground_effect=False, max_distance_m=1e5, reflection_order=0)
+    assert _levels_with(_canyon(), src, 0.0, 4.0, 0.5, p0)[0] == pytest.approx(direct, abs=0.1)
+
+
+def test_a_facade_receiver_gets_no_reflection_from_its_own_facade():
+    """In front of facade A (y = 9.5 m), as a facade receiver of A: the road directly and its
+    mirror image in B (y = -30 m, 39.5 m away); A's own reflection is excluded (RLS-19 facade level)."""
+    length, lw = 80.0, 80.0
+    src = line(-length / 2, 0.0, length / 2, 0.0, lw=lw)
+    p = nz.NoiseParameters(air_absorption_db_km=0.0, ground_effect=False, max_distance_m=1e5, reflection_distance_m=200.0)
+    want = 10 * math.log10(_finite_line_energy(lw, length, 9.5) + 10 ** (-0.05) * _finite_line_energy(lw, length, 39.5))
+    got = _levels_with(_canyon(), src, 0.0, 9.5, 0.5, p, own=np.array(["A"]))[0]
+    assert got == pytest.approx(want, abs=0.1)
+    # counted as a grid receiver, A's reflection (mirror at 10.5 m) is added
+    assert _levels_with(_canyon(), src, 0.0, 9.5, 0.5, p)[0] > got + 2.0
+
+
+def test_a_receiver_in_the_open_is_unchanged_by_reflections():
+    """No facade within the reflection distance, or only facades turned away: the level is the
+    direct one, to the last digit."""
+    src = line(-200.0, 0.0, 200.0, 0.0)
+    far = gpd.GeoDataFrame({"building_id": ["F"], "height_m": [20.0], "ground_height_m": [0.0]},
+                           geometry=[shapely.box(-20.0, 150.0, 20.0, 170.0)])
+    x, y, z = np.array([0.0, 30.0, -40.0]), np.array([20.0, 25.0, 30.0]), np.array([4.0, 4.0, 4.0])
+    p1 = nz.NoiseParameters(reflection_distance_m=100.0)
+    p0 = nz.NoiseParameters(reflection_order=0)
+    assert np.array_equal(_levels_with(far, src, x, y, z, p1), _levels_with(far, src, x, y, z, p0))
+    # behind a block (its facade towards the receiver faces away from the road): the reflecting
+    # facade faces the road, the receiver is screened from it -- no reflection reaches the receiver
+    # through the block, the level equals the level without reflections
+    block = gpd.GeoDataFrame({"building_id": ["K"], "height_m": [15.0], "ground_height_m": [0.0]},
+                             geometry=[shapely.box(-30.0, 20.0, 30.0, 30.0)])
+    xb, yb = np.array([0.0, 10.0]), np.array([40.0, 45.0])
+    assert np.array_equal(_levels_with(block, src, xb, yb, np.full(2, 4.0), p1),
+                          _levels_with(block, src, xb, yb, np.full(2, 4.0), p0))
+
+
+def test_a_reflected_path_is_screened_like_a_direct_one():
+    """A 6 m wall between the road (y = 0) and facade A (y = 20 m) screens the road's reflection at A
+    for a receiver on the other side of the road (y = -6 m): both legs of the reflected path cross
+    the wall, the direct path does not. The reflected energy drops by the wall's screening (several
+    dB); the direct energy is the same."""
+    import pandas as pd
+
+    src = line(-40.0, 0.0, 40.0, 0.0)
+    p = nz.NoiseParameters(air_absorption_db_km=0.0, ground_effect=False, max_distance_m=1e5, reflection_distance_m=200.0)
+    a = gpd.GeoDataFrame({"building_id": ["A"], "height_m": [20.0], "ground_height_m": [0.0]},
+                         geometry=[shapely.box(-100.0, 20.0, 100.0, 32.0)])
+    wall = gpd.GeoDataFrame({"building_id": ["W"], "height_m": [6.0], "ground_height_m": [0.0]},
+                            geometry=[shapely.box(-100.0, 8.0, 100.0, 9.0)])
+    both = gpd.GeoDataFrame(pd.concat([a, wall], ignore_index=True))
+    bounds = (-300.0, -300.0, 300.0, 300.0)
+    refl = nz.facade_reflectors(a, None, p)
+    r = (np.array([0.0]), np.array([-6.0]), np.array([0.5]), np.zeros(1))
+    open_e, _ = nz.reflected_energies(*r, src, refl, nz.building_obstacles(a, bounds, None, p), p)
+    screened_e, _ = nz.reflected_energies(*r, src, refl, nz.building_obstacles(both, bounds, None, p), p)
+    assert open_e[0] > 0
+    drop_db = 10 * math.log10(open_e[0] / screened_e[0])
+    assert drop_db > 5.0, drop_db
+    # the direct paths do not cross the wall
+    d_open = nz.receiver_energies(*r, src, nz.building_obstacles(a, bounds, None, p), p)[0]
+    d_wall = nz.receiver_energies(*r, src, nz.building_obstacles(both, bounds, None, p), p)[0]
+    assert d_open == pytest.approx(d_wall)

@@ -411,7 +411,7 @@ def test_catalog(sample_city):
             assert str(g.value(ck, SPDX.checksumValue)) == sha256(path)
             assert g.value(dist, DCT.modified).datatype == rdflib.XSD.dateTime
             assert g.value(dist, DCAT.mediaType) is not None and g.value(dist, DCT["format"]) is not None
-    assert n_dist == 4 + 6 + 2  # 4 LiDAR tiles, 6 vector/LoD2 files, 2 demonstration variants
+    assert n_dist == 4 + 6 + 1 + 2  # 4 LiDAR tiles, 6 vector/LoD2 files, the weather year, 2 demonstration variants
     # relative download URLs in the document itself
     for d in doc["@graph"]:
         for dist in d.get("dcat:distribution", []):

@@ -116,6 +116,19 @@ def test_a_long_building_screens_the_houses_behind_it_not_the_one_beside_it(city
     assert len(h) and np.allclose(h["lrt_db_diff"].to_numpy(float), 0.0, atol=1e-9)
 
 
+def test_a_new_building_across_the_street_raises_the_level_at_the_facade_it_reflects_to(city):
+    # a 15 m block south of the road (y 5644470), across from the tower S (south facade y 5644510):
+    # its north facade mirrors the road towards S (reflection point within 100 m of road and facade);
+    # it screens nothing between the road and S, so S's facades only gain
+    reflector = tower("spiegel", 681550.0, 5644445.0, 100.0, 10.0, 15.0)
+    _, _, comp = assessed(city, variant("spiegel", reflector))
+    f = comp.facades_noise[comp.facades_noise["building_id"].astype(str) == "S"]
+    d = f["lrt_db_diff"].to_numpy(float)
+    assert len(d) and np.isfinite(d).all()
+    assert (d >= -1e-9).all()
+    assert d.max() > 0.5, d.max()
+
+
 # ---------------------------------------------------------------------------------------- flood
 def test_a_new_building_in_the_hq100_zone_is_flooded_as_deep_as_water_level_minus_terrain(city):
     v = variant("nass", tower("neu-nass", 681440.0, 5644605.0, 15.0, 12.0, 9.0))
@@ -180,7 +193,8 @@ def _same(a, b) -> list[str]:
     (tower("neu-s", 681510.0, mc.ROW_Y - 25.0, 50.0, 10.0, 40.0), RemoveBuilding(1, "S"),
      tower("neu-nass", 681440.0, 5644605.0, 15.0, 12.0, 9.0, index=2)),
     (tower("riegel", 681470.0, 5644492.0, 100.0, 6.0, 12.0),),
-], ids=["buildings", "screen"])
+    (tower("spiegel", 681550.0, 5644445.0, 100.0, 10.0, 15.0),),
+], ids=["buildings", "screen", "reflector"])
 def test_the_impact_area_result_equals_a_full_recomputation(city, changes):
     v = variant("gleich", *changes)
     _, part, _ = assessed(city, v)

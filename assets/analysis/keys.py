@@ -4,6 +4,10 @@ import dagster as dg
 
 
 ANALYSIS_CODE_VERSION = "1"
+#: the solar layer's own version: 2 = the real climate (weather data or monthly means), issue #14
+SOLAR_CODE_VERSION = "2"
+#: the noise layers' own version (noise, traffic change): 2 = first-order reflections at facades, issue #14
+NOISE_CODE_VERSION = "2"
 GROUP = "analysis"
 
 SUN_HOURS_KEY = dg.AssetKey(["analysis", "sun_hours"])

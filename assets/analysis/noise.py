@@ -14,7 +14,7 @@ from ..common import (json_metadata, points_frame, raster_plot, skipped_result, 
 from ..staging import DTM_KEY
 from .files import tile_files
 from .inputs import CityStore, analysis_bounds, tile_building_ids
-from .keys import ANALYSIS_CODE_VERSION, GROUP, NEIGHBOUR_TAG, NOISE_KEY, STAGED_KEYS
+from .keys import GROUP, NOISE_CODE_VERSION, NEIGHBOUR_TAG, NOISE_KEY, STAGED_KEYS
 
 
 def _noise_checks():
@@ -38,11 +38,12 @@ def _in_range(receivers: pd.DataFrame, roads, max_distance_m: float) -> np.ndarr
 
 
 @dg.asset(key=NOISE_KEY, tags=NEIGHBOUR_TAG, deps=[LOD2_TILE_KEY, DTM_KEY, STAGED_KEYS["roads"]], partitions_def=TILES,
-          group_name=GROUP, code_version=ANALYSIS_CODE_VERSION, check_specs=_noise_checks(),
+          group_name=GROUP, code_version=NOISE_CODE_VERSION, check_specs=_noise_checks(),
           kinds={"geotiff", "gpkg", "geoparquet"},
           description="Road traffic noise after RLS-19: LrT/LrN grid (GeoTIFF), isophones (GeoPackage), "
                       "facade levels per wall and storey, highest facade level per building, residents "
-                      "per level band; buildings screen as 2.5D blocks from the reconstruction.")
+                      "per level band; buildings screen as 2.5D blocks from the reconstruction and reflect "
+                      "at their facades (first order, RLS-19 reflection loss).")
 def noise(context: AssetExecutionContext, settings: SettingsResource) -> dg.MaterializeResult:
     from citymodel.analysis import layers as L
     from citymodel.analysis import parameters as P
@@ -85,6 +86,9 @@ def noise(context: AssetExecutionContext, settings: SettingsResource) -> dg.Mate
             "exposure": dg.MetadataValue.md(expo[["indicator", "band_lo_db", "band_hi_db", "residents",
                                                   "buildings"]].round(1).to_markdown(index=False)),
             "method": METHOD,
+            "reflections": (f"first order at facades within {n.reflection_distance_m:g} m, reflection loss "
+                            f"{grid.parameters['reflection_loss_db']:g} dB ({n.facade_type})")
+            if n.reflection_order else "none",
             "parameters": json_metadata({**grid.parameters, "building_height": n.building_height,
                                       "road_type_for_dtv": n.road_type,
                                       "terrain_filled_share": area.terrain.tags.get("filled_share")}),

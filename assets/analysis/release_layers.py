@@ -102,7 +102,17 @@ def add_analysis_to_release(builder, settings: Settings) -> list[str]:
                "Hours of direct sun per facade wall and storey")
         vector("sun_hours", _concat_tiles(settings, "sun_hours", "din17037"), "din17037",
                "DIN EN 17037 sunlight exposure per building")
-    vector("solar", _concat_tiles(settings, "solar", "roofs"), "solar", lic["solar"] + " per roof surface")
+    roofs = _concat_tiles(settings, "solar", "roofs")
+    vector("solar", roofs, "solar", lic["solar"] + " per roof surface")
+    if roofs is not None and len(roofs):
+        from citymodel.analysis.parameters import solar_climate_text
+
+        codes = sorted(set(roofs["climate"].astype(str))) if "climate" in roofs else ["unknown"]
+        c = solar_climate_text(settings, codes[0] if len(codes) == 1 else "mixed: " + ", ".join(codes))
+        builder.dataset("analysis-solar", lic["solar"] + " per roof surface", description=(
+            f"Jährliche Einstrahlung je Dachfläche (kWh/m²·a) mit Verschattung und Solarkataster-Klassen. Klima: "
+            f"{c['climate_label_de']}. — Annual irradiation per roof surface (kWh/m²·a) with shading and "
+            f"solar-cadastre classes. Climate: {c['climate_label']}."))
     nz = [tile_files(settings, "noise", t)["raster"] for t in tiles]
     if any(p.exists() for p in nz):
         raster("noise", nz, "noise", "Road traffic noise LrT/LrN, RLS-19 (GeoTIFF)")

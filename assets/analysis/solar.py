@@ -9,10 +9,10 @@ from resources.settings import SettingsResource
 
 from ..buildings import LOD2_TILE_KEY
 from ..common import json_metadata, new_figure, png_markdown, skipped_result, timer, write_table
-from ..staging import DTM_KEY
+from ..staging import DTM_KEY, WEATHER_KEY
 from .files import tile_files
 from .inputs import CityStore, analysis_bounds, counts, tile_building_ids
-from .keys import ANALYSIS_CODE_VERSION, GROUP, NEIGHBOUR_TAG, SOLAR_KEY, STAGED_KEYS
+from .keys import GROUP, NEIGHBOUR_TAG, SOLAR_CODE_VERSION, SOLAR_KEY, STAGED_KEYS
 
 
 #: suitability classes of the solar layer, best first (``solar_class_best`` is the best one present)
@@ -26,11 +26,12 @@ def _solar_checks():
                               description="every reconstructed building of the tile has roof surfaces")]
 
 
-@dg.asset(key=SOLAR_KEY, tags=NEIGHBOUR_TAG, deps=[LOD2_TILE_KEY, DTM_KEY, STAGED_KEYS["trees"]], partitions_def=TILES,
-          group_name=GROUP, code_version=ANALYSIS_CODE_VERSION, check_specs=_solar_checks(),
+@dg.asset(key=SOLAR_KEY, tags=NEIGHBOUR_TAG, deps=[LOD2_TILE_KEY, DTM_KEY, STAGED_KEYS["trees"], WEATHER_KEY],
+          partitions_def=TILES, group_name=GROUP, code_version=SOLAR_CODE_VERSION, check_specs=_solar_checks(),
           kinds={"geoparquet", "gpkg"},
-          description="Annual irradiation per roof surface (kWh/m²·a, clear-sky year, shading by ray "
-                      "casting and a sky-view factor) with solar-cadastre suitability classes.")
+          description="Annual irradiation per roof surface (kWh/m²·a) hour by hour from the climate of "
+                      "analysis.solar.climate (the weather dataset, else monthly means; clear sky only on request), "
+                      "shading by ray casting and a sky-view factor, with solar-cadastre suitability classes.")
 def solar(context: AssetExecutionContext, settings: SettingsResource) -> dg.MaterializeResult:
     from citymodel.analysis import layers as L
     from citymodel.analysis import parameters as P
@@ -46,8 +47,8 @@ def solar(context: AssetExecutionContext, settings: SettingsResource) -> dg.Mate
         store = CityStore(s)
         own = tile_building_ids(store, tile_id)
         area = L.scene_area(store, bounds, margin_m=a.scene_margin_m, terrain_cell_m=a.terrain_cell_m, include=own)
-        roofs = L.roof_irradiation(area, P.solar_sky(s), own, P.solar_parameters(s),
-                                   scene_params=P.scene_parameters(s))
+        sky = P.solar_sky(s)
+        roofs = L.roof_irradiation(area, sky, own, P.solar_parameters(s), scene_params=P.scene_parameters(s))
         attrs = dict(roofs.attrs)
         roofs.attrs = {}
         roofs["tile_id"] = tile_id
@@ -62,6 +63,8 @@ def solar(context: AssetExecutionContext, settings: SettingsResource) -> dg.Mate
             "mean_kwh_m2a": round(float(np.average(roofs["irradiation_kwh_m2a"], weights=roofs["area_m2"])), 1)
             if len(roofs) and roofs["area_m2"].sum() > 0 else None,
             "area_by_class_m2": json_metadata(by_class),
+            "climate": sky.climate, "climate_label": sky.metadata.get("climate_label", ""),
+            "climate_annual_ghi_kwh_m2": sky.metadata.get("annual_ghi_kwh_m2"),
             "method": attrs.get("method", ""), "parameters": json_metadata(attrs),
             "table": dg.MetadataValue.path(str(files["roofs"]))}
     if len(roofs):

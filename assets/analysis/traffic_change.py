@@ -17,7 +17,7 @@ from ..common import json_metadata, raster_plot, skipped_result, timer, write_ge
 from ..staging import DTM_KEY
 from .files import tile_files
 from .inputs import CityStore, analysis_bounds, tile_building_ids
-from .keys import ANALYSIS_CODE_VERSION, GROUP, NEIGHBOUR_TAG, STAGED_KEYS, TRAFFIC_CHANGE_KEY
+from .keys import GROUP, NOISE_CODE_VERSION, NEIGHBOUR_TAG, STAGED_KEYS, TRAFFIC_CHANGE_KEY
 
 
 def traffic_edits(settings: Settings, roads) -> list[dict]:
@@ -63,7 +63,7 @@ def _traffic_checks():
 
 
 @dg.asset(key=TRAFFIC_CHANGE_KEY, tags=NEIGHBOUR_TAG, deps=[LOD2_TILE_KEY, DTM_KEY, STAGED_KEYS["roads"]], partitions_def=TILES,
-          group_name=GROUP, code_version=ANALYSIS_CODE_VERSION, check_specs=_traffic_checks(),
+          group_name=GROUP, code_version=NOISE_CODE_VERSION, check_specs=_traffic_checks(),
           kinds={"geotiff", "geoparquet"},
           description="The configured demonstration traffic change as a change of noise (RLS-19, after - "
                       "before): difference map (GeoTIFF) and the buildings whose highest facade level "

@@ -210,12 +210,18 @@ class NoiseLayerParameters:
     isophone_step_db: float = 5.0
     isophone_lower_db: float = 45.0
     storey_height_m: float = 3.0
+    reflection_order: int = 1
+    reflection_distance_m: float = 100.0
+    facade_type: str = "facade"
 
     def propagation(self):
         from .noise import NoiseParameters
+        from .rls19 import REFLECTION_LOSS_DB
 
         return NoiseParameters(grid_spacing_m=self.grid_spacing_m, grid_height_m=self.grid_height_m,
-                               max_distance_m=self.max_distance_m)
+                               max_distance_m=self.max_distance_m, reflection_order=self.reflection_order,
+                               reflection_distance_m=self.reflection_distance_m,
+                               reflection_loss_db=REFLECTION_LOSS_DB[self.facade_type])
 
 
 @dataclass

@@ -27,9 +27,16 @@ Propagation (per receiver and per piece of road)::
   ``C3 = (1 + (5 lambda/e)^2) / (1/3 + (5 lambda/e)^2)`` multiplies ``80 z`` for two edges.
   Diffraction round the sides of buildings and terrain screening are not computed. When the line
   of sight is free, D_z = 0. Screening replaces the ground term: ``max(D_gr, D_z)``.
-* reflections at facades are not computed (no image sources); facade receivers are therefore free
-  field levels in front of the facade, as RLS-19 defines facade levels (own facade excluded), but
-  without reflections from the buildings opposite.
+* ``D_RV`` first-order reflections at the facades of the screening blocks (mirror sources,
+  :func:`reflected_energies`, ``reflection_order = 1``): each road piece mirrored at a facade that
+  the receiver sees it in counts as a source of its own, along the unfolded path S -> P -> R,
+  with the same divergence, air, ground and screening terms (screening over the obstacles along
+  both legs) and the reflection loss of RLS-19 Table 8 (0.5 dB building facades and reflecting
+  walls, 3 dB absorbing, 5 dB highly absorbing). A reflection counts where its reflection point
+  lies within ``reflection_distance_m`` of the source piece and of the receiver, the line of
+  sight meets the facade below its top, and the facade is high enough (``h_R >= 1 m``,
+  ``h_R >= 0.3 sqrt(a_R)``). Facade receivers get no reflection from their own building (RLS-19
+  facade levels exclude the own facade). Higher orders are not computed.
 
 Sources and verification
 ------------------------
@@ -56,7 +63,10 @@ RLS19NoiseImmission.java``, ``RLS19ShieldingCorrection.java``, ``ShieldingContex
   whenever the path is screened (differs only where D_z < D_gr). Neither caps ``D_z``; the caps
   20/25 dB (ISO 9613-2) are kept here as a conservative choice (they only ever raise levels) --
   NOT verified for RLS-19; ``max_single_db``/``max_multiple_db`` = ``inf`` turns them off.
-* Reflections (RLS-19 D_RV, MATSim/Aconiq image sources with a reflection loss) are not computed.
+* Reflections: image sources with a reflection loss per reflection as Aconiq (``reflections.go``:
+  mirror the source at the wall line, the segment from the image to the receiver must cross the
+  wall, the wall must be high enough at the crossing); the loss values of RLS-19 Table 8 as
+  Aconiq's typed reflectors (0.5 / 3 / 5 dB). MATSim computes no reflections.
 
 The profile scan runs in a numba kernel when numba is importable (it ships with py3dtiles), else
 in chunked numpy; both give the same result (a test checks).
@@ -106,6 +116,10 @@ class NoiseParameters:
     max_multiple_db: float = 25.0
     receiver_chunk: int = 1024
     use_numba: bool = True
+    reflection_order: int = 1           # 0: no reflections; 1: first-order reflections at facades
+    reflection_distance_m: float = 100.0  # a reflection point farther than this from source or receiver is ignored
+    reflection_loss_db: float = 0.5     # D_RV of building facades (RLS-19 Table 8, "facade")
+    reflection_pairs_chunk: int = 400_000
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -198,6 +212,27 @@ def line_sources(emissions, dtm=None, params: NoiseParameters = NoiseParameters(
     return LineSources(a[:, 0], a[:, 1], za, b[:, 0], b[:, 1], zb, lwd, lwn, road)
 
 
+def _block_heights(buildings, dtm, height_column: str = "height_m"):
+    """``(ids, ground_m, height_m)`` of screening blocks; the ground from ``ground_height_m`` where
+    present, else the DTM at the representative point. Raises on a missing or negative height."""
+    if height_column not in buildings:
+        raise dataset_error(SourceDataError, "buildings", f"no '{height_column}' column for noise screening",
+                            "give each building its height above ground (m), e.g. from the LoD2 model")
+    h = pd.to_numeric(buildings[height_column], errors="coerce").to_numpy(float)
+    ids = buildings["building_id"].astype(str).to_numpy() if "building_id" in buildings else np.arange(len(h)).astype(str)
+    bad = np.isnan(h) | (h < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise dataset_error(SourceDataError, "buildings", f"{height_column} = {h[i]} is missing or negative",
+                            "give every screening building a height >= 0 m", record=ids[i])
+    if "ground_height_m" in buildings:
+        g = pd.to_numeric(buildings["ground_height_m"], errors="coerce").to_numpy(float)
+    else:
+        rp = shapely.point_on_surface(np.asarray(buildings.geometry.values, dtype=object))
+        g = _ground(dtm, shapely.get_x(rp), shapely.get_y(rp))
+    return ids, g, h
+
+
 def building_obstacles(buildings, bounds, dtm=None, params: NoiseParameters = NoiseParameters(),
                        height_column: str = "height_m") -> Obstacles:
     """Rasterise building blocks (footprint, flat top at ground + ``height_m``) over ``bounds``.
@@ -215,21 +250,7 @@ def building_obstacles(buildings, bounds, dtm=None, params: NoiseParameters = No
     obs = Obstacles(top, float(minx), float(miny + rows * cell), cell)
     if buildings is None or len(buildings) == 0:
         return obs
-    if height_column not in buildings:
-        raise dataset_error(SourceDataError, "buildings", f"no '{height_column}' column for noise screening",
-                            "give each building its height above ground (m), e.g. from the LoD2 model")
-    h = pd.to_numeric(buildings[height_column], errors="coerce").to_numpy(float)
-    ids = buildings["building_id"].astype(str).to_numpy() if "building_id" in buildings else np.arange(len(h)).astype(str)
-    bad = np.isnan(h) | (h < 0)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise dataset_error(SourceDataError, "buildings", f"{height_column} = {h[i]} is missing or negative",
-                            "give every screening building a height >= 0 m", record=ids[i])
-    if "ground_height_m" in buildings:
-        g = pd.to_numeric(buildings["ground_height_m"], errors="coerce").to_numpy(float)
-    else:
-        rp = shapely.point_on_surface(np.asarray(buildings.geometry.values, dtype=object))
-        g = _ground(dtm, shapely.get_x(rp), shapely.get_y(rp))
+    ids, g, h = _block_heights(buildings, dtm, height_column)
     absolute = g + h
     order = np.argsort(absolute)  # higher buildings burnt last, so they win where footprints overlap
     geoms = np.asarray(buildings.geometry.values, dtype=object)
@@ -240,6 +261,68 @@ def building_obstacles(buildings, bounds, dtm=None, params: NoiseParameters = No
     return obs
 
 
+@dataclass
+class Reflectors:
+    """The vertical facades of the screening blocks, as wall segments that reflect sound.
+
+    Walls run along the blocks' rings (exterior and courtyard rings); ``nx, ny`` is the unit normal
+    pointing out of the building, ``top_m`` the absolute height of the wall's top (ground + block
+    height), ``height_m`` its height above the building's ground (RLS-19's ``h_R``), ``loss_db`` the
+    reflection loss D_RV, ``building`` the index of the building in ``building_ids``.
+    """
+
+    ax: np.ndarray
+    ay: np.ndarray
+    bx: np.ndarray
+    by: np.ndarray
+    nx: np.ndarray
+    ny: np.ndarray
+    top_m: np.ndarray
+    height_m: np.ndarray
+    loss_db: np.ndarray
+    building: np.ndarray
+    building_ids: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.ax.size)
+
+
+def facade_reflectors(buildings, dtm=None, params: NoiseParameters = NoiseParameters(),
+                      height_column: str = "height_m", min_wall_m: float = 0.1) -> Reflectors | None:
+    """The facades of the screening blocks as :class:`Reflectors` (None without buildings or with
+    ``params.reflection_order == 0``).
+
+    The reflection loss is ``params.reflection_loss_db`` (RLS-19 Table 8: 0.5 dB for building
+    facades), or a building's ``reflection_loss_db`` column where present.
+    """
+    if params.reflection_order <= 0 or buildings is None or len(buildings) == 0:
+        return None
+    ids, g, h = _block_heights(buildings, dtm, height_column)
+    loss = np.full(len(ids), float(params.reflection_loss_db))
+    if "reflection_loss_db" in buildings:
+        own = pd.to_numeric(buildings["reflection_loss_db"], errors="coerce").to_numpy(float)
+        loss = np.where(np.isfinite(own), own, loss)
+    geoms = np.asarray(buildings.geometry.values, dtype=object)
+    ok = ~(pd.isna(geoms) | shapely.is_empty(np.where(pd.isna(geoms), shapely.Point(), geoms)))
+    geoms = shapely.orient_polygons(np.where(ok, geoms, shapely.Point()))      # exterior CCW, holes CW
+    parts, part_of = shapely.get_parts(geoms, return_index=True)
+    polys = shapely.get_type_id(parts) == 3
+    parts, part_of = parts[polys], part_of[polys]
+    rings, ring_of = shapely.get_rings(parts, return_index=True)
+    coords, cidx = shapely.get_coordinates(rings, return_index=True)
+    same = cidx[1:] == cidx[:-1]
+    a, b = coords[:-1][same], coords[1:][same]
+    bld = part_of[ring_of[cidx[:-1][same]]]
+    v = b - a
+    ln = np.hypot(v[:, 0], v[:, 1])
+    keep = ln >= min_wall_m
+    a, b, v, ln, bld = a[keep], b[keep], v[keep], ln[keep], bld[keep]
+    # CCW exterior (CW holes): the solid lies to the left of a -> b, outside is to the right
+    nx, ny = v[:, 1] / ln, -v[:, 0] / ln
+    return Reflectors(a[:, 0], a[:, 1], b[:, 0], b[:, 1], nx, ny, g[bld] + h[bld], h[bld], loss[bld],
+                      bld.astype(np.int64), np.asarray(ids))
+
+
 # ------------------------------------------------------------------------------------------------
 # Screening: path difference over the obstacle raster
 
@@ -247,7 +330,7 @@ def _prange(n):
     """``range`` in Python; numba replaces calls of it inside the kernel by its ``prange``."""
     return range(n)
 
-def _screen_numpy(sx, sy, sz, rx, ry, rz, obs: Obstacles, step: float, clear: float,
+def _screen_numpy(sx, sy, sz, kx, ky, ck, rx, ry, rz, obs: Obstacles, step: float, clear: float,
                   chunk_samples: int = 3_000_000):
     n = sx.size
     za = np.zeros(n)
@@ -256,7 +339,9 @@ def _screen_numpy(sx, sy, sz, rx, ry, rz, obs: Obstacles, step: float, clear: fl
     ee = np.zeros(n)
     if n == 0:
         return za, aa, bb, ee
-    d = np.hypot(rx - sx, ry - sy)
+    d1 = np.hypot(kx - sx, ky - sy)
+    d2 = np.hypot(rx - kx, ry - ky)
+    d = d1 + d2
     nk = np.maximum(np.floor((d - 2 * clear) / step).astype(np.int64) + 1, 0)
     order = np.argsort(nk)
     rows, cols = obs.top_m.shape
@@ -274,11 +359,18 @@ def _screen_numpy(sx, sy, sz, rx, ry, rz, obs: Obstacles, step: float, clear: fl
             continue
         t = clear + step * np.arange(kmax)[None, :]
         di = d[idx][:, None]
+        e1 = d1[idx][:, None]
         valid = np.arange(kmax)[None, :] < nk[idx][:, None]
-        ux = ((rx - sx)[idx] / np.maximum(d[idx], 1e-9))[:, None]
-        uy = ((ry - sy)[idx] / np.maximum(d[idx], 1e-9))[:, None]
-        px = sx[idx][:, None] + ux * t
-        py = sy[idx][:, None] + uy * t
+        cki = ck[idx][:, None]
+        valid &= ~((cki > 0) & (np.abs(t - e1) < cki))
+        u1x = np.where(e1 > 0, (kx - sx)[idx][:, None] / np.maximum(e1, 1e-9), 0.0)
+        u1y = np.where(e1 > 0, (ky - sy)[idx][:, None] / np.maximum(e1, 1e-9), 0.0)
+        e2 = d2[idx][:, None]
+        u2x = (rx - kx)[idx][:, None] / np.maximum(e2, 1e-9)
+        u2y = (ry - ky)[idx][:, None] / np.maximum(e2, 1e-9)
+        first = t < e1
+        px = np.where(first, sx[idx][:, None] + u1x * t, kx[idx][:, None] + u2x * (t - e1))
+        py = np.where(first, sy[idx][:, None] + u1y * t, ky[idx][:, None] + u2y * (t - e1))
         c = np.floor((px - obs.x0) / obs.cell_m).astype(np.int64)
         r = np.floor((obs.y0 - py) / obs.cell_m).astype(np.int64)
         inside = valid & (c >= 0) & (c < cols) & (r >= 0) & (r < rows)
@@ -331,18 +423,31 @@ def _get_kernel():
 
 
 # the kernel source is plain Python; numba compiles it (with _prange = numba.prange)
-def _screen_kernel_py(sx, sy, sz, rx, ry, rz, top, x0, y0, cell, step, clear, za, aa, bb, ee):  # pragma: no cover
+def _screen_kernel_py(sx, sy, sz, kx, ky, ck, rx, ry, rz, top, x0, y0, cell, step, clear,
+                      za, aa, bb, ee):  # pragma: no cover
     n = sx.size
     rows, cols = top.shape
     for i in _prange(n):
-        dx = rx[i] - sx[i]
-        dy = ry[i] - sy[i]
-        d = math.sqrt(dx * dx + dy * dy)
+        d1x = kx[i] - sx[i]
+        d1y = ky[i] - sy[i]
+        d1 = math.sqrt(d1x * d1x + d1y * d1y)
+        dx = rx[i] - kx[i]
+        dy = ry[i] - ky[i]
+        d2 = math.sqrt(dx * dx + dy * dy)
+        d = d1 + d2
         nk = int(math.floor((d - 2.0 * clear) / step)) + 1
         if nk <= 0 or d <= 0.0:
             continue
-        ux = dx / d
-        uy = dy / d
+        u1x = 0.0
+        u1y = 0.0
+        if d1 > 0.0:
+            u1x = d1x / d1
+            u1y = d1y / d1
+        ux = 0.0
+        uy = 0.0
+        if d2 > 0.0:
+            ux = dx / d2
+            uy = dy / d2
         best1 = -np.inf
         best2 = -np.inf
         t1 = 0.0
@@ -354,8 +459,16 @@ def _screen_kernel_py(sx, sy, sz, rx, ry, rz, top, x0, y0, cell, step, clear, za
         blocked = False
         for k in range(nk):
             t = clear + step * k
-            c = int(math.floor((sx[i] + ux * t - x0) / cell))
-            r = int(math.floor((y0 - (sy[i] + uy * t)) / cell))
+            if ck[i] > 0.0 and abs(t - d1) < ck[i]:
+                continue
+            if t < d1:
+                px = sx[i] + u1x * t
+                py = sy[i] + u1y * t
+            else:
+                px = kx[i] + ux * (t - d1)
+                py = ky[i] + uy * (t - d1)
+            c = int(math.floor((px - x0) / cell))
+            r = int(math.floor((y0 - py) / cell))
             if c < 0 or c >= cols or r < 0 or r >= rows:
                 continue
             h = top[r, c]
@@ -392,23 +505,33 @@ def _screen_kernel_py(sx, sy, sz, rx, ry, rz, top, x0, y0, cell, step, clear, za
 
 
 def path_difference(sx, sy, sz, rx, ry, rz, obstacles: Obstacles | None,
-                    params: NoiseParameters = NoiseParameters()):
+                    params: NoiseParameters = NoiseParameters(), kx=None, ky=None, clear_k=None):
     """Path difference z (m) over building tops for each source-receiver pair (0 where the line
     of sight is free), with the distances A (source to first edge), B (last edge to receiver) and
-    e (between the edges; 0 for a single edge)."""
+    e (between the edges; 0 for a single edge).
+
+    A reflected path is given by its reflection point ``(kx, ky)``: the profile runs from the source
+    to the reflection point and on to the receiver (the unfolded path, along which the line of
+    sight rises straight from source to receiver height), and the samples within ``clear_k`` (m,
+    per path) of the reflection point are skipped (the reflecting facade's own raster cells)."""
     arrs = [np.ascontiguousarray(np.asarray(v, dtype=np.float64).ravel()) for v in (sx, sy, sz, rx, ry, rz)]
     n = arrs[0].size
     if obstacles is None or not np.isfinite(obstacles.top_m).any():
         return np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+    kx = arrs[0] if kx is None else np.ascontiguousarray(np.asarray(kx, dtype=np.float64).ravel())
+    ky = arrs[1] if ky is None else np.ascontiguousarray(np.asarray(ky, dtype=np.float64).ravel())
+    ck = np.zeros(n) if clear_k is None else np.ascontiguousarray(np.asarray(clear_k, dtype=np.float64).ravel())
+    sx_, sy_, sz_, rx_, ry_, rz_ = arrs
     kernel = _get_kernel() if params.use_numba and n >= NUMBA_MIN_RAYS else None
     if kernel is not None:
         out = [np.zeros(n) for _ in range(4)]
-        kernel(*arrs, obstacles.top_m, obstacles.x0, obstacles.y0, obstacles.cell_m,
-                       params.profile_step_m, params.end_clearance_m, *out)
+        kernel(sx_, sy_, sz_, kx, ky, ck, rx_, ry_, rz_, obstacles.top_m, obstacles.x0, obstacles.y0,
+               obstacles.cell_m, params.profile_step_m, params.end_clearance_m, *out)
         return tuple(out)
     # numpy path: same scan; ties resolved like the kernel (first maximum from the source side,
     # first maximum from the receiver side)
-    return _screen_numpy(*arrs, obstacles, params.profile_step_m, params.end_clearance_m)
+    return _screen_numpy(sx_, sy_, sz_, kx, ky, ck, rx_, ry_, rz_, obstacles, params.profile_step_m,
+                         params.end_clearance_m)
 
 
 def screening_db(z, a, b, e, params: NoiseParameters = NoiseParameters()) -> np.ndarray:
@@ -461,8 +584,10 @@ def _segment_distance(px, py, ax, ay, bx, by):
 
 
 def receiver_energies(rx, ry, rz, rground, sources: LineSources, obstacles: Obstacles | None = None,
-                      params: NoiseParameters = NoiseParameters(), junctions=None):
-    """Sum of 10^(0.1 L_i) over all road pieces at each receiver, day and night.
+                      params: NoiseParameters = NoiseParameters(), junctions=None,
+                      reflectors: Reflectors | None = None, receiver_building=None):
+    """Sum of 10^(0.1 L_i) over all road pieces at each receiver, day and night, directly and
+    (with ``reflectors``) by first-order reflection at facades.
 
     Parameters
     ----------
@@ -475,6 +600,11 @@ def receiver_energies(rx, ry, rz, rground, sources: LineSources, obstacles: Obst
     params : NoiseParameters
     junctions : (x, y, kind) arrays, optional
         Traffic lights / roundabouts; adds D_K,KT(x) per piece (RLS-19 eq. 8).
+    reflectors : Reflectors, optional
+        Facades reflecting sound (first order, :func:`reflected_energies`).
+    receiver_building : array of str, optional
+        The building a (facade) receiver belongs to: its own facades do not reflect to it
+        (RLS-19 facade levels exclude the reflection at the own facade); None or "" for none.
 
     Returns
     -------
@@ -536,7 +666,210 @@ def receiver_energies(rx, ry, rz, rground, sources: LineSources, obstacles: Obst
             ok = act[ps]
             energy = np.where(ok, 10.0 ** (0.1 * (np.where(ok, lw[ps], 0.0) + base)), 0.0)
             acc[sl] += np.bincount(pr, weights=energy, minlength=px.size)
+    if reflectors is not None and len(reflectors) and params.reflection_order > 0:
+        own = None
+        if receiver_building is not None:
+            index = {b: i for i, b in enumerate(reflectors.building_ids)}
+            own = np.array([index.get(str(b), -1) if b is not None else -1 for b in receiver_building], dtype=np.int64)
+        rd, rn = reflected_energies(rx, ry, rz, rg, sources, reflectors, obstacles, params, junctions, own)
+        e_day += rd
+        e_night += rn
     return e_day, e_night
+
+
+def _clip_interval(lo, hi, g0, g1):
+    """Narrow ``[lo, hi]`` (parameter t of a segment) to where the linear ``g(t) = g0 + t (g1 - g0)``
+    is >= 0; an empty interval gets ``hi < lo``."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ts = g0 / (g0 - g1)
+    hi = np.where((g0 >= 0) & (g1 < 0), np.minimum(hi, ts), hi)
+    lo = np.where((g0 < 0) & (g1 >= 0), np.maximum(lo, ts), lo)
+    hi = np.where((g0 < 0) & (g1 < 0), -1.0, hi)
+    return lo, hi
+
+
+def _walls_and_segments(sources: LineSources, refl: Reflectors, distance_m: float):
+    """For every wall, the source segments within ``distance_m`` with a part in front of it (CSR)."""
+    walls = shapely.linestrings(np.stack([np.column_stack([refl.ax, refl.ay]), np.column_stack([refl.bx, refl.by])],
+                                         axis=1))
+    segs = shapely.linestrings(np.stack([np.column_stack([sources.ax, sources.ay]),
+                                         np.column_stack([sources.bx, sources.by])], axis=1))
+    wi, si = shapely.STRtree(segs).query(walls, predicate="dwithin", distance=distance_m)
+    front = np.maximum(refl.nx[wi] * (sources.ax[si] - refl.ax[wi]) + refl.ny[wi] * (sources.ay[si] - refl.ay[wi]),
+                       refl.nx[wi] * (sources.bx[si] - refl.ax[wi]) + refl.ny[wi] * (sources.by[si] - refl.ay[wi])) > 1e-6
+    wi, si = wi[front], si[front]
+    order = np.lexsort((si, wi))
+    wi, si = wi[order], si[order]
+    ptr = np.zeros(len(refl) + 1, dtype=np.int64)
+    np.add.at(ptr, wi + 1, 1)
+    return walls, np.cumsum(ptr), si
+
+
+def reflected_energies(rx, ry, rz, rground, sources: LineSources, reflectors: Reflectors,
+                       obstacles: Obstacles | None = None, params: NoiseParameters = NoiseParameters(),
+                       junctions=None, own_building: np.ndarray | None = None):
+    """Sum of 10^(0.1 L_i) over the first-order reflections of every road piece at facades.
+
+    Mirror sources: a road segment seen from the receiver R in a facade W is mirrored at W's line;
+    the part of the mirrored segment that R sees through W (the wedge from R over W's ends, behind
+    W, of a segment part in front of W) is cut into pieces like a direct line source (each at most
+    half as long as its distance). A piece's mirror image S' gives the reflection point P where
+    S'R crosses W; the path S -> P -> R of length |S'R| (horizontal) is propagated like a direct
+    path (divergence, air, ground, screening over the obstacles along both legs, the facade's own
+    cells next to P skipped) and loses the facade's reflection loss D_RV. It counts where P lies
+    within ``params.reflection_distance_m`` of both S and R, the unfolded line of sight passes P
+    below the wall's top, and the wall fulfils RLS-19 Table 8 (``h_R >= 1 m``,
+    ``h_R >= 0.3 sqrt(a_R)``). A facade receiver's own building does not reflect to it.
+
+    Returns ``(energy_day, energy_night)`` per receiver (to add to the direct energies).
+    """
+    from .rls19 import junction_correction_db, reflector_counts
+
+    rx, ry, rz, rg = (np.asarray(v, float).ravel() for v in (rx, ry, rz, rground))
+    n = rx.size
+    e_day, e_night = np.zeros(n), np.zeros(n)
+    if n == 0 or sources.ax.size == 0 or len(reflectors) == 0:
+        return e_day, e_night
+    dist = float(params.reflection_distance_m)
+    refl = reflectors
+    walls, ptr, wseg = _walls_and_segments(sources, refl, dist)
+    if not len(wseg):
+        return e_day, e_night
+    wall_tree = shapely.STRtree(walls)
+    jtree = None
+    if junctions is not None and len(junctions[0]):
+        from scipy.spatial import cKDTree
+
+        jx, jy, jkind = (np.asarray(v) for v in junctions)
+        jtree = cKDTree(np.column_stack([jx, jy]))
+    seg_len = sources.length_m
+    cell = obstacles.cell_m if obstacles is not None else params.obstacle_cell_m
+    ri, wi = wall_tree.query(shapely.points(rx, ry), predicate="dwithin", distance=dist)
+    front = refl.nx[wi] * (rx[ri] - refl.ax[wi]) + refl.ny[wi] * (ry[ri] - refl.ay[wi]) > 1e-3
+    if own_building is not None:
+        front &= refl.building[wi] != np.asarray(own_building)[ri]
+    ri, wi = ri[front], wi[front]
+    order = np.lexsort((wi, ri))
+    ri, wi = ri[order], wi[order]
+    per_pair = ptr[wi + 1] - ptr[wi]
+    # blocks of whole receivers (a receiver's reflections are summed in one go: the result does not
+    # depend on which receivers are computed together)
+    per_rec = np.bincount(ri, weights=per_pair, minlength=n)
+    bounds_rec = [0]
+    acc = 0.0
+    for r in range(n):
+        acc += per_rec[r]
+        if acc >= params.reflection_pairs_chunk:
+            bounds_rec.append(r + 1)
+            acc = 0.0
+    if bounds_rec[-1] != n:
+        bounds_rec.append(n)
+    pair_start = np.searchsorted(ri, bounds_rec)
+    for b0, b1 in zip(pair_start[:-1], pair_start[1:]):
+        if b1 <= b0:
+            continue
+        pr, pw, cnt = ri[b0:b1], wi[b0:b1], per_pair[b0:b1]
+        tot = int(cnt.sum())
+        if tot == 0:
+            continue
+        tr = np.repeat(pr, cnt)
+        tw = np.repeat(pw, cnt)
+        first = np.repeat(np.cumsum(cnt) - cnt, cnt)
+        ts = wseg[np.repeat(ptr[pw], cnt) + (np.arange(tot) - first)]
+        _reflect_block(tr, tw, ts, rx, ry, rz, rg, sources, refl, obstacles, params, seg_len, cell, dist,
+                       jtree, jkind if jtree is not None else None, junction_correction_db, reflector_counts,
+                       e_day, e_night)
+    return e_day, e_night
+
+
+def _reflect_block(tr, tw, ts, rx, ry, rz, rg, src: LineSources, refl: Reflectors, obstacles, params, seg_len,
+                   cell, dist, jtree, jkind, junction_correction_db, reflector_counts, e_day, e_night):
+    """The reflections of (receiver, wall, segment) triples: see :func:`reflected_energies`."""
+    Rx, Ry = rx[tr], ry[tr]
+    ax, ay, bx, by = src.ax[ts], src.ay[ts], src.bx[ts], src.by[ts]
+    wax, way, wbx, wby = refl.ax[tw], refl.ay[tw], refl.bx[tw], refl.by[tw]
+    nx, ny = refl.nx[tw], refl.ny[tw]
+    # mirror images of the segment's ends
+    fa = nx * (ax - wax) + ny * (ay - way)
+    fb = nx * (bx - wax) + ny * (by - way)
+    max_, may_ = ax - 2 * fa * nx, ay - 2 * fa * ny
+    mbx, mby = bx - 2 * fb * nx, by - 2 * fb * ny
+    # the wedge from R over the wall's ends
+    wa_x, wa_y, wb_x, wb_y = wax - Rx, way - Ry, wbx - Rx, wby - Ry
+    c = np.sign(wa_x * wb_y - wa_y * wb_x)
+    g1 = lambda X, Y: c * (wa_x * (Y - Ry) - wa_y * (X - Rx))       # noqa: E731  left of R->Wa (oriented)
+    g2 = lambda X, Y: c * ((X - Rx) * wb_y - (Y - Ry) * wb_x)       # noqa: E731  right of R->Wb (oriented)
+    lo, hi = np.zeros(tr.size), np.ones(tr.size)
+    lo, hi = _clip_interval(lo, hi, fa - 1e-6, fb - 1e-6)          # the source part in front of the wall
+    lo, hi = _clip_interval(lo, hi, g1(max_, may_), g1(mbx, mby))
+    lo, hi = _clip_interval(lo, hi, g2(max_, may_), g2(mbx, mby))
+    ok = (hi - lo > 1e-9) & (c != 0)
+    if not ok.any():
+        return
+    tr, tw, ts, lo, hi = tr[ok], tw[ok], ts[ok], lo[ok], hi[ok]
+    Rx, Ry = rx[tr], ry[tr]
+    max_, may_, mbx, mby = max_[ok], may_[ok], mbx[ok], mby[ok]
+    # the visible mirrored part: length, distance to R, pieces (at most half their distance long)
+    x0, y0 = max_ + lo * (mbx - max_), may_ + lo * (mby - may_)
+    x1, y1 = max_ + hi * (mbx - max_), may_ + hi * (mby - may_)
+    vx, vy = x1 - x0, y1 - y0
+    l2 = np.maximum(vx * vx + vy * vy, 1e-12)
+    tt = np.clip(((Rx - x0) * vx + (Ry - y0) * vy) / l2, 0.0, 1.0)
+    dmin = np.hypot(Rx - (x0 + tt * vx), Ry - (y0 + tt * vy))
+    lvis = (hi - lo) * seg_len[ts]
+    keep = dmin <= params.max_distance_m
+    tr, tw, ts, lo, hi, lvis, dmin = tr[keep], tw[keep], ts[keep], lo[keep], hi[keep], lvis[keep], dmin[keep]
+    if not tr.size:
+        return
+    npiece = np.clip(np.ceil(lvis / np.maximum(params.min_piece_m, 0.5 * dmin)), 1, params.max_pieces).astype(np.int64)
+    tot = int(npiece.sum())
+    pr = np.repeat(tr, npiece)
+    pw = np.repeat(tw, npiece)
+    ps = np.repeat(ts, npiece)
+    first = np.repeat(np.cumsum(npiece) - npiece, npiece)
+    k = np.arange(tot) - first
+    nn = np.repeat(npiece, npiece)
+    t = np.repeat(lo, npiece) + (k + 0.5) / nn * np.repeat(hi - lo, npiece)
+    lpiece = np.repeat(lvis, npiece) / nn
+    sx = src.ax[ps] + t * (src.bx[ps] - src.ax[ps])
+    sy = src.ay[ps] + t * (src.by[ps] - src.ay[ps])
+    sz = src.az[ps] + t * (src.bz[ps] - src.az[ps])
+    nx, ny = refl.nx[pw], refl.ny[pw]
+    f = nx * (sx - refl.ax[pw]) + ny * (sy - refl.ay[pw])
+    mx, my = sx - 2 * f * nx, sy - 2 * f * ny
+    qx, qy, qz, qg = rx[pr], ry[pr], rz[pr], rg[pr]
+    den = nx * (qx - mx) + ny * (qy - my)
+    lam = np.where(den > 0, (nx * (refl.ax[pw] - mx) + ny * (refl.ay[pw] - my)) / np.where(den > 0, den, 1.0), -1.0)
+    D = np.hypot(qx - mx, qy - my)
+    sp, pq = lam * D, (1.0 - lam) * D
+    px_, py_ = mx + lam * (qx - mx), my + lam * (qy - my)
+    z_p = sz + lam * (qz - sz)
+    valid = (den > 0) & (lam > 0) & (lam < 1) & (sp <= dist) & (pq <= dist) & (D <= params.max_distance_m) \
+        & (z_p <= refl.top_m[pw] + 1e-9) & reflector_counts(refl.height_m[pw], np.minimum(sp, pq))
+    if not valid.any():
+        return
+    sel = np.flatnonzero(valid)
+    pr, pw, ps, sx, sy, sz, qx, qy, qz, qg = (v[sel] for v in (pr, pw, ps, sx, sy, sz, qx, qy, qz, qg))
+    px_, py_, D, sp, lpiece = px_[sel], py_[sel], D[sel], sp[sel], lpiece[sel]
+    # the facade's own cells next to the reflection point are not an obstacle: skip the samples
+    # within 0.75 cells of the wall (measured across it) around P
+    sin_inc = np.abs(refl.nx[pw] * (px_ - sx) + refl.ny[pw] * (py_ - sy)) / np.maximum(sp, 1e-9)
+    clear_k = np.maximum(params.end_clearance_m, 0.75 * cell / np.maximum(sin_inc, 0.05))
+    s3 = np.sqrt(D ** 2 + (qz - sz) ** 2)
+    s3 = np.maximum(s3, 0.5)
+    h_m = 0.5 * (params.source_height_m + np.maximum(qz - qg, 0.0))
+    z, a, b, e = path_difference(sx, sy, sz, qx, qy, qz, obstacles, params, kx=px_, ky=py_, clear_k=clear_k)
+    att = divergence_db(s3) + s3 * params.air_absorption_db_km / 1000.0 + \
+        np.maximum(ground_db(h_m, s3) if params.ground_effect else 0.0, screening_db(z, a, b, e, params))
+    base = 10.0 * np.log10(lpiece) - att - refl.loss_db[pw]
+    if jtree is not None:
+        dj, j = jtree.query(np.column_stack([sx, sy]))
+        base = base + junction_correction_db(jkind[j], dj)
+    for lw, acc in ((src.lw_day_db_m, e_day), (src.lw_night_db_m, e_night)):
+        v = lw[ps]
+        act = np.isfinite(v)
+        energy = np.where(act, 10.0 ** (0.1 * (np.where(act, v, 0.0) + base)), 0.0)
+        acc += np.bincount(pr, weights=energy, minlength=acc.size)
 
 
 def energy_to_db(energy) -> np.ndarray:
@@ -668,6 +1001,7 @@ def noise_grid(emissions, bounds, buildings=None, dtm=None, params: NoiseParamet
     rec = grid_receivers(bounds, params, dtm, buildings)
     src = line_sources(emissions, dtm, params)
     obs = _obstacles_for(buildings, bounds, src, dtm, params, obstacle_margin_m)
+    refl = facade_reflectors(buildings, dtm, params)
     calc = ~rec["in_building"].to_numpy()
     if cells is not None:
         calc &= np.asarray(cells, dtype=bool).ravel()
@@ -675,7 +1009,7 @@ def noise_grid(emissions, bounds, buildings=None, dtm=None, params: NoiseParamet
     en = np.zeros(len(rec))
     r = rec.loc[calc]
     ed[calc], en[calc] = receiver_energies(r["x"], r["y"], r["z_m"], r["ground_m"], src, obs, params,
-                                           _junction_arrays(junctions))
+                                           _junction_arrays(junctions), reflectors=refl)
     lrt = np.where(calc, energy_to_db(ed), np.nan)
     lrn = np.where(calc, energy_to_db(en), np.nan)
     rec = rec.assign(lrt_db=lrt, lrn_db=lrn)
@@ -690,6 +1024,8 @@ def _obstacles_for(buildings, bounds, src: LineSources, dtm, params, margin):
     if buildings is None or len(buildings) == 0:
         return None
     minx, miny, maxx, maxy = bounds
+    # reflected paths run from a source to a facade within reflection_distance_m of the receiver
+    margin = max(margin, params.reflection_distance_m if params.reflection_order > 0 else 0.0)
     # raster extent: receivers' bounds + margin, and the sources' extent (clipped to a sane size);
     # every path between a source and a receiver lies inside it. The raster is aligned to a fixed grid
     # of obstacle_cell_m (multiples of the cell size), so that a place falls into the same cell with the
@@ -706,14 +1042,16 @@ def _obstacles_for(buildings, bounds, src: LineSources, dtm, params, margin):
 def facade_levels(emissions, receivers: pd.DataFrame, buildings=None, dtm=None,
                   params: NoiseParameters = NoiseParameters(), junctions=None) -> pd.DataFrame:
     """LrT/LrN (RLS-19) at facade receivers (:func:`facade_receivers` or the pipeline's own:
-    columns ``building_id, x, y, z_m, ground_m``). Returns the receivers with ``lrt_db, lrn_db,
-    method``."""
+    columns ``building_id, x, y, z_m, ground_m``), with the reflections at every facade but the
+    receiver's own building's. Returns the receivers with ``lrt_db, lrn_db, method``."""
     src = line_sources(emissions, dtm, params)
     x, y = receivers["x"].to_numpy(float), receivers["y"].to_numpy(float)
     bounds = (x.min(), y.min(), x.max(), y.max()) if len(x) else (0, 0, 1, 1)
     obs = _obstacles_for(buildings, bounds, src, dtm, params, 200.0)
+    own = receivers["building_id"].astype(str).to_numpy() if "building_id" in receivers else None
     ed, en = receiver_energies(x, y, receivers["z_m"], receivers["ground_m"], src, obs, params,
-                               _junction_arrays(junctions))
+                               _junction_arrays(junctions), reflectors=facade_reflectors(buildings, dtm, params),
+                               receiver_building=own)
     return receivers.assign(lrt_db=energy_to_db(ed), lrn_db=energy_to_db(en), method=METHOD)
 
 

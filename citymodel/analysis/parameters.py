@@ -48,7 +48,9 @@ def noise_parameters(settings: Settings) -> NoiseLayerParameters:
     return NoiseLayerParameters(grid_spacing_m=n.grid_spacing_m, grid_height_m=n.grid_height_m,
                                 max_distance_m=n.max_distance_m, building_height=n.building_height,
                                 road_type=n.road_type, isophone_step_db=n.isophone_step_db,
-                                isophone_lower_db=n.isophone_lower_db, storey_height_m=settings.analysis.storey_height_m)
+                                isophone_lower_db=n.isophone_lower_db, storey_height_m=settings.analysis.storey_height_m,
+                                reflection_order=n.reflection_order, reflection_distance_m=n.reflection_distance_m,
+                                facade_type=n.facade_type)
 
 
 def flood_parameters(settings: Settings) -> FloodParameters:
@@ -84,10 +86,55 @@ def din17037_sun_path(settings: Settings):
 
 
 def solar_sky(settings: Settings):
-    """The year of sun and irradiance the irradiation layer uses."""
-    from .solar import clear_sky_year
+    """The year of sun and irradiance the irradiation layer uses (``analysis.solar.climate``).
+
+    ``weather``: the staged weather dataset of the ``weather`` role hour by hour; where the
+    deployment configures no ``weather`` role, the monthly means (and the year says so).
+    ``monthly_means``: the clear-sky year scaled to ``analysis.solar.monthly_ghi_kwh_m2``.
+    ``clear_sky``: the clear sky alone. The city and its planning variants both call this.
+
+    Raises
+    ------
+    SourceDataError
+        A ``weather`` role is configured but its data is not staged.
+    """
+    from ..errors import SourceDataError, dataset_error
+    from ..store import CityStore
+    from .climate import clear_sky_year, monthly_means_year, weather_year
     from .sun import grid_convergence_deg, site_location
 
+    a = settings.analysis
     lat, lon = site_location(settings.extent, settings.processing_crs)
-    return clear_sky_year(lat, lon, grid_convergence_deg(lat, lon, settings.processing_crs),
-                          year=settings.analysis.year, tz=settings.timezone)
+    site = dict(latitude=lat, longitude=lon, convergence_deg=grid_convergence_deg(lat, lon, settings.processing_crs),
+                year=a.year, tz=settings.timezone)
+    climate = a.solar.climate
+    src = settings.source("weather")
+    if climate == "weather" and src is not None:
+        data = CityStore(settings).weather()
+        if data is None:
+            raise dataset_error(SourceDataError, src.dataset, "the weather dataset is configured but not staged",
+                                "materialize staging/weather (or set analysis.solar.climate: monthly_means)")
+        return weather_year(data, source=src.dataset, **site)
+    if climate in ("weather", "monthly_means"):
+        why = "analysis.solar.monthly_ghi_kwh_m2" + (" (no weather dataset configured)" if climate == "weather" else "")
+        return monthly_means_year(a.solar.monthly_ghi_kwh_m2, source=why, **site)
+    return clear_sky_year(**site)
+
+
+def solar_climate_text(settings: Settings, climate: str) -> dict[str, str]:
+    """Which climate the solar layer used, in words (``climate``, ``climate_label`` in English,
+    ``climate_label_de`` in German) for legends, catalogs and pages: the weather dataset's name or
+    the annual sum of the monthly means."""
+    from .climate import CLIMATES
+
+    if climate not in CLIMATES:
+        return {"climate": climate, "climate_label": climate, "climate_label_de": climate}
+    de, en = CLIMATES[climate]
+    src = settings.source("weather")
+    if climate == "weather" and src is not None:
+        de, en = f"{de} (Datensatz {src.dataset})", f"{en} (dataset {src.dataset})"
+    elif climate == "monthly_means":
+        total = sum(settings.analysis.solar.monthly_ghi_kwh_m2)
+        de = f"{de} ({total:,.0f} kWh/m² im Jahr)".replace(",", ".")
+        en = f"{en} ({total:,.0f} kWh/m²·a)"
+    return {"climate": climate, "climate_label": en, "climate_label_de": de}

@@ -53,6 +53,11 @@ Per constant:
   both the uphill and the downhill term). Clipping to +-12 %: Aconiq only.
 * :func:`junction_correction_db` (eq. 8, Table 5): K = 3 dB traffic lights, 2 dB roundabout, 0
   other, ``K * max(1 - x/120, 0)`` -- both agree.
+* :data:`REFLECTION_LOSS_DB` (Table 8, reflection loss D_RV per reflection): 0.5 dB for building
+  facades and reflecting walls, 3 dB for absorbing and 5 dB for highly absorbing noise barriers;
+  a reflector counts only where ``h_R >= 1 m`` and ``h_R >= 0.3 sqrt(a_R)`` (a_R the shorter of the
+  horizontal distances from the reflection point to the source and to the receiver) --
+  Aconiq only (``reflections.go``; MATSim computes no reflections).
 * :data:`DTV_STANDARD_FACTORS` (Table 2): Aconiq only (M = factor x DTV and the standard shares
   p1/p2 per road class, day and night); the municipal factors 0.0575/0.0100 were the values the
   previous version recalled. Table 2 has no motorcycle share; a DTV-only record without ``pmc``
@@ -73,6 +78,22 @@ import pandas as pd
 from ..errors import SourceDataError, dataset_error
 
 METHOD = "RLS-19"
+
+#: RLS-19 Table 8: reflection loss D_RV (dB) per reflection by the kind of reflecting surface
+REFLECTION_LOSS_DB: dict[str, float] = {"facade": 0.5, "absorbing": 3.0, "highly_absorbing": 5.0}
+#: RLS-19 Table 8: a reflector counts where its height h_R >= this and >= factor * sqrt(a_R)
+REFLECTOR_MIN_HEIGHT_M = 1.0
+REFLECTOR_HEIGHT_FACTOR = 0.3
+
+
+def reflector_counts(height_m, a_r_m) -> np.ndarray:
+    """RLS-19 Table 8 condition: a surface of height ``h_R`` reflects a path whose reflection point
+    lies ``a_R`` (m, the shorter horizontal distance to source or receiver) away if
+    ``h_R >= 1 m`` and ``h_R >= 0.3 sqrt(a_R)``."""
+    h = np.asarray(height_m, dtype=float)
+    a = np.maximum(np.asarray(a_r_m, dtype=float), 0.0)
+    return (h >= REFLECTOR_MIN_HEIGHT_M) & (h >= REFLECTOR_HEIGHT_FACTOR * np.sqrt(a))
+
 
 #: vehicle groups of RLS-19
 GROUPS: tuple[str, ...] = ("pkw", "lkw1", "lkw2", "krad")

@@ -2,9 +2,10 @@
 
 Method
 ------
-1. Hourly sun positions over a year (pvlib NREL SPA, see :mod:`citymodel.analysis.sun`) and
-   clear-sky irradiance (pvlib Ineichen with the Linke turbidity climatology bundled with pvlib;
-   DNI, GHI, DHI, extraterrestrial DNI).
+1. A year of sun positions and irradiance, hour by hour (:class:`~citymodel.analysis.climate.SkyYear`:
+   DNI, GHI, DHI, extraterrestrial DNI): from a typical-year weather dataset, from a clear-sky year
+   scaled to monthly climate means, or the clear sky alone (:mod:`citymodel.analysis.climate`;
+   ``analysis.solar.climate``). Every output names the climate it was computed with.
 2. Plane-of-array components per roof surface and hour, with the same equations as
    ``pvlib.irradiance.get_total_irradiance``: beam ``DNI cos(AOI)``, sky diffuse isotropic
    ``DHI (1 + cos tilt)/2`` or Hay-Davies (circumsolar part ``DHI A Rb``, ``A = DNI/DNI_extra``),
@@ -25,7 +26,7 @@ Method
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -36,10 +37,10 @@ from shapely.geometry import Polygon
 
 from ..errors import ConfigError
 from ..geometry3d import Solid, Surface
+from .climate import ClearSkyYear, SkyYear, clear_sky_year
 from .scene import Scene
-from .sun import SPA_METHOD, sun_vectors, year_times
 
-__all__ = ["tregenza_sky", "ClearSkyYear", "clear_sky_year", "poa_components", "plane_irradiation",
+__all__ = ["tregenza_sky", "SkyYear", "ClearSkyYear", "clear_sky_year", "poa_components", "plane_irradiation",
            "roof_surfaces", "roof_irradiation", "SUITABILITY_CLASSES", "optimal_plane_irradiation", "sun_bins",
            "shading_directions"]
 
@@ -67,46 +68,6 @@ def tregenza_sky() -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(dirs), np.concatenate(omega)
 
 
-@dataclass
-class ClearSkyYear:
-    """Hourly sun and clear-sky irradiance over a year (only hours with the sun above the horizon)."""
-
-    times: pd.DatetimeIndex
-    zenith_deg: np.ndarray          # apparent zenith
-    azimuth_deg: np.ndarray         # true north
-    vectors: np.ndarray             # towards the sun, grid frame
-    dni: np.ndarray
-    ghi: np.ndarray
-    dhi: np.ndarray
-    dni_extra: np.ndarray
-    step_h: float
-    latitude: float
-    longitude: float
-    convergence_deg: float
-    metadata: dict = field(default_factory=dict)
-
-
-def clear_sky_year(latitude: float, longitude: float, convergence_deg: float = 0.0, year: int = 2025,
-                   tz: str = "Europe/Berlin", step_min: float = 60.0, altitude_m: float = 0.0) -> ClearSkyYear:
-    """Clear-sky (Ineichen, pvlib Linke turbidity climatology) irradiance for the daylight steps of a year."""
-    times, step_h = year_times(year, step_min, tz)
-    loc = pvlib.location.Location(latitude, longitude, tz=tz, altitude=altitude_m)
-    pos = loc.get_solarposition(times, method=SPA_METHOD)
-    cs = loc.get_clearsky(times, model="ineichen", solar_position=pos)
-    up = (pos["apparent_elevation"].to_numpy(float) > 0) & (cs["ghi"].to_numpy(float) > 0)
-    az = pos["azimuth"].to_numpy(float)[up]
-    el = pos["apparent_elevation"].to_numpy(float)[up]
-    dni_extra = pvlib.irradiance.get_extra_radiation(times).to_numpy(float)[up]
-    meta = {"irradiance_model": f"pvlib {pvlib.__version__} clearsky Ineichen, Linke turbidity climatology",
-            "sun_model": f"pvlib solarposition {SPA_METHOD}", "year": year, "time_step_min": step_min,
-            "latitude_deg": round(latitude, 6), "longitude_deg": round(longitude, 6), "timezone": tz,
-            "meridian_convergence_deg": round(convergence_deg, 6)}
-    return ClearSkyYear(times[up], pos["apparent_zenith"].to_numpy(float)[up], az,
-                        sun_vectors(az, el, convergence_deg), cs["dni"].to_numpy(float)[up],
-                        cs["ghi"].to_numpy(float)[up], cs["dhi"].to_numpy(float)[up], dni_extra, step_h,
-                        latitude, longitude, convergence_deg, meta)
-
-
 def sun_bins(vectors: np.ndarray, sun_bin_deg: float) -> tuple[np.ndarray, np.ndarray]:
     """The year's sun positions binned by azimuth and elevation (``sun_bin_deg``) for shading rays.
 
@@ -123,7 +84,7 @@ def sun_bins(vectors: np.ndarray, sun_bin_deg: float) -> tuple[np.ndarray, np.nd
     return bin_vec, bin_of_step
 
 
-def shading_directions(sky: "ClearSkyYear", sun_bin_deg: float) -> np.ndarray:
+def shading_directions(sky: SkyYear, sun_bin_deg: float) -> np.ndarray:
     """Every direction :func:`roof_irradiation` casts shading rays in: the sun bins and the 145
     Tregenza sky patches ``(n, 3)``. What lies in none of these directions from a roof cannot change
     its irradiation (the impact area of a planning variant)."""
@@ -136,7 +97,7 @@ def _grid_normal(tilt_deg, grid_azimuth_deg) -> np.ndarray:
     return np.column_stack([np.sin(t) * np.sin(a), np.sin(t) * np.cos(a), np.cos(t)]).reshape(-1, 3)
 
 
-def poa_components(normals: np.ndarray, sky: ClearSkyYear, model: str = "isotropic",
+def poa_components(normals: np.ndarray, sky: SkyYear, model: str = "isotropic",
                    albedo: float = 0.2) -> dict[str, np.ndarray]:
     """Plane-of-array irradiance (W/m²) per plane and step: ``(planes, steps)`` arrays.
 
@@ -160,7 +121,7 @@ def poa_components(normals: np.ndarray, sky: ClearSkyYear, model: str = "isotrop
     return {"beam": beam, "circumsolar": circ, "sky_iso": sky_iso, "ground": np.broadcast_to(ground, beam.shape)}
 
 
-def plane_irradiation(tilt_deg, azimuth_deg, sky: ClearSkyYear, model: str = "isotropic",
+def plane_irradiation(tilt_deg, azimuth_deg, sky: SkyYear, model: str = "isotropic",
                       albedo: float = 0.2) -> np.ndarray:
     """Annual unshaded irradiation (kWh/m²·a) of planes given by tilt and *true* azimuth (degrees)."""
     n = _grid_normal(tilt_deg, np.asarray(azimuth_deg, dtype=float) - sky.convergence_deg)
@@ -169,7 +130,7 @@ def plane_irradiation(tilt_deg, azimuth_deg, sky: ClearSkyYear, model: str = "is
     return total.sum(axis=1) * sky.step_h / 1000.0
 
 
-def optimal_plane_irradiation(sky: ClearSkyYear, model: str = "isotropic", albedo: float = 0.2) -> tuple[float, float]:
+def optimal_plane_irradiation(sky: SkyYear, model: str = "isotropic", albedo: float = 0.2) -> tuple[float, float]:
     """Maximal unshaded annual irradiation at the site: ``(kWh/m²·a, tilt_deg)`` of a south-facing
     plane, tilt searched in 1° steps from 0 to 90."""
     tilts = np.arange(0.0, 91.0)
@@ -237,7 +198,7 @@ def _classify(ratio: np.ndarray, area: np.ndarray, min_area_m2: float) -> np.nda
 
 
 def roof_irradiation(scene: Scene, buildings: Mapping[str, Solid | Sequence[Solid]],
-                     sky: ClearSkyYear, *, spacing_m: float = 1.0, offset_m: float = 0.05,
+                     sky: SkyYear, *, spacing_m: float = 1.0, offset_m: float = 0.05,
                      model: str = "isotropic", albedo: float = 0.2, sun_bin_deg: float = 3.0,
                      min_area_m2: float = 10.0, crs: str | None = None):
     """Annual irradiation per roof surface with direct shading and a sky-view factor.
@@ -248,8 +209,8 @@ def roof_irradiation(scene: Scene, buildings: Mapping[str, Solid | Sequence[Soli
         Occluders (buildings incl. these, crowns, terrain).
     buildings : mapping building id -> Solid or list of Solid
         The buildings whose roofs are assessed.
-    sky : ClearSkyYear
-        See :func:`clear_sky_year`.
+    sky : SkyYear
+        The year of sun and irradiance (:mod:`citymodel.analysis.climate`).
     spacing_m : float
         Sample spacing on each roof surface (at least one point per surface).
     model : {'isotropic', 'haydavies'}
@@ -267,7 +228,8 @@ def roof_irradiation(scene: Scene, buildings: Mapping[str, Solid | Sequence[Soli
         One row per roof surface: ``building_id, surface_index, part_index, area_m2, tilt_deg,
         azimuth_deg`` (true north, NaN for flat), ``irradiation_kwh_m2a, irradiation_kwh_a,
         unshaded_kwh_m2a, shading_loss, sky_view_factor, suitability_ratio, suitability``,
-        ``samples`` and the 2D roof polygon as geometry. ``.attrs`` holds method and parameters.
+        ``samples``, ``climate`` (the climate of ``sky``) and the 2D roof polygon as geometry.
+        ``.attrs`` holds method and parameters.
     """
     import geopandas as gpd
 
@@ -348,10 +310,11 @@ def roof_irradiation(scene: Scene, buildings: Mapping[str, Solid | Sequence[Soli
     ratio = gdf["irradiation_kwh_m2a"].to_numpy(float) / ref_kwh if len(gdf) else np.zeros(0)
     gdf.insert(len(cols) - 1, "suitability_ratio", ratio)
     gdf.insert(len(cols), "suitability", _classify(ratio, gdf["area_m2"].to_numpy(float), min_area_m2))
+    gdf.insert(len(cols) + 1, "climate", pd.Series([sky.climate] * len(gdf), index=gdf.index, dtype=object))
     gdf.attrs.update({
         "layer": "roof_irradiation", "units": "kWh/m²·a",
-        "method": "clear-sky hourly year, plane-of-array transposition, direct shading by ray casting "
-                  "(binned sun positions), diffuse shading by a Tregenza sky-view factor",
+        "method": f"{sky.metadata.get('climate_label', 'clear-sky year')}; plane-of-array transposition, direct "
+                  "shading by ray casting (binned sun positions), diffuse shading by a Tregenza sky-view factor",
         "transposition_model": model, "albedo": albedo, "spacing_m": spacing_m, "sun_bin_deg": sun_bin_deg,
         "sun_bins": nb, "sky_directions": len(sky_dirs), "reference_kwh_m2a": round(ref_kwh, 3),
         "reference_tilt_deg": ref_tilt, "classes": "very suitable >= 80 %, suitable >= 60 %, less suitable < 60 % "

@@ -151,11 +151,13 @@ def noise_change(roads_before, roads_after=None, edits: list[dict] | None = None
     old = eb[ids_b.isin(removed | changed)]
     new = ea[ids_a.isin(added | changed)]
 
-    def energies(em, x, y, z, g, obs):
+    refl = nz.facade_reflectors(buildings, dtm, params)
+
+    def energies(em, x, y, z, g, obs, own=None):
         if len(em) == 0:
             return np.zeros(len(x)), np.zeros(len(x))
         src = nz.line_sources(em, dtm, params)
-        return nz.receiver_energies(x, y, z, g, src, obs, params)
+        return nz.receiver_energies(x, y, z, g, src, obs, params, reflectors=refl, receiver_building=own)
 
     all_src = nz.line_sources(pd.concat([eb, ea]), dtm, params)
     result = NoiseChange(None, None, None, None, None, None, sorted(removed | added | changed), params.as_dict())
@@ -187,7 +189,8 @@ def noise_change(roads_before, roads_after=None, edits: list[dict] | None = None
         f = facade_receivers
         x, y = f["x"].to_numpy(float), f["y"].to_numpy(float)
         obs = nz._obstacles_for(buildings, (x.min(), y.min(), x.max(), y.max()), all_src, dtm, params, 200.0)
-        args = (x, y, f["z_m"], f["ground_m"], obs)
+        own = f["building_id"].astype(str).to_numpy() if "building_id" in f else None
+        args = (x, y, f["z_m"], f["ground_m"], obs, own)
         c = energies(common, *args)
         o = energies(old, *args)
         w = energies(new, *args)

@@ -25,13 +25,14 @@ ROLE_FORMATS: dict[str, frozenset[str]] = {
     "flood_zones": frozenset({"geojson", "gpkg", "zip"}),
     "viewpoints": frozenset({"geojson", "gpkg"}),
     "variants": frozenset({"geojson", "cityjson", "zip"}),
+    "weather": frozenset({"dwd_try", "epw", "csv", "zip"}),
 }
 
 _FORMAT_NAMES = {
     "laz": "laz", "las": "las", "laszip": "laz", "gpkg": "gpkg", "geopackage": "gpkg",
     "geojson": "geojson", "csv": "csv", "zip": "zip", "gml": "citygml", "citygml": "citygml",
     "cityjson": "cityjson", "tiff": "geotiff", "tif": "geotiff", "geotiff": "geotiff",
-    "shp": "shp", "shapefile": "shp", "esri shapefile": "shp",
+    "shp": "shp", "shapefile": "shp", "esri shapefile": "shp", "epw": "epw", "dat": "dwd_try",
 }
 _MEDIA_TYPES = {
     "application/vnd.laszip": "laz", "application/vnd.las": "las",
@@ -44,12 +45,12 @@ _MEDIA_TYPES = {
 _EXTENSIONS = {
     ".laz": "laz", ".las": "las", ".gpkg": "gpkg", ".geojson": "geojson", ".csv": "csv",
     ".zip": "zip", ".gml": "citygml", ".cityjson": "cityjson", ".city.json": "cityjson",
-    ".tif": "geotiff", ".tiff": "geotiff", ".shp": "shp",
+    ".tif": "geotiff", ".tiff": "geotiff", ".shp": "shp", ".epw": "epw", ".dat": "dwd_try",
 }
 #: File extension of each format: the name a download gets when its URL names none.
 FORMAT_EXTENSIONS = {"laz": ".laz", "las": ".las", "gpkg": ".gpkg", "geojson": ".geojson",
                      "csv": ".csv", "zip": ".zip", "citygml": ".gml", "cityjson": ".city.json",
-                     "geotiff": ".tif", "shp": ".shp"}
+                     "geotiff": ".tif", "shp": ".shp", "epw": ".epw", "dwd_try": ".dat"}
 
 
 def _extension(url: str | None) -> str:

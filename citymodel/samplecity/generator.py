@@ -10,6 +10,8 @@
     files/verkehrsmengen.geojson  road traffic                     jena-sample-verkehrsmengen
     files/ueberschwemmungsgebiete.geojson  flood zones             jena-sample-ueberschwemmungsgebiete
     files/sichtpunkte.geojson   observers and targets              jena-sample-sichtpunkte
+    files/TRY_beispielstadt_mittleres_jahr.dat  synthetic test reference year (DWD TRY format)
+                                                                   jena-sample-testreferenzjahr
     ground_truth.json, ground_truth.parquet
     .samplecity.json            marker: generator version, seed, checksums of all of the above
 
@@ -57,7 +59,7 @@ from .pointcloud import sample_tile, write_laz
 from .terrain import river_axis_x, river_parameters, terrain_height, water_level
 from ..fileio import sha256_file
 
-GENERATOR_VERSION = "1.2.0"
+GENERATOR_VERSION = "1.3.0"
 DEFAULT_SEED = 2026
 MARKER = ".samplecity.json"
 #: dct:modified of every dataset and distribution (fixed, so that a re-generation is byte-equal).
@@ -86,6 +88,7 @@ DATASETS = {
     "flood_zones": "jena-sample-ueberschwemmungsgebiete",
     "viewpoints": "jena-sample-sichtpunkte",
     "variants": "jena-sample-planungsvarianten",
+    "weather": "jena-sample-testreferenzjahr",
 }
 
 CONTEXT = {
@@ -329,9 +332,13 @@ def generate(out_dir: str | os.PathLike, seed: int = DEFAULT_SEED, *, force: boo
     tic = time.perf_counter()
     written[DATASETS["variants"]] = _write_variants(plan, roles, road_features, files_dir / "varianten")
     timings["variants"] = time.perf_counter() - tic
+    tic = time.perf_counter()
+    written[DATASETS["weather"]] = [_write_weather(files_dir / "TRY_beispielstadt_mittleres_jahr.dat", seed)]
+    timings["weather"] = time.perf_counter() - tic
 
     _write_catalog(out_dir, written)
     gt = _ground_truth(plan, roles, seed, out_dir, written, road_features, flood_levels, vp_features)
+    gt["weather"] = _weather_truth(written[DATASETS["weather"]][0])
     gt_path = out_dir / "ground_truth.json"
     _write_text(gt_path, _json_dump(gt))
     _write_parquet(gt, out_dir / "ground_truth.parquet")
@@ -605,6 +612,25 @@ def _write_variants(plan: Plan, roles: _Roles, road_features: list[dict], folder
     return paths
 
 
+def _write_weather(path: Path, seed: int) -> Path:
+    """The sample city's weather dataset: a synthetic test reference year in the DWD TRY format at
+    the site, consistent with the default monthly means (:mod:`citymodel.samplecity.weather`)."""
+    from ..analysis.climate import JENA_MONTHLY_GHI_KWH_M2
+    from ..analysis.sun import site_location
+    from .weather import write_synthetic_try
+
+    lat, lon = site_location(EXTENT, "EPSG:25832")
+    return write_synthetic_try(path, JENA_MONTHLY_GHI_KWH_M2, lat, lon, seed)
+
+
+def _weather_truth(path: Path) -> dict:
+    """What the weather file holds: its monthly and annual global horizontal irradiation (kWh/m²)."""
+    from ..analysis.climate import JENA_MONTHLY_GHI_KWH_M2
+
+    return {"file": path.name, "synthetic": True, "monthly_ghi_kwh_m2": list(JENA_MONTHLY_GHI_KWH_M2),
+            "annual_ghi_kwh_m2": float(sum(JENA_MONTHLY_GHI_KWH_M2))}
+
+
 def _flood_features() -> tuple[list[dict], list[dict]]:
     """Flood zones of each scenario and reach: cells of a 2 m grid below the water surface."""
     from affine import Affine
@@ -695,6 +721,12 @@ _DS_META = {
     DATASETS["flood_zones"]: ("Überschwemmungsgebiete der Saale (Beispielstadt)", "Überflutungsflächen für "
                               "HQ100 und HQextrem mit Wasserspiegellage (m ü. NHN, DHHN2016).",
                               "GEOJSON", "application/geo+json", ["Hochwasser", "Überschwemmungsgebiet"]),
+    DATASETS["weather"]: ("Testreferenzjahr, mittleres Jahr (Beispielstadt, SYNTHETISCHE Daten)",
+                          "Synthetische Beispieldaten im Format der Testreferenzjahre des DWD (kein Produkt des "
+                          "DWD): stündliche direkte und diffuse Sonnenbestrahlungsstärke auf die Horizontale, je "
+                          "Monat auf die langjährige Monatssumme der Globalstrahlung skaliert (1.072 kWh/m² im Jahr). "
+                          "Synthetic sample data in the DWD TRY format, not a DWD product.",
+                          "TXT", "text/plain", ["Klima", "Testreferenzjahr", "Solarstrahlung"]),
     DATASETS["viewpoints"]: ("Sichtpunkte (Beispielstadt)", "Standorte von Beobachtern mit Augenhöhe und "
                              "ihre Zielpunkte für Sichtachsen.", "GEOJSON", "application/geo+json",
                              ["Sichtachsen", "Stadtplanung"]),

@@ -65,6 +65,7 @@ LEGEND_CLASS: dict[str, Any] = {
         "unit": {"type": "STRING", "description": "unit of the values"},
         "appliesTo": {"type": "STRING", "description": "CityGML surface type that is coloured"},
         "day": {"type": "STRING", "description": "day of the values (ISO date), where they are for one day"},
+        "climate": {"type": "STRING", "description": "climate the values were computed with, where it matters"},
         "minimum": {"type": "SCALAR", "componentType": "FLOAT64", "description": "value of the first stop"},
         "maximum": {"type": "SCALAR", "componentType": "FLOAT64", "description": "value of the last stop"},
         "stopValues": {"type": "SCALAR", "componentType": "FLOAT64", "array": True,
@@ -114,8 +115,9 @@ class ColorRamp:
     no_data : (r, g, b, a)
         Colour of missing values (default :data:`NO_DATA_RGBA`).
     extras : mapping
-        More legend entries (``applies_to``, ``day``, ``reference_kwh_m2a``, ...); ``applies_to``
-        and ``day`` also go to the tileset metadata (``appliesTo``, ``day``).
+        More legend entries (``applies_to``, ``day``, ``reference_kwh_m2a``, ``climate_label``, ...);
+        ``applies_to``, ``day`` and ``climate_label`` also go to the tileset metadata (``appliesTo``,
+        ``day``, ``climate``).
 
     Raises
     ------
@@ -191,6 +193,8 @@ class ColorRamp:
             props["appliesTo"] = str(self.extras["applies_to"])
         if self.extras.get("day"):
             props["day"] = str(self.extras["day"])
+        if self.extras.get("climate_label"):
+            props["climate"] = str(self.extras["climate_label"])
         return {"class": LEGEND_CLASS_ID, "properties": props}
 
 

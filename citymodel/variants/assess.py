@@ -360,7 +360,8 @@ def assess_variant(vstore, *, full: bool = False) -> VariantAnalysis:
 
     impact = impact_areas(vstore, sun_directions=_sun_directions(sun, din),
                           solar_directions=shading_directions(sky, solar_p.sun_bin_deg), z_min=z_min,
-                          noise_max_distance_m=noise_p.max_distance_m)
+                          noise_max_distance_m=noise_p.max_distance_m,
+                          noise_reflection_distance_m=noise_p.reflection_distance_m if noise_p.reflection_order else 0.0)
     out.impact = impact
     out.seconds["impact"] = time.perf_counter() - t0
     changed = list(vstore.built)

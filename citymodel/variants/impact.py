@@ -19,6 +19,25 @@ Noise (RLS-19)
     A changed screening block changes the receivers whose straight path to some road piece crosses
     the block's raster cells: the union, over sample points of every road within reach, of the
     "shadow wedge" behind the changed footprint seen from that point, out to the propagation distance.
+    Reflections (first order, :func:`citymodel.analysis.noise.reflected_energies`): a reflection
+    S -> P -> R counts only where the reflection point P lies within the reflection distance d of
+    the source piece S and of the receiver R. A changed building F (old or new footprint) changes
+    a receiver's reflections in three ways, each bounded by a distance from F:
+
+    * F's own facades reflect (or no longer reflect): P lies on F's boundary and |PR| <= d, so
+      R lies within d of F;
+    * F screens the leg P -> R of a reflection at another facade: the leg crosses F and is at most
+      d long, so R lies within d of F;
+    * F screens the leg S -> P: a point of that leg lies in F, and R is at most |RP| + |PS| <= 2 d
+      from it, so R lies within 2 d of F.
+
+    The receivers inside the new or old footprint change too (they lie within F). So with
+    reflections the noise area of a changed building grows by its footprint buffered by 2 d. A
+    changed road's reflections reach only receivers within 2 d of it, which the propagation
+    distance already covers where 2 d <= it (else the road is buffered by 2 d). Which facades
+    reflect does not depend on other buildings (no visibility test between facades), so an
+    unchanged facade reflects the same whatever changed elsewhere; its paths are screened by the
+    changed building only in the ways above.
 Sight lines
     A line whose 2D path passes within a small buffer of a changed footprint or crown; a viewshed
     whose radius reaches one.
@@ -133,8 +152,11 @@ def shading_area(objects: Sequence[ChangedObject], directions: np.ndarray, z_min
     return unary_union(parts).buffer(SAFETY_M)
 
 
-def noise_area(objects: Sequence[ChangedObject], roads, changed_roads, max_distance_m: float) -> object:
-    """Receivers whose noise can change: near changed roads, or behind a changed screening block.
+def noise_area(objects: Sequence[ChangedObject], roads, changed_roads, max_distance_m: float,
+               reflection_distance_m: float = 0.0) -> object:
+    """Receivers whose noise can change: near changed roads, behind a changed screening block, or
+    (with reflections, ``reflection_distance_m`` > 0) within twice the reflection distance of a
+    changed building (see the module docstring).
 
     A receiver R is screened differently only if the straight path from some point S of a road
     segment AB to R crosses a changed block F, i.e. the triangle (A, B, R) meets F. For a convex F
@@ -144,9 +166,12 @@ def noise_area(objects: Sequence[ChangedObject], roads, changed_roads, max_dista
     is the noise impact area of the block (see the module docstring).
     """
     parts = []
+    reach = 2.0 * float(reflection_distance_m)
     if changed_roads is not None and len(changed_roads):
-        parts.append(unary_union(list(changed_roads.geometry)).buffer(max_distance_m))
+        parts.append(unary_union(list(changed_roads.geometry)).buffer(max(max_distance_m, reach)))
     blds = [o for o in objects if o.kind == "building"]
+    if reach > 0:
+        parts.extend(o.footprint.buffer(reach + SAFETY_M) for o in blds)
     if blds and roads is not None and len(roads):
         coords, idx = shapely.get_coordinates(shapely.get_parts(np.asarray(roads.geometry.values, dtype=object)),
                                               return_index=True)
@@ -174,7 +199,7 @@ def noise_area(objects: Sequence[ChangedObject], roads, changed_roads, max_dista
 
 
 def impact_areas(vstore, *, sun_directions: np.ndarray, solar_directions: np.ndarray, z_min: float,
-                 noise_max_distance_m: float) -> ImpactAreas:
+                 noise_max_distance_m: float, noise_reflection_distance_m: float = 0.0) -> ImpactAreas:
     """The impact area of every layer for a variant (see the module docstring).
 
     Parameters
@@ -185,6 +210,8 @@ def impact_areas(vstore, *, sun_directions: np.ndarray, solar_directions: np.nda
         irradiation layer (:func:`citymodel.analysis.solar.shading_directions`).
     z_min : float
         Lowest terrain height of the area (m).
+    noise_max_distance_m, noise_reflection_distance_m : float
+        Propagation distance of the noise layer and its reflection distance (0: no reflections).
     """
     objs = changed_objects(vstore)
     sun = shading_area(objs, sun_directions, z_min)
@@ -198,7 +225,7 @@ def impact_areas(vstore, *, sun_directions: np.ndarray, solar_directions: np.nda
         before = vstore.base.roads()
         frames = [r[r["road_id"].astype(str).isin(set(changed_ids))] for r in (before, roads_after) if r is not None]
         changed = pd.concat(frames, ignore_index=True) if frames else None
-    noise = noise_area(objs, roads_after, changed, noise_max_distance_m)
+    noise = noise_area(objs, roads_after, changed, noise_max_distance_m, noise_reflection_distance_m)
     flood = [o.id for o in objs if o.kind == "building" and o.status in ("added", "modified")]
     return ImpactAreas(sun=sun, solar=solar, noise=noise, sightline_objects=objs, flood_buildings=flood,
                        changed_roads=list(changed_ids))
