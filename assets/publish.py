@@ -396,6 +396,28 @@ def _release_checks(context, s: Settings) -> list[dict]:
     return checks_from_quality_report(report)
 
 
+def release_facts(s: Settings) -> dict:
+    """What the datasets' titles and descriptions say about the content: the place, counts of
+    buildings, trees and tiles, the sun-hours days and the flood scenarios
+    (:func:`citymodel.release.titles.dataset_texts`)."""
+    import pyarrow.parquet as pq
+
+    from .buildings import buildings_dir
+
+    def rows(path: Path) -> int | None:
+        return pq.ParquetFile(path).metadata.num_rows if path.exists() else None
+
+    facts: dict = {"place": s.title or s.name, "tiles": len(s.tile_ids), "days": list(s.analysis.sun.days),
+                   "buildings": rows(buildings_dir(s) / "buildings.parquet"),
+                   "trees": rows(s.staging_dir / "trees.parquet")}
+    zones = s.staging_dir / "flood_zones.parquet"
+    if zones.exists():
+        import pandas as pd
+
+        facts["scenarios"] = sorted(pd.read_parquet(zones, columns=["scenario"])["scenario"].dropna().astype(str).unique())
+    return {k: v for k, v in facts.items() if v is not None}
+
+
 @dg.asset(key=RELEASE_KEY, deps=[REPORT_KEY, TREE_TILES_KEY, POINTCLOUD_TILES_KEY, BUILDING_TILES_KEY, ANALYSIS_TILES_KEY,
                                  dg.AssetKey(["buildings", "model"]), dg.AssetKey(["analysis", "building_values"]),
                                  dg.AssetKey(["analysis", "sightlines"])], group_name="publish",
@@ -412,9 +434,9 @@ def release(context: AssetExecutionContext, settings: SettingsResource) -> dg.Ma
     pub = publish_dir(s)
     geoid = None
     builder = ReleaseBuilder(s.output_dir, keep=s.publish.keep_releases, license=s.publish.license,
-                             publisher=s.publish.publisher, title=s.title or s.name,
+                             publisher=s.publish.publisher, contact=s.publish.contact, title=s.title or s.name,
                              spatial_wkt=extent_wkt_crs84(s.extent, s.processing_crs),
-                             crs=s.processing_crs, vertical_crs=s.vertical_crs)
+                             crs=s.processing_crs, vertical_crs=s.vertical_crs, facts=release_facts(s))
     with timer() as t:
         builder.begin()
         try:
