@@ -136,6 +136,10 @@ def _build_vector_asset(role: str, settings_at_load: Settings | None) -> dg.Asse
             import geopandas as gpd
 
             gdf = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs)
+            if role == "trees":
+                from citymodel.trees import fill_crown_diameters
+
+                gdf = fill_crown_diameters(gdf)  # a crown for trees without one, counted by a warning check
             valid, quarantine = validate_records(role, gdf, s.quality, src.dataset, extent=s.extent)
             if quarantine is None:
                 quarantine = empty_quarantine()
@@ -158,6 +162,9 @@ def _build_vector_asset(role: str, settings_at_load: Settings | None) -> dg.Asse
                 "map": _map_plot(valid, f"{role} ({len(valid)})")}
         if len(valid):
             meta["bbox"] = bbox_metadata(valid.total_bounds)
+        if "crown_diameter_source" in valid:
+            meta["crown_diameter_sources"] = dg.MetadataValue.json(
+                valid["crown_diameter_source"].astype(str).value_counts().to_dict())
         if len(quarantine):
             meta["quarantine_reasons"] = dg.MetadataValue.json(
                 quarantine["reason"].value_counts().head(20).to_dict())

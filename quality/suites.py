@@ -223,6 +223,10 @@ def suite_specs(role: str, settings) -> list[ExpectationSpec]:
         rng("height_m", 0, q.tree_height_max_m, unit=" m")
         rng("crown_diameter_m", 0, unit=" m")
         rng("trunk_circumference_cm", 0, unit=" cm")
+        specs.append(ExpectationSpec(
+            CROWN_CHECK, "ExpectColumnValuesToBeInSet", {"column": "crown_diameter_estimated", "value_set": [False]},
+            False, "every tree has a measured crown diameter; trees without one got one from the trunk "
+                   "(25 × stem diameter, Coombes et al. 2019) or the height (half of it) and are counted here"))
     elif role == "roads":
         for col in ("dtv", "m_day", "m_night"):
             rng(col, 0, unit=" veh")
@@ -333,6 +337,8 @@ def check_specs(role: str, settings, include_quarantine: bool = False) -> list[d
 
 
 QUARANTINE_CHECK = "quarantine_share"
+#: the warning check that counts trees whose crown diameter was estimated (citymodel.trees)
+CROWN_CHECK = "crown_diameter_measured"
 
 
 def quarantine_check(records: int, quarantined: int, quality, outside_extent: int = 0) -> dict:
@@ -502,6 +508,8 @@ def run_suite(role: str, frame, settings, staged_rows: int | None = None) -> Sui
     if hasattr(frame, "geometry") and role != "lidar":
         frame = suite_frame(frame)
     frame = pd.DataFrame(frame)
+    if role == "trees" and "crown_diameter_estimated" not in frame.columns:
+        frame["crown_diameter_estimated"] = False  # staged without citymodel.trees.fill_crown_diameters
     with _LOCK:
         key, vd = _validation_definition(role, specs)
         result = vd.run(batch_parameters={"dataframe": frame})
