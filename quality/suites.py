@@ -341,7 +341,8 @@ QUARANTINE_CHECK = "quarantine_share"
 CROWN_CHECK = "crown_diameter_measured"
 
 
-def quarantine_check(records: int, quarantined: int, quality, outside_extent: int = 0) -> dict:
+def quarantine_check(records: int, quarantined: int, quality, outside_extent: int = 0,
+                     reasons: dict[str, int] | None = None) -> dict:
     """The blocking check on the share of quarantined records, in the shape of
     :meth:`SuiteResult.check_results` (and of the report's ``checks``).
 
@@ -357,15 +358,25 @@ def quarantine_check(records: int, quarantined: int, quality, outside_extent: in
         Quarantined records whose only reason is that they lie outside the deployment's extent
         (a source that covers more than the city is not faulty): left out of the share on both
         sides and reported in the metadata.
+    reasons : dict, optional
+        The most frequent quarantine reasons with their counts: in the metadata (``top_reasons``)
+        and, where the check fails, in the description, so that the failure says why.
     """
     considered = records - outside_extent
     bad = quarantined - outside_extent
     share = bad / considered if considered else 0.0
     limit = float(quality.max_quarantine_share)
-    return {"name": QUARANTINE_CHECK, "passed": bool(share <= limit), "severity": ERROR, "blocking": True,
-            "description": f"at most {limit:.1%} of the records are quarantined (quality.max_quarantine_share)",
-            "metadata": {"records": int(records), "quarantined": int(quarantined), "share": round(share, 6),
-                         "max_share": limit, "outside_extent": int(outside_extent)}}
+    passed = bool(share <= limit)
+    desc = f"at most {limit:.1%} of the records are quarantined (quality.max_quarantine_share)"
+    meta = {"records": int(records), "quarantined": int(quarantined), "share": round(share, 6), "max_share": limit,
+            "outside_extent": int(outside_extent)}
+    if reasons:
+        meta["top_reasons"] = {str(k): int(v) for k, v in reasons.items()}
+        if not passed:
+            top, count = next(iter(meta["top_reasons"].items()))
+            desc += f"; {bad} of {considered} are, most often ({count}x) because: {top}"
+    return {"name": QUARANTINE_CHECK, "passed": passed, "severity": ERROR, "blocking": True,
+            "description": desc, "metadata": meta}
 
 
 NO_POINTS_FALLBACK_CHECK = "fallback_no_points_share"
