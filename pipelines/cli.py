@@ -1,6 +1,6 @@
 """``citymodel``: the command line of the pipeline (used by the Makefile).
 
-    citymodel init DIR [--publisher P --license L --contact C] [--crs EPSG:x] [--name N]
+    citymodel init DIR [--publisher P --license L --contact C] [--crs EPSG:x] [--name N] [--url URL ...]
                                        write DIR/catalog.jsonld and DIR/deployment.yaml from the
                                        files in DIR (re-run: update the catalog, keep your edits)
     citymodel samplecity [--out DIR]   generate the bundled sample city (skipped if current)
@@ -38,7 +38,7 @@ def cmd_init(args) -> int:
     from citymodel.onboarding import init_folder
 
     result = init_folder(args.dir, name=args.name, title=args.title, crs=args.crs, publisher=args.publisher,
-                         license=args.license, contact=args.contact)
+                         license=args.license, contact=args.contact, urls=args.url)
     print(result.summary())
     return 0
 
@@ -258,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("--publisher", help="publish.publisher, e.g. 'Stadt Musterstadt, Fachdienst Geoinformation'")
     i.add_argument("--license", help="publish.license: a licence IRI or a short name such as dl-de/by-2-0")
     i.add_argument("--contact", help="publish.contact: an e-mail address or a web page URL")
+    i.add_argument("--url", action="append", default=[], metavar="URL",
+                   help="a file that stays on a server (repeatable): downloaded to inspect it, named by its URL")
     i.set_defaults(fn=cmd_init)
     s = sub.add_parser("samplecity", help="generate the sample city")
     s.add_argument("--out", help="folder (default outputs/sample_city)")

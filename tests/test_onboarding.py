@@ -217,3 +217,29 @@ def test_cli_init_prints_the_summary(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "trees" in out and "catalog:" in out and f"citymodel --config {d / DEPLOYMENT_NAME} run" in out
     assert main(["init", str(tmp_path / "nope")]) == 2
+
+
+def test_urls_are_inspected_and_named_by_their_url(tmp_path):
+    from catalog_server import CatalogServer
+
+    served = tmp_path / "server"
+    served.mkdir()
+    _laz(served / "dom_32_681_5644_1_th.laz", 681000, 5644000)
+    d = tmp_path / "stadt"
+    d.mkdir()
+    _buildings(d / "gebaeude.gpkg")
+    with CatalogServer(served) as server:
+        url = server.url("dom_32_681_5644_1_th.laz")
+        res = init_folder(d, urls=[url], **PUB)
+        assert res.roles["lidar"] == [url]
+        cat = load_catalog(d / CATALOG_NAME)
+        (dist,) = cat.dataset("stadt-lidar").distributions
+        data = (served / "dom_32_681_5644_1_th.laz").read_bytes()
+        assert dist.url == url and dist.checksum_value == hashlib.sha256(data).hexdigest()
+        assert dist.byte_size == len(data)
+        s = load_config(d / DEPLOYMENT_NAME)
+        assert s.processing_crs == CRS and s.extent == (681100.0, 5644100.0, 681310.0, 5644310.0)
+        with pytest.raises(ConfigError, match="could not be downloaded"):
+            init_folder(d, urls=[server.url("missing.laz")], **PUB)
+    with pytest.raises(ConfigError, match="not an http"):
+        init_folder(d, urls=["ftp://example.org/x.laz"], **PUB)

@@ -115,7 +115,8 @@ def _slug(text: str) -> str:
 
 def init_folder(root: str | Path, *, name: str | None = None, title: str | None = None,
                 crs: str | None = None, publisher: str | None = None, license: str | None = None,
-                contact: str | None = None) -> InitResult:
+                contact: str | None = None, urls: list[str] | tuple[str, ...] = (),
+                timeout_s: float = 60.0) -> InitResult:
     """Scan ``root``, write ``catalog.jsonld`` and ``deployment.yaml`` there, report what was done.
 
     Parameters
@@ -129,6 +130,12 @@ def init_folder(root: str | Path, *, name: str | None = None, title: str | None 
     publisher, license, contact : str, optional
         The publication keys (``publish.*``); a first run without them writes ``null`` with a
         ``REQUIRED`` note and the deployment file does not load until they are set.
+    urls : list of str
+        Files that stay on a server (``http(s)://``): each is downloaded into ``DIR/.downloads/``
+        to be inspected and hashed, and the catalog names it by its URL (the pipeline downloads it
+        from there). Downloaded again on every run of init.
+    timeout_s : float
+        Timeout of one download.
 
     Raises
     ------
@@ -150,6 +157,7 @@ def init_folder(root: str | Path, *, name: str | None = None, title: str | None 
             user_cfg = {}
     output_name = str(user_cfg.get("output_dir") or OUTPUT_NAME) if isinstance(user_cfg, dict) else OUTPUT_NAME
     facts, skipped = scan_folder(root, exclude=(CATALOG_NAME, DEPLOYMENT_NAME, output_name.strip("./")))
+    facts += [_fetch(root, url, timeout_s) for url in urls]
 
     recs: list[Recognised] = []
     unrecognised: list[str] = []
@@ -240,7 +248,7 @@ def init_folder(root: str | Path, *, name: str | None = None, title: str | None 
     guesses = 0
     for role, rs in by_role.items():
         first = rs[0]
-        sp = SourcePlan(role=role, dataset=dataset_id(name, role), files=[r.facts.rel for r in rs])
+        sp = SourcePlan(role=role, dataset=dataset_id(name, role), files=[r.facts.url or r.facts.rel for r in rs])
         if role == "lidar":
             crss = {r.facts.crs for r in rs}
             if None in crss:
@@ -307,9 +315,41 @@ def init_folder(root: str | Path, *, name: str | None = None, title: str | None 
             atomic_write_text(deployment_path, text)
         written = False
     return InitResult(root=root, catalog_path=catalog_path, deployment_path=deployment_path,
-                      roles={k: [r.facts.rel for r in v] for k, v in by_role.items()}, guesses=guesses,
+                      roles={k: [r.facts.url or r.facts.rel for r in v] for k, v in by_role.items()}, guesses=guesses,
                       unrecognised=unrecognised, skipped=skipped, new_files=new_files, changed_files=changed,
                       removed_files=removed, deployment_written=written, roles_added=added, roles_gone=gone)
+
+
+DOWNLOADS = ".downloads"
+
+
+def _fetch(root: Path, url: str, timeout_s: float) -> FileFacts:
+    """Download ``url`` into ``root/.downloads/`` and inspect it; its catalog URL is ``url``."""
+    import shutil
+    import urllib.error
+    import urllib.request
+    from urllib.parse import unquote, urlparse
+
+    from .scan import inspect_file
+
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https"):
+        raise ConfigError(f"'{url}' is not an http(s) URL. Fix: put local files into the folder itself")
+    name = unquote(parsed.path.rsplit("/", 1)[-1]) or "download"
+    target = root / DOWNLOADS / re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".part")
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as resp, open(tmp, "wb") as fh:
+            shutil.copyfileobj(resp, fh, 1 << 20)
+    except (urllib.error.URLError, OSError) as exc:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"'{url}' could not be downloaded ({exc}). Fix: check the URL, or download the file "
+                          f"into the folder and run citymodel init without --url") from exc
+    tmp.replace(target)
+    facts = inspect_file(target, target.relative_to(root).as_posix())
+    facts.url = url
+    return facts
 
 
 def _fmt_box(b) -> str:

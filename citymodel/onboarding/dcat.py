@@ -107,7 +107,7 @@ def build_catalog(root: Path, name: str, place: str, by_role: dict[str, list[Rec
             f = r.facts
             suffix = f.path.suffix.lower().lstrip(".")
             fmt, media = FORMATS.get(suffix, (suffix.upper(), "application/octet-stream"))
-            url = quote(f.rel)
+            url = f.url or quote(f.rel)
             dist = {
                 "@id": f"{base}distribution-{quote(f.rel, safe='')}",
                 "@type": "dcat:Distribution",

@@ -55,6 +55,7 @@ class FileFacts:
     csv_encoding: str | None = None
     rows: list[dict] = field(default_factory=list)
     problem: str | None = None
+    url: str | None = None   # where the file stays (init --url); None: the file in the folder
 
 
 def epsg_label(crs) -> str | None:
