@@ -101,6 +101,8 @@ def test_first_run_recognises_roles_and_writes_a_catalog_the_pipeline_reads(tmp_
     trees = next(n for n in raw["@graph"] if n.get("dct:identifier") == "musterstadt-trees")
     langs = {t["@language"]: t["@value"] for t in trees["dct:title"]}
     assert langs["de"].startswith("Baumkataster") and langs["en"].startswith("Tree cadastre")
+    descs = {t["@language"]: t["@value"] for t in trees["dct:description"]}
+    assert descs["de"].startswith("2 Bäume") and descs["en"].startswith("2 trees")  # the CSV's two rows
     # the deployment file loads as it is written
     s = load_config(d / DEPLOYMENT_NAME)
     assert s.processing_crs == CRS and s.tile_prefix == "32"

@@ -232,5 +232,7 @@ def _csv(base: dict) -> FileFacts:
         if any(isinstance(v, str) and numeric_comma.match(v.strip()) for v in r.values()):
             decimal = ","
             break
-    return FileFacts(**base, kind="csv", format="csv", fields=fields, count=None, csv_sep=sep,
+    with base["path"].open("rb") as fh:
+        lines_total = sum(1 for line in fh if line.strip())
+    return FileFacts(**base, kind="csv", format="csv", fields=fields, count=max(lines_total - 1, 0), csv_sep=sep,
                      csv_decimal=decimal, csv_encoding=encoding, rows=rows)
