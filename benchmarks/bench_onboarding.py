@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     t_init, out = _run([exe, "init", str(city), "--publisher", "Stadt Musterstadt, Fachdienst Geoinformation",
                         "--license", "dl-de/by-2-0", "--contact", "geodaten@musterstadt.example"], env)
     deployment = city / "deployment.yaml"
-    guesses = sum(1 for line in deployment.read_text(encoding="utf-8").splitlines() if "# GUESS:" in line)
+    guesses = sum(1 for line in deployment.read_text(encoding="utf-8").splitlines()
+                  if "# GUESS:" in line and not line.lstrip().startswith("#"))
     t_run, _ = _run([exe, "--config", str(deployment), "run"], env)
     release = city / "outputs" / "latest"
     ok = (release / "index.html").is_file() and any((release / "qgis").glob("*.qgz"))
