@@ -16,7 +16,7 @@ import pytest
 from citymodel.onboarding.example import make_example_folder
 from pipelines.cli import main
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # a whole pipeline run: ~15 min on a busy 2-core machine
 
 
 def test_worked_example_from_a_folder_to_a_first_release(tmp_path, sample_city_session, monkeypatch, capsys):
@@ -59,7 +59,8 @@ def test_worked_example_from_a_folder_to_a_first_release(tmp_path, sample_city_s
     # the quality report covers the model; the release holds the QGIS project
     report = json.loads((rel / "quality" / "report.json").read_text(encoding="utf-8"))
     assert report["model"]["buildings"] == len(model)
-    assert sum(report["model"]["methods"].values()) == len(model)
+    assert sum(report["buildings"]["methods"].values()) == len(model)
+    assert report["model"]["fallbacks"]["count"] == report["buildings"]["methods"].get("lod1_fallback", 0)
     assert report["analysis_checks"]["total"] > 0
     assert (rel / "qgis" / "musterstadt.qgz").is_file() and (rel / "data" / "trees.gpkg").is_file()
     # the release's catalog names the publisher, licence and contact given to init
