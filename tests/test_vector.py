@@ -506,6 +506,6 @@ def test_a_record_far_outside_is_kept_not_suspected():
 def test_failing_quarantine_check_names_the_most_frequent_reason():
     from quality.suites import quarantine_check
 
-    c = quarantine_check(10, 10, QualitySettings(), {"outside the extent ..., x and y swapped": 10})
+    c = quarantine_check(10, 10, QualitySettings(), reasons={"outside the extent ..., x and y swapped": 10})
     assert c["passed"] is False and "x and y swapped" in c["description"]
     assert c["metadata"]["top_reasons"] == {"outside the extent ..., x and y swapped": 10}
