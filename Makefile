@@ -25,6 +25,13 @@ $(STAMP): pyproject.toml tests/js/package-lock.json viewer/package-lock.json
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get install -y -q proj-data >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q proj-data >/dev/null 2>&1; } || echo "note: proj-data (EGM96 geoid grid) could not be installed; 3D Tiles use the recorded constant-undulation fallback"; \
 	  else echo "note: install Debian's proj-data for the EGM96 geoid grid (sudo apt-get install proj-data); without it 3D Tiles use a recorded constant-undulation fallback"; fi; fi
+	@# QGIS's Python API (Debian python3-qgis, for the system python3) checks the releases' QGIS projects in
+	@# the tests; measured: 8 min to install with --no-install-recommends on a busy 2-core machine. SKIP_QGIS=1 skips it.
+	@if [ -z "$(SKIP_QGIS)" ] && ! /usr/bin/python3 -c 'import qgis.core' >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's python3-qgis (QGIS project tests; takes minutes; SKIP_QGIS=1 skips it)"; \
+	    apt-get install -y -q --no-install-recommends python3-qgis >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends python3-qgis >/dev/null 2>&1; } || echo "note: python3-qgis could not be installed: the QGIS project tests will be skipped"; \
+	  else echo "note: install Debian's python3-qgis (sudo apt-get install --no-install-recommends python3-qgis) to check the QGIS projects; without it those tests are skipped"; fi; fi
 	@if command -v npm >/dev/null; then npm ci --prefix tests/js --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null || echo "note: npm ci failed: the glTF / 3D Tiles validator tests will be skipped"; \
 	  else echo "note: npm not found: the glTF / 3D Tiles validator tests will be skipped"; fi
 	@# the 3D viewer: CesiumJS from the npm registry (pinned in viewer/package-lock.json), copied into every release

@@ -183,3 +183,38 @@ def points_frame(table, crs: str, x="x", y="y"):
 
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def latest_check_results(context, groups: tuple[str, ...]) -> list[dict]:
+    """The latest result of every asset check of the assets in ``groups`` (key prefixes), per
+    partition: ``asset``, ``name``, ``partition``, ``passed``, ``blocking``, ``description``."""
+    instance = context.instance
+    storage = instance.event_log_storage
+    graph = context.job_def.asset_layer.asset_graph
+    runs: dict[str, str | None] = {}
+
+    def partition_of(run_id: str) -> str | None:
+        if run_id not in runs:
+            run = instance.get_run_by_id(run_id)
+            runs[run_id] = run.tags.get("dagster/partition") if run is not None else None
+        return runs[run_id]
+
+    out = []
+    for key in sorted(graph.asset_check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name)):
+        if key.asset_key.path[0] not in groups:
+            continue
+        spec = graph.get_check_spec(key)
+        latest: dict = {}
+        for record in storage.get_asset_check_execution_history(key, limit=1000):  # newest first
+            if record.event is None or record.event.dagster_event is None:
+                continue
+            partition = record.partition or partition_of(record.run_id)
+            if partition in latest:
+                continue
+            passed = getattr(record.event.dagster_event.event_specific_data, "passed", None)
+            if passed is not None:
+                latest[partition] = bool(passed)
+        for partition, passed in sorted(latest.items(), key=lambda kv: str(kv[0])):
+            out.append({"asset": key.asset_key.to_user_string(), "name": key.name, "partition": partition,
+                        "passed": passed, "blocking": bool(spec.blocking), "description": spec.description or ""})
+    return out

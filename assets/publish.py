@@ -17,7 +17,7 @@ from .common import check_status, timer, write_json_atomic
 from .quality_report import REPORT_KEY
 from .staging import DTM_KEY, POINT_CLOUD_KEY, point_cloud_paths
 
-PUBLISH_CODE_VERSION = "1"
+PUBLISH_CODE_VERSION = "2"  # "2": the QGIS project and SLD styles
 #: "2": the project's own octree tiler (glTF point content) replaced py3dtiles' .pnts
 POINTCLOUD_CODE_VERSION = "2"
 TREE_TILES_KEY = dg.AssetKey(["publish", "tree_tiles"])
@@ -399,6 +399,43 @@ def _release_checks(context, s: Settings) -> list[dict]:
     return checks_from_quality_report(report)
 
 
+def _add_qgis_project(builder, s: Settings) -> list[str]:
+    """The QGIS project (``qgis/<name>.qgz``) and the SLD styles (``styles/*.sld``) of the release's
+    2D layers, with the staged trees as ``data/trees.gpkg`` (:mod:`citymodel.release.qgis`)."""
+    from citymodel.release.qgis import add_qgis_project
+
+    trees_path = s.staging_dir / "trees.parquet"
+    trees = None
+    if trees_path.exists():
+        import geopandas as gpd
+
+        trees = gpd.read_parquet(trees_path)
+    return add_qgis_project(builder, name=s.name, crs=s.processing_crs, extent=tuple(s.extent),
+                            title=s.title or s.name, days=list(s.analysis.sun.days), trees=trees)
+
+
+def release_facts(s: Settings) -> dict:
+    """What the datasets' titles and descriptions say about the content: the place, counts of
+    buildings, trees and tiles, the sun-hours days and the flood scenarios
+    (:func:`citymodel.release.titles.dataset_texts`)."""
+    import pyarrow.parquet as pq
+
+    from .buildings import buildings_dir
+
+    def rows(path: Path) -> int | None:
+        return pq.ParquetFile(path).metadata.num_rows if path.exists() else None
+
+    facts: dict = {"place": s.title or s.name, "tiles": len(s.tile_ids), "days": list(s.analysis.sun.days),
+                   "buildings": rows(buildings_dir(s) / "buildings.parquet"),
+                   "trees": rows(s.staging_dir / "trees.parquet")}
+    zones = s.staging_dir / "flood_zones.parquet"
+    if zones.exists():
+        import pandas as pd
+
+        facts["scenarios"] = sorted(pd.read_parquet(zones, columns=["scenario"])["scenario"].dropna().astype(str).unique())
+    return {k: v for k, v in facts.items() if v is not None}
+
+
 @dg.asset(key=RELEASE_KEY, deps=[REPORT_KEY, TREE_TILES_KEY, POINTCLOUD_TILES_KEY, BUILDING_TILES_KEY, ANALYSIS_TILES_KEY,
                                  dg.AssetKey(["buildings", "model"]), dg.AssetKey(["analysis", "building_values"]),
                                  dg.AssetKey(["analysis", "sightlines"])], group_name="publish",
@@ -415,9 +452,9 @@ def release(context: AssetExecutionContext, settings: SettingsResource) -> dg.Ma
     pub = publish_dir(s)
     geoid = None
     builder = ReleaseBuilder(s.output_dir, keep=s.publish.keep_releases, license=s.publish.license,
-                             publisher=s.publish.publisher, title=s.title or s.name,
+                             publisher=s.publish.publisher, contact=s.publish.contact, title=s.title or s.name,
                              spatial_wkt=extent_wkt_crs84(s.extent, s.processing_crs),
-                             crs=s.processing_crs, vertical_crs=s.vertical_crs)
+                             crs=s.processing_crs, vertical_crs=s.vertical_crs, facts=release_facts(s))
     with timer() as t:
         builder.begin()
         try:
@@ -464,6 +501,7 @@ def release(context: AssetExecutionContext, settings: SettingsResource) -> dg.Ma
                 builder.write_json("data/variants.json", listing, indent=1, dataset="planning-variants",
                                    title="Planungsvarianten / Planning variants", media_type="application/json",
                                    format="JSON", in_digest=False)
+            _add_qgis_project(builder, s)
             from .viewer import add_viewer_to_release
 
             viewer, viewer_note = add_viewer_to_release(builder, s)

@@ -1,7 +1,8 @@
 """Stage ``quality``: the run's quality report (``quality/report.json`` and ``.html``).
 
 It covers the staged sources and, once they are built, the reconstructed buildings (a summary with
-the truth-free distance between each building's points and its roof).
+the truth-free distance between each building's points and its roof; roof fit errors, the fallbacks'
+reasons and the validity codes) and the latest result of every check of the model and the analyses.
 """
 
 
@@ -13,7 +14,7 @@ from resources.settings import SettingsResource
 from resources.warehouse import WarehouseResource
 
 from .buildings import MODEL_KEY, load_building_table
-from .common import read_json
+from .common import latest_check_results, read_json
 from .staging import DTM_KEY, POINT_CLOUD_KEY, VECTOR_ROLES, WEATHER_KEY
 
 REPORT_KEY = dg.AssetKey(["quality", "report"])
@@ -22,13 +23,15 @@ REPORT_KEY = dg.AssetKey(["quality", "report"])
 @dg.asset(
     key=REPORT_KEY,
     deps=[dg.AssetKey(["staging", r]) for r in VECTOR_ROLES]
-    + [dg.AssetKey(["staging", "lod2_reference"]), WEATHER_KEY, POINT_CLOUD_KEY, DTM_KEY, MODEL_KEY],
+    + [dg.AssetKey(["staging", "lod2_reference"]), WEATHER_KEY, POINT_CLOUD_KEY, DTM_KEY, MODEL_KEY,
+       dg.AssetKey(["analysis", "building_values"])],
     group_name="quality",
-    code_version="2",
+    code_version="3",
     automation_condition=dg.AutomationCondition.eager(),
     kinds={"html", "json"},
-    description="Quality report of the staged sources (suites, checks, quarantined records) and of the "
-                "reconstructed buildings (methods, fallbacks, distance of the points to their roofs).",
+    description="Quality report of the staged sources (suites, checks, quarantined records), of the "
+                "reconstructed buildings (methods, fallbacks and their reasons, roof fit errors, validity, distance "
+                "of the points to their roofs) and the checks of the model and the analysis layers.",
 )
 def quality_report(context: AssetExecutionContext, settings: SettingsResource,
                    warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -47,14 +50,18 @@ def quality_report(context: AssetExecutionContext, settings: SettingsResource,
     quarantine = None
     if "quarantine" in warehouse.tables():
         quarantine = warehouse.query("SELECT * FROM quarantine")
-    buildings = None
+    buildings = model = None
     table = load_building_table(s)
     if len(table):
         from citymodel.lod2.summary import quality_summary
+        from quality.report import model_details
 
-        buildings = quality_summary(pd.DataFrame(table.drop(columns="geometry")))
+        frame = pd.DataFrame(table.drop(columns="geometry"))
+        buildings = quality_summary(frame)
+        model = model_details(frame)
+    checks = latest_check_results(context, ("buildings", "analysis"))
     json_path, html_path = write_report(results, quarantine, s.quality_dir, title=f"Quality report: {s.title or s.name}",
-                                        buildings=buildings)
+                                        buildings=buildings, model=model, analysis_checks=checks)
     report = read_json(json_path)
     summary = report["summary"]
     extra = {}

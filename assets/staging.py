@@ -136,7 +136,12 @@ def _build_vector_asset(role: str, settings_at_load: Settings | None) -> dg.Asse
             import geopandas as gpd
 
             gdf = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs)
-            valid, quarantine = validate_records(role, gdf, s.quality, src.dataset, extent=s.extent)
+            if role == "trees":
+                from citymodel.trees import fill_crown_diameters
+
+                gdf = fill_crown_diameters(gdf)  # a crown for trees without one, counted by a warning check
+            valid, quarantine = validate_records(role, gdf, s.quality, src.dataset, extent=s.extent,
+                                                 margin_m=s.analysis.scene_margin_m)
             if quarantine is None:
                 quarantine = empty_quarantine()
             out = write_geoparquet_atomic(valid, s.staging_dir / f"{role}.parquet")
@@ -146,7 +151,10 @@ def _build_vector_asset(role: str, settings_at_load: Settings | None) -> dg.Asse
             delivered = gdf.drop(columns=[INVALID_COLUMN], errors="ignore")
             suite = run_suite(role, suite_frame(delivered), s, staged_rows=len(valid))
             outside = int((quarantine["reason_codes"] == OUTSIDE_EXTENT).sum()) if len(quarantine) else 0
-            checks = suite.check_results() + [quarantine_check(len(gdf), len(quarantine), s.quality, outside)]
+            faulty = quarantine[quarantine["reason_codes"] != OUTSIDE_EXTENT] if len(quarantine) else quarantine
+            reasons = faulty["reason"].value_counts().head(5).to_dict() if len(faulty) else None
+            checks = suite.check_results() + [quarantine_check(len(gdf), len(quarantine), s.quality, outside,
+                                                               reasons)]
         write_json_atomic(results_path(s, role), {
             "dataset": src.dataset, "role": role, "tile": None, "suite": suite.to_dict(), "checks": checks[-1:],
             "counts": {"records": len(gdf), "valid": len(valid), "quarantined": len(quarantine)},
@@ -158,6 +166,9 @@ def _build_vector_asset(role: str, settings_at_load: Settings | None) -> dg.Asse
                 "map": _map_plot(valid, f"{role} ({len(valid)})")}
         if len(valid):
             meta["bbox"] = bbox_metadata(valid.total_bounds)
+        if "crown_diameter_source" in valid:
+            meta["crown_diameter_sources"] = dg.MetadataValue.json(
+                valid["crown_diameter_source"].astype(str).value_counts().to_dict())
         if len(quarantine):
             meta["quarantine_reasons"] = dg.MetadataValue.json(
                 quarantine["reason"].value_counts().head(20).to_dict())

@@ -192,13 +192,65 @@ class ScheduleSettings(_Strict):
     timezone: str = "Europe/Berlin"
 
 
+#: Short names of the usual open-data licences -> their DCAT-AP.de licence IRI (``publish.license``
+#: takes either). Vocabulary: https://www.dcat-ap.de/def/licenses/
+LICENSE_NAMES: dict[str, str] = {
+    "dl-de/by-2-0": "http://dcat-ap.de/def/licenses/dl-by-de/2.0",
+    "dl-de/zero-2-0": "http://dcat-ap.de/def/licenses/dl-zero-de/2.0",
+    "cc-by-4.0": "http://dcat-ap.de/def/licenses/cc-by/4.0",
+    "cc-by-sa-4.0": "http://dcat-ap.de/def/licenses/cc-by-sa/4.0",
+    "cc0-1.0": "http://dcat-ap.de/def/licenses/cc-zero",
+    "odbl-1.0": "http://dcat-ap.de/def/licenses/odbl",
+}
+
+#: The keys every deployment file must set (they go into every release's catalog).
+PUBLICATION_KEYS = ("publisher", "license", "contact")
+
+
 class PublishSettings(_Strict):
-    license: str = "http://dcat-ap.de/def/licenses/dl-by-de/2.0"
+    license: str | None = Field(None, description="licence of the published data: a licence IRI or one of "
+                                "the short names of LICENSE_NAMES (e.g. dl-de/by-2-0); required")
     keep_releases: int = Field(5, ge=1)
-    publisher: str = "Stadt Jena, Fachdienst Geoinformation"
+    publisher: str | None = Field(None, description="the publishing body, named in every catalog and as the "
+                                  "attribution of dl-de/by (e.g. 'Stadt Jena, Fachdienst Geoinformation'); required")
+    contact: str | None = Field(None, description="contact point of the published data: an e-mail address "
+                                "(written as mailto:) or a web page URL; required")
     pointcloud_tiler: Literal["own", "py3dtiles"] = Field(
         "own", description="point-cloud 3D Tiles: 'own' (the project's octree tiler, glTF points, streamed) or "
         "'py3dtiles' (the py3dtiles CLI, .pnts; slower, kept as the reference)")
+
+    @field_validator("license")
+    @classmethod
+    def _license(cls, v: str | None) -> str | None:
+        if v is None or not str(v).strip():
+            return None
+        v = str(v).strip()
+        if v.lower() in LICENSE_NAMES:
+            return LICENSE_NAMES[v.lower()]
+        if not v.startswith(("http://", "https://")):
+            raise ValueError(f"'{v}' is neither a licence IRI nor one of the short names {sorted(LICENSE_NAMES)}")
+        return v
+
+    @field_validator("contact")
+    @classmethod
+    def _contact(cls, v: str | None) -> str | None:
+        if v is None or not str(v).strip():
+            return None
+        v = str(v).strip()
+        if v.startswith(("mailto:", "http://", "https://")):
+            return v
+        if "@" in v and " " not in v:
+            return "mailto:" + v
+        raise ValueError(f"'{v}' is neither an e-mail address nor an http(s) URL")
+
+    @field_validator("publisher")
+    @classmethod
+    def _publisher(cls, v: str | None) -> str | None:
+        return str(v).strip() or None if v is not None else None
+
+    def missing(self) -> list[str]:
+        """The keys of :data:`PUBLICATION_KEYS` that are not set (``publish.<key>``)."""
+        return [f"publish.{k}" for k in PUBLICATION_KEYS if not getattr(self, k)]
 
 
 def _month_day(text: str) -> tuple[int, int]:
@@ -525,6 +577,16 @@ def load_config(path: str | os.PathLike | None = None) -> Settings:
             lines.append(f"  {loc}: {err['msg']}")
         raise ConfigError(f"configuration file '{path}' is invalid:\n" + "\n".join(lines)
                           + "\nFix: correct these keys (README, 'Configuration', lists every key)") from exc
+    missing = settings.publish.missing()
+    if missing:
+        raise ConfigError(
+            f"configuration file '{path}': {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set. "
+            f"Every release names who publishes the data, under which licence and whom to ask (DCAT-AP: "
+            f"dct:publisher, dct:license, dcat:contactPoint); nothing is assumed. Fix: add to the file\n"
+            f"  publish:\n    publisher: \"Stadt Musterstadt, Fachdienst Geoinformation\"\n"
+            f"    license: dl-de/by-2-0        # or a licence IRI; short names: {', '.join(sorted(LICENSE_NAMES))}\n"
+            f"    contact: geodaten@musterstadt.de   # or a web page URL\n"
+            f"(citymodel init --publisher ... --license ... --contact ... writes them)")
     base = path.resolve().parent
     out = os.environ.get("CITYMODEL_OUTPUT_DIR")
     settings.output_dir = _resolve(Path.cwd(), out) if out else _resolve(base, settings.output_dir)

@@ -616,13 +616,14 @@ OUTSIDE_EXTENT = "outside_extent"
 
 
 def validate_records(role: str, gdf, quality: QualitySettings, dataset_id: str | None = None,
-                     extent: tuple[float, float, float, float] | None = None):
+                     extent: tuple[float, float, float, float] | None = None, margin_m: float = 0.0):
     """Split a staged frame into usable records and a quarantine table.
 
     Every record gets all the reasons why it cannot be used: missing or duplicate id (all records
     sharing an id are quarantined; the reason names the other rows), cast problems from
     :func:`read_role`, missing/empty/invalid geometry (shapely's ``is_valid_reason``), wrong geometry
-    type, a building footprint smaller than ``min_footprint_area_m2``, an empty cell in a required
+    type, a geometry in the wrong axis order (with ``extent``: outside the extent grown by
+    ``margin_m``, but inside it with x and y swapped; :func:`axis_order_suspects`), a building footprint smaller than ``min_footprint_area_m2``, an empty cell in a required
     numeric column (:data:`REQUIRED_VALUES`: a tree's height and crown diameter; empty optional
     cells are null), out-of-range values (storeys ``0..storeys_max``, tree height
     ``> 0 .. tree_height_max_m``, crown diameter ``> 0``, traffic volumes and shares ``>= 0``,
@@ -645,7 +646,12 @@ def validate_records(role: str, gdf, quality: QualitySettings, dataset_id: str |
         ``gdf.attrs['dataset']`` or the role.
     extent : (minx, miny, maxx, maxy), optional
         The deployment's extent in the processing CRS (half-open, as tiles are); buildings outside
-        it are quarantined. Not checked when omitted.
+        it are quarantined. Not checked when omitted. Any record outside it (grown by ``margin_m``)
+        that lies inside it with x and y swapped is quarantined (``axis_order``); other records
+        outside it are kept (a cadastre may cover the whole city).
+    margin_m : float
+        How far beyond the extent a record still counts as inside for the axis-order check
+        (e.g. the analysis scene margin).
 
     Returns
     -------
@@ -709,6 +715,13 @@ def validate_records(role: str, gdf, quality: QualitySettings, dataset_id: str |
     if invalid.any():
         why = shapely.is_valid_reason(np.where(invalid, geoms_nn, None))
         flag(invalid, "invalid_geometry", lambda i: f"invalid geometry: {why[i]}")
+
+    if extent is not None:
+        swapped = present & axis_order_suspects(geoms_nn, extent, margin_m)
+        fix = _axis_order_fix(role)
+        flag(swapped, "axis_order",
+             lambda i: (f"outside the extent [{', '.join(f'{v:.0f}' for v in extent)}], but inside it with x and y "
+                        f"swapped: the coordinates are most likely in the other axis order. Fix: {fix}"))
 
     def num(col):
         return gdf[col].astype("float64").to_numpy()
@@ -792,6 +805,33 @@ def validate_records(role: str, gdf, quality: QualitySettings, dataset_id: str |
         })
     quarantine = pd.DataFrame(rows, columns=QUARANTINE_COLUMNS)
     return keep, quarantine
+
+
+def axis_order_suspects(geoms, extent: tuple[float, float, float, float], margin_m: float = 0.0) -> np.ndarray:
+    """True for each geometry that lies outside ``extent`` (grown by ``margin_m``) but inside it
+    with its x and y swapped: the sign of coordinates read in the wrong axis order (a northing
+    read as the easting). None and empty geometries are False.
+    """
+    g = np.asarray(geoms, dtype=object)
+    ok = np.array([x is not None for x in g], dtype=bool)
+    ok[ok] = ~shapely.is_empty(g[ok])
+    out = np.zeros(len(g), dtype=bool)
+    if not ok.any():
+        return out
+    x0, y0, x1, y1 = extent
+    grown = shapely.box(x0 - margin_m, y0 - margin_m, x1 + margin_m, y1 + margin_m)
+    inside = shapely.box(x0, y0, x1, y1)
+    sub = g[ok]
+    outside = ~shapely.intersects(sub, grown)
+    swapped = shapely.transform(sub, lambda c: c[:, ::-1])
+    out[ok] = outside & shapely.intersects(swapped, inside)
+    return out
+
+
+def _axis_order_fix(role: str) -> str:
+    return (f"check sources.{role}.crs (a northing-first CRS such as EPSG:3044 reads the first value as the "
+            f"northing) and sources.{role}.options.axis_order ('authority' or 'xy'); for x/y columns, map them "
+            f"as columns.easting and columns.northing, which are never swapped")
 
 
 def _json_value(v: Any) -> Any:

@@ -1,5 +1,8 @@
 """``citymodel``: the command line of the pipeline (used by the Makefile).
 
+    citymodel init DIR [--publisher P --license L --contact C] [--crs EPSG:x] [--name N] [--url URL ...]
+                                       write DIR/catalog.jsonld and DIR/deployment.yaml from the
+                                       files in DIR (re-run: update the catalog, keep your edits)
     citymodel samplecity [--out DIR]   generate the bundled sample city (skipped if current)
     citymodel run [--force]            refresh: run what changed (everything the first time)
     citymodel plan                     show what a refresh would run
@@ -29,6 +32,15 @@ def _dagster_home(settings) -> Path:
         cfg.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
     os.environ["DAGSTER_HOME"] = str(home)
     return home
+
+
+def cmd_init(args) -> int:
+    from citymodel.onboarding import init_folder
+
+    result = init_folder(args.dir, name=args.name, title=args.title, crs=args.crs, publisher=args.publisher,
+                         license=args.license, contact=args.contact, urls=args.url)
+    print(result.summary())
+    return 0
 
 
 def cmd_samplecity(args) -> int:
@@ -238,6 +250,17 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", help="deployment file (default: $CITYMODEL_CONFIG or the sample city)")
     sub = p.add_subparsers(dest="cmd", required=True)
+    i = sub.add_parser("init", help="catalog and deployment file from a folder of the city's files")
+    i.add_argument("dir", help="the folder with footprints, LiDAR tiles, trees, ...")
+    i.add_argument("--name", help="short name of the deployment (default: from the folder name)")
+    i.add_argument("--title", help="title, e.g. the city's name (default: the folder name)")
+    i.add_argument("--crs", help="processing CRS where no file names one, e.g. EPSG:25832")
+    i.add_argument("--publisher", help="publish.publisher, e.g. 'Stadt Musterstadt, Fachdienst Geoinformation'")
+    i.add_argument("--license", help="publish.license: a licence IRI or a short name such as dl-de/by-2-0")
+    i.add_argument("--contact", help="publish.contact: an e-mail address or a web page URL")
+    i.add_argument("--url", action="append", default=[], metavar="URL",
+                   help="a file that stays on a server (repeatable): downloaded to inspect it, named by its URL")
+    i.set_defaults(fn=cmd_init)
     s = sub.add_parser("samplecity", help="generate the sample city")
     s.add_argument("--out", help="folder (default outputs/sample_city)")
     s.set_defaults(fn=cmd_samplecity)

@@ -29,6 +29,11 @@ report's status is the worst of its entries (skipped ones do not count).
 (:func:`citymodel.lod2.summary.quality_summary`): methods, valid and LoD1 shares, the LoD1 blocks'
 height sources, and the truth-free distance between each building's points and its roof.
 
+``model`` (optional, :func:`model_details`) adds what the buildings summary leaves out: roof
+models, the fallbacks' reasons, the roof fit RMSE and the validity codes; ``analysis_checks``
+(optional) lists the latest result of every check of the model and the analysis layers (reported
+here, not judged: the release checks the blocking ones itself).
+
 ``quarantine`` is the concatenation of the quarantine tables of
 :func:`citymodel.vector.validate_records` (columns ``dataset``, ``role``, ``record_id``, ``reason``,
 ``geometry_wkt``, ``values_json``, ``reason_codes``); it may be empty or None.
@@ -56,7 +61,11 @@ Output: ``report.json``
                                   "geometry_wkt", "values_json"}]},
       "buildings": {"buildings", "methods", "valid_share", "lod1_fallback_share", "height_sources",
                     "roof_types", "slender", "point_to_roof": {"median_of_medians_m", "median_p90_m",
-                    "p90_p90_m", "far_share", "far_threshold_m", "farthest": [...]}} | absent
+                    "p90_p90_m", "far_share", "far_threshold_m", "farthest": [...]}} | absent,
+      "model": {"buildings", "roof_models", "fallbacks": {"count", "by_reason"},
+                "roof_rmse_m": {"count", "median", "p90", "max"}, "validity": {"valid", "by_code"}} | absent,
+      "analysis_checks": {"total", "failed", "checks": [{"asset", "name", "partition", "passed",
+                                                         "blocking", "description"}]} | absent
     }
 """
 
@@ -81,7 +90,8 @@ _STATUS_ORDER = {"pass": 0, "warn": 1, "fail": 2}
 
 def write_report(results: list[dict], quarantine: pd.DataFrame | None, out_dir: str | os.PathLike, *,
                  title: str = "Quality report", generated_at: datetime | None = None,
-                 max_html_records: int = 2000, buildings: dict | None = None) -> tuple[Path, Path]:
+                 max_html_records: int = 2000, buildings: dict | None = None, model: dict | None = None,
+                 analysis_checks: list[dict] | None = None) -> tuple[Path, Path]:
     """Write ``report.json`` and ``report.html`` into ``out_dir``.
 
     Parameters
@@ -100,13 +110,19 @@ def write_report(results: list[dict], quarantine: pd.DataFrame | None, out_dir: 
         Quarantined records listed in the HTML (all of them are in the JSON).
     buildings : dict, optional
         Summary of the reconstructed buildings (:func:`citymodel.lod2.summary.quality_summary`).
+    model : dict, optional
+        :func:`model_details` of the reconstructed buildings.
+    analysis_checks : list of dict, optional
+        The latest result of each check of the model and the analysis layers (``asset``, ``name``,
+        ``partition``, ``passed``, ``blocking``, ``description``).
 
     Returns
     -------
     (Path, Path)
         Paths of ``report.json`` and ``report.html``.
     """
-    report = build_report(results, quarantine, generated_at=generated_at, buildings=buildings)
+    report = build_report(results, quarantine, generated_at=generated_at, buildings=buildings, model=model,
+                          analysis_checks=analysis_checks)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / "report.json"
@@ -117,7 +133,8 @@ def write_report(results: list[dict], quarantine: pd.DataFrame | None, out_dir: 
 
 
 def build_report(results: list[dict], quarantine: pd.DataFrame | None, *,
-                 generated_at: datetime | None = None, buildings: dict | None = None) -> dict:
+                 generated_at: datetime | None = None, buildings: dict | None = None,
+                 model: dict | None = None, analysis_checks: list[dict] | None = None) -> dict:
     """The report as a JSON-safe dict (what ``report.json`` holds)."""
     when = (generated_at or datetime.now(timezone.utc)).isoformat(timespec="seconds")
     q = _quarantine_frame(quarantine)
@@ -154,6 +171,12 @@ def build_report(results: list[dict], quarantine: pd.DataFrame | None, *,
                   default="pass")
     records = [_json_safe(r) for r in q.to_dict(orient="records")]
     extra = {"buildings": _json_safe(buildings)} if buildings is not None else {}
+    if model is not None:
+        extra["model"] = _json_safe(model)
+    if analysis_checks is not None:
+        checks = [_json_safe(dict(c)) for c in analysis_checks]
+        extra["analysis_checks"] = {"total": len(checks), "failed": sum(1 for c in checks if not c.get("passed")),
+                                    "checks": checks}
     return {
         "report_version": REPORT_VERSION,
         "generated_at": when,
@@ -235,6 +258,90 @@ def _badge(status: str) -> str:
 def _short_json(v: Any, n: int = 300) -> str:
     s = json.dumps(v, ensure_ascii=False, default=str)
     return s if len(s) <= n else s[: n - 3] + "..."
+
+
+def _codes(value) -> list[str]:
+    """Validity codes of one building: a list, an array, or text such as ``"203,104"``/``"[203]"``."""
+    if value is None:
+        return []
+    if isinstance(value, float) and math.isnan(value):
+        return []
+    if hasattr(value, "__iter__") and not isinstance(value, str):
+        return [str(v).strip() for v in value if str(v).strip()]
+    text = str(value).strip("[] ")
+    return [c.strip(" '\"") for c in text.replace(";", ",").split(",") if c.strip(" '\"")]
+
+
+def model_details(buildings: pd.DataFrame) -> dict:
+    """What the buildings summary leaves out: roof models, the fallbacks' reasons, the roof fit
+    RMSE and the validity codes.
+
+    Parameters
+    ----------
+    buildings : pandas.DataFrame
+        One row per building with ``method``, ``roof_model``, ``fallback_reason``, ``roof_rmse_m``
+        and ``validity_codes`` (missing columns are left out).
+
+    Returns
+    -------
+    dict
+        ``buildings``; ``roof_models`` (counts); ``fallbacks`` (``count`` and ``by_reason`` of the
+        LoD1 blocks); ``roof_rmse_m`` (``count``, ``median``, ``p90``, ``max`` over the buildings
+        with a fitted roof); ``validity`` (``valid``: buildings without a code, ``by_code``).
+    """
+    n = int(len(buildings))
+    out: dict[str, Any] = {"buildings": n}
+    if "roof_model" in buildings:
+        v = buildings["roof_model"].fillna("").astype(str)
+        out["roof_models"] = {str(k): int(c) for k, c in v[v != ""].value_counts().items()}
+    if "method" in buildings:
+        fb = buildings[buildings["method"].astype(str) == "lod1_fallback"]
+        reasons = (fb["fallback_reason"].fillna("(none given)").astype(str) if "fallback_reason" in fb
+                   else pd.Series([], dtype=str))
+        out["fallbacks"] = {"count": int(len(fb)),
+                            "by_reason": {str(k): int(c) for k, c in reasons.value_counts().items()}}
+    if "roof_rmse_m" in buildings:
+        r = pd.to_numeric(buildings["roof_rmse_m"], errors="coerce").dropna()
+        out["roof_rmse_m"] = ({"count": int(len(r)), "median": round(float(r.median()), 4),
+                               "p90": round(float(r.quantile(0.9)), 4), "max": round(float(r.max()), 4)}
+                              if len(r) else {"count": 0})
+    if "validity_codes" in buildings:
+        codes = [_codes(v) for v in buildings["validity_codes"]]
+        by_code: Counter = Counter(c for cs in codes for c in cs)
+        out["validity"] = {"valid": sum(1 for cs in codes if not cs),
+                           "by_code": {str(k): int(v) for k, v in by_code.most_common()}}
+    return out
+
+
+def _model_html(m: dict) -> list[str]:
+    esc = html.escape
+
+    def counts(d) -> str:
+        return ", ".join(f"{esc(str(k))}: {esc(str(v))}" for k, v in (d or {}).items()) or "–"
+
+    fb = m.get("fallbacks") or {}
+    val = m.get("validity") or {}
+    return ["<h2>3D model: fits, fallbacks, validity</h2><table>",
+            f"<tr><th>Roof models</th><td>{counts(m.get('roof_models'))}</td></tr>",
+            f"<tr><th>Fallbacks (LoD1 blocks)</th><td>{fb.get('count', 0)}; reasons: {counts(fb.get('by_reason'))}"
+            "</td></tr>",
+            f"<tr><th>Roof fit RMSE (m)</th><td>{counts(m.get('roof_rmse_m'))}</td></tr>",
+            f"<tr><th>Validity (val3dity rules)</th><td>{val.get('valid', 0)} of {m.get('buildings', 0)} without a "
+            f"code; codes: {counts(val.get('by_code'))}</td></tr>", "</table>"]
+
+
+def _checks_html(a: dict) -> list[str]:
+    esc = html.escape
+    out = [f"<h2>Checks of the model and the analyses ({a['total']}, {a['failed']} failed)</h2>"]
+    if a["checks"]:
+        out.append("<table><tr><th>Asset</th><th>Check</th><th>Partition</th><th>Result</th><th>Description</th></tr>")
+        for c in a["checks"]:
+            res = "pass" if c.get("passed") else ("fail" if c.get("blocking") else "warn")
+            out.append(f"<tr><td>{esc(str(c.get('asset')))}</td><td><code>{esc(str(c.get('name')))}</code></td>"
+                       f"<td>{esc(str(c.get('partition') or ''))}</td><td>{_badge(res)}</td>"
+                       f"<td>{esc(str(c.get('description') or ''))}</td></tr>")
+        out.append("</table>")
+    return out
 
 
 def _buildings_html(b: dict) -> list[str]:
@@ -333,6 +440,10 @@ def render_html(report: dict, *, title: str = "Quality report", max_records: int
 
     if report.get("buildings"):
         out += _buildings_html(report["buildings"])
+    if report.get("model"):
+        out += _model_html(report["model"])
+    if report.get("analysis_checks") is not None:
+        out += _checks_html(report["analysis_checks"])
 
     q = report["quarantine"]
     out.append(f"<h2>Quarantined records ({q['total']})</h2>")

@@ -223,6 +223,10 @@ def suite_specs(role: str, settings) -> list[ExpectationSpec]:
         rng("height_m", 0, q.tree_height_max_m, unit=" m")
         rng("crown_diameter_m", 0, unit=" m")
         rng("trunk_circumference_cm", 0, unit=" cm")
+        specs.append(ExpectationSpec(
+            CROWN_CHECK, "ExpectColumnValuesToBeInSet", {"column": "crown_diameter_estimated", "value_set": [False]},
+            False, "every tree has a measured crown diameter; trees without one got one from the trunk "
+                   "(25 × stem diameter, Coombes et al. 2019) or the height (half of it) and are counted here"))
     elif role == "roads":
         for col in ("dtv", "m_day", "m_night"):
             rng(col, 0, unit=" veh")
@@ -333,9 +337,12 @@ def check_specs(role: str, settings, include_quarantine: bool = False) -> list[d
 
 
 QUARANTINE_CHECK = "quarantine_share"
+#: the warning check that counts trees whose crown diameter was estimated (citymodel.trees)
+CROWN_CHECK = "crown_diameter_measured"
 
 
-def quarantine_check(records: int, quarantined: int, quality, outside_extent: int = 0) -> dict:
+def quarantine_check(records: int, quarantined: int, quality, outside_extent: int = 0,
+                     reasons: dict[str, int] | None = None) -> dict:
     """The blocking check on the share of quarantined records, in the shape of
     :meth:`SuiteResult.check_results` (and of the report's ``checks``).
 
@@ -351,15 +358,25 @@ def quarantine_check(records: int, quarantined: int, quality, outside_extent: in
         Quarantined records whose only reason is that they lie outside the deployment's extent
         (a source that covers more than the city is not faulty): left out of the share on both
         sides and reported in the metadata.
+    reasons : dict, optional
+        The most frequent quarantine reasons with their counts: in the metadata (``top_reasons``)
+        and, where the check fails, in the description, so that the failure says why.
     """
     considered = records - outside_extent
     bad = quarantined - outside_extent
     share = bad / considered if considered else 0.0
     limit = float(quality.max_quarantine_share)
-    return {"name": QUARANTINE_CHECK, "passed": bool(share <= limit), "severity": ERROR, "blocking": True,
-            "description": f"at most {limit:.1%} of the records are quarantined (quality.max_quarantine_share)",
-            "metadata": {"records": int(records), "quarantined": int(quarantined), "share": round(share, 6),
-                         "max_share": limit, "outside_extent": int(outside_extent)}}
+    passed = bool(share <= limit)
+    desc = f"at most {limit:.1%} of the records are quarantined (quality.max_quarantine_share)"
+    meta = {"records": int(records), "quarantined": int(quarantined), "share": round(share, 6), "max_share": limit,
+            "outside_extent": int(outside_extent)}
+    if reasons:
+        meta["top_reasons"] = {str(k): int(v) for k, v in reasons.items()}
+        if not passed:
+            top, count = next(iter(meta["top_reasons"].items()))
+            desc += f"; {bad} of {considered} are, most often ({count}x) because: {top}"
+    return {"name": QUARANTINE_CHECK, "passed": passed, "severity": ERROR, "blocking": True,
+            "description": desc, "metadata": meta}
 
 
 NO_POINTS_FALLBACK_CHECK = "fallback_no_points_share"
@@ -502,6 +519,8 @@ def run_suite(role: str, frame, settings, staged_rows: int | None = None) -> Sui
     if hasattr(frame, "geometry") and role != "lidar":
         frame = suite_frame(frame)
     frame = pd.DataFrame(frame)
+    if role == "trees" and "crown_diameter_estimated" not in frame.columns:
+        frame["crown_diameter_estimated"] = False  # staged without citymodel.trees.fill_crown_diameters
     with _LOCK:
         key, vd = _validation_definition(role, specs)
         result = vd.run(batch_parameters={"dataframe": frame})

@@ -47,7 +47,8 @@ def delft(tmp_path_factory, shared_data):
            "catalog": {"url": str(root / "catalog.jsonld"), "backoff_s": 0.05},
            "sources": {"buildings": {"dataset": "delft-bgt-pand", "columns": {"building_id": "identificatiebagpnd"}},
                        "lidar": {"dataset": "delft-ahn3", "crs": "EPSG:28992"}},
-           "lidar": {"required_classes": [2, 6]}}
+           "lidar": {"required_classes": [2, 6]},
+           "publish": {"publisher": "Test", "license": "cc-by-4.0", "contact": "test@example.org"}}
     path = root / "delft.yaml"
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
     settings = load_config(path)

@@ -317,3 +317,22 @@ def test_release_tiles_pass_the_independent_validators(city):
         r = run_node("check_tileset.mjs", str(rel / "tiles" / ts / "tileset.json"))
         assert r["errors"] == [], (ts, r["errors"][:5])
         assert r["contents"] > 0
+
+
+def test_release_holds_a_qgis_project_that_opens_in_qgis(city):
+    """Every release has qgis/<name>.qgz and styles/*.sld; QGIS loads every layer of the sample
+    city's release (skipped where QGIS is not installed)."""
+    from test_qgis_project import check_with_qgis
+
+    rel = (city.settings.output_dir / "latest").resolve()
+    qgz = rel / "qgis" / f"{city.settings.name}.qgz"
+    slds = sorted((rel / "styles").glob("*.sld"))
+    assert qgz.is_file() and slds and (rel / "data" / "trees.gpkg").is_file()
+    out = check_with_qgis(qgz, slds)
+    names = {lyr["name"] for lyr in out["layers"]}
+    for expected in ("Kachelübersicht (1 km)", "Bäume", "Gebäude nach Dachform", "Gebäude nach Höhe",
+                     "Besonnung DIN EN 17037", "Solarpotenzial der Dachflächen", "Straßenlärm tags (LrT, RLS-19)",
+                     "Straßenlärm nachts (LrN, RLS-19)", "Isophonen LrT"):
+        assert expected in names, (expected, sorted(names))
+    assert any(n.startswith("Sonnenstunden am Boden") for n in names)
+    assert any(n.startswith("Wassertiefe") for n in names)

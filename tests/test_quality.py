@@ -359,3 +359,36 @@ def test_report_summarises_the_buildings(tmp_path):
     # without buildings the report has no such section
     json_path, html_path = write_report([], None, tmp_path / "none")
     assert "buildings" not in json.loads(json_path.read_text()) and "Buildings (LoD2)" not in html_path.read_text()
+
+
+def test_report_covers_the_model_details_and_the_analysis_checks(tmp_path):
+    """Roof models, fallbacks with their reasons, roof fit errors and validity codes counted from a
+    model table made here (expected numbers counted by hand), and the analysis checks listed."""
+    from quality.report import model_details
+
+    model = pd.DataFrame({
+        "method": ["lod2_fitted"] * 6 + ["lod1_fallback"] * 3 + ["rejected"],
+        "roof_model": ["parametric"] * 5 + ["generic"] + ["lod1"] * 3 + [""],
+        "fallback_reason": [None] * 6 + ["too few roof points", "too few roof points", "no points", "empty footprint"],
+        "roof_rmse_m": [0.1, 0.2, 0.3, 0.4, 0.5, 1.0] + [np.nan] * 4,
+        "validity_codes": [""] * 7 + [[], "[203]", ["203", "104"]],
+    })
+    m = model_details(model)
+    assert m["buildings"] == 10
+    assert m["roof_models"] == {"parametric": 5, "lod1": 3, "generic": 1}
+    assert m["fallbacks"] == {"count": 3, "by_reason": {"too few roof points": 2, "no points": 1}}
+    assert m["roof_rmse_m"]["count"] == 6 and m["roof_rmse_m"]["median"] == pytest.approx(0.35)
+    assert m["roof_rmse_m"]["max"] == 1.0
+    assert m["validity"] == {"valid": 8, "by_code": {"203": 2, "104": 1}}
+    checks = [{"asset": "analysis/noise", "name": "levels_plausible", "partition": "32_682_5645", "passed": False,
+               "blocking": False, "description": "levels within 0..120 dB"},
+              {"asset": "buildings/model", "name": "valid_share", "partition": None, "passed": True,
+               "blocking": True, "description": "share of valid solids"}]
+    json_path, html_path = write_report([], None, tmp_path, model=m, analysis_checks=checks)
+    report = json.loads(json_path.read_text(encoding="utf-8"))
+    assert report["model"]["fallbacks"]["count"] == 3
+    assert report["analysis_checks"]["total"] == 2 and report["analysis_checks"]["failed"] == 1
+    assert report["summary"]["blocking_failures"] == []  # reported, not judged here (the release checks them)
+    page = html_path.read_text(encoding="utf-8")
+    assert "3D model: fits, fallbacks, validity" in page and "too few roof points: 2" in page
+    assert "levels_plausible" in page and "Roof fit RMSE" in page

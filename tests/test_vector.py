@@ -452,3 +452,60 @@ def test_delft_footprints_staged(shared_data, target):
     ok, q = validate_records("buildings", gdf, QualitySettings())
     raw_invalid = sum(not shapely.is_valid(shapely.geometry.shape(f["geometry"])) for f in feats)
     assert len(q) == raw_invalid and len(ok) == 160 - raw_invalid
+
+
+# ------------------------------------------------------------------------------------------------
+# Axis order: coordinates outside the extent that swapping x and y would put inside
+
+EXTENT = (681700.0, 5644700.0, 682300.0, 5645300.0)
+
+
+def test_axis_order_suspects_by_geometry():
+    from citymodel.vector import axis_order_suspects
+
+    geoms = [Point(681800, 5644800),            # inside
+             Point(5644800, 681800),            # swapped: suspect
+             Point(690000, 5650000),            # far outside, swapped also outside: not a suspect
+             Point(682310, 5645000),            # just outside, within the 50 m margin: inside
+             LineString([(5644800, 681800), (5644900, 681900)]),  # a swapped line
+             None]
+    got = axis_order_suspects(np.array(geoms, dtype=object), EXTENT, margin_m=50.0)
+    assert got.tolist() == [False, True, False, False, True, False]
+
+
+def test_csv_in_the_wrong_axis_order_is_quarantined_with_the_reason(tmp_path):
+    # the CSV holds northing first but is configured as plain EPSG:25832 (easting first)
+    path = _tree_csv(tmp_path / "baeume.csv", northing_first=True)
+    src = SourceSettings(dataset="baumkataster", crs="EPSG:25832", columns=TREE_COLUMNS,
+                         options={"sep": ";", "decimal": ","})
+    gdf = read_role("trees", path, src, "EPSG:25832")
+    ok, q = validate_records("trees", gdf, QualitySettings(), extent=EXTENT, margin_m=150.0)
+    assert len(ok) == 0 and len(q) == 3
+    assert set(q["reason_codes"]) == {"axis_order"}
+    reason = q["reason"].iloc[0]
+    assert "inside it with x and y swapped" in reason and "sources.trees.crs" in reason
+    assert "columns.easting" in reason
+    # read in the right order, nothing is quarantined; without an extent nothing is checked
+    src_ok = SourceSettings(dataset="baumkataster", crs="EPSG:3044", columns=TREE_COLUMNS,
+                            options={"sep": ";", "decimal": ","})
+    ok, q = validate_records("trees", read_role("trees", path, src_ok, "EPSG:25832"), QualitySettings(),
+                             extent=EXTENT, margin_m=150.0)
+    assert len(ok) == 3 and len(q) == 0
+    assert len(validate_records("trees", gdf, QualitySettings())[1]) == 0
+
+
+def test_a_record_far_outside_is_kept_not_suspected():
+    gdf = _gdf([{"tree_id": "far", "height_m": 10.0, "geometry": Point(700000, 5700000)}])
+    gdf["crown_diameter_m"] = 5.0
+    for col in ("trunk_circumference_cm", "species", "vitality"):
+        gdf[col] = np.nan
+    ok, q = validate_records("trees", gdf, QualitySettings(), extent=EXTENT)
+    assert ok["tree_id"].tolist() == ["far"] and len(q) == 0
+
+
+def test_failing_quarantine_check_names_the_most_frequent_reason():
+    from quality.suites import quarantine_check
+
+    c = quarantine_check(10, 10, QualitySettings(), reasons={"outside the extent ..., x and y swapped": 10})
+    assert c["passed"] is False and "x and y swapped" in c["description"]
+    assert c["metadata"]["top_reasons"] == {"outside the extent ..., x and y swapped": 10}

@@ -30,7 +30,7 @@ from .layout import (CATALOG_FILE, DELETING_SUFFIX, ID_PATTERN, INDEX_FILE, LATE
                      LOCK_FILE, MANIFEST_FILE, PARTIAL_SUFFIX, QUALITY_REPORT_PATH, RELEASES_DIR, SUMS_FILE,
                      check_release_path, latest_release, list_release_files, list_releases, read_manifest,
                      releases_dir)
-from .provenance import iso_utc, parse_iso, tool_version, utc_now
+from .provenance import code_version, iso_utc, parse_iso, tool_version, utc_now
 
 try:  # POSIX advisory locks; on other systems the lock is a no-op (documented)
     import fcntl
@@ -120,6 +120,13 @@ class ReleaseBuilder:
         ``dcatde:contributorID`` IRI.
     version_notes : str, optional
         ``adms:versionNotes`` of every dataset (what changed).
+    contact : str, optional
+        Contact point (``mailto:`` address or web page URL), ``dcat:contactPoint`` of the catalog
+        and of every dataset.
+    facts : dict, optional
+        Facts about the content (``place``, ``buildings``, ``trees``, ``tiles``, ``days``,
+        ``scenarios``) from which datasets declared without a title get their German and English
+        titles and descriptions (:mod:`citymodel.release.titles`).
     clock : callable, optional
         Returns the current UTC time (tests).
     lock_timeout_s : float
@@ -134,6 +141,7 @@ class ReleaseBuilder:
                  geoid_model: str | None = None, political_geocoding_uri: str | None = None,
                  contributor_id: str | None = None, publisher_uri: str | None = None,
                  version_notes: str | None = None, theme: str | None = THEME_REGI,
+                 contact: str | None = None, facts: dict[str, Any] | None = None,
                  clock: Callable[[], datetime] | None = None, lock_timeout_s: float = 30.0):
         if int(keep) < 1:
             raise dataset_error(ReleaseError, "release", f"keep={keep} would delete the current release",
@@ -156,6 +164,10 @@ class ReleaseBuilder:
         self.publisher_uri = publisher_uri
         self.version_notes = version_notes
         self.theme = theme
+        self.contact = contact
+        #: facts about the content (place, counts, days, scenarios) for the datasets' titles and
+        #: descriptions (:func:`citymodel.release.titles.dataset_texts`); callers may add to it
+        self.facts: dict[str, Any] = dict(facts or {})
         self.clock = clock or utc_now
         self.lock_timeout_s = float(lock_timeout_s)
         self._reset()
@@ -289,13 +301,16 @@ class ReleaseBuilder:
 
     # -- registration ----------------------------------------------------------------------------
     def dataset(self, identifier: str, title: str | None = None, description: str | None = None, *,
+                title_en: str | None = None, description_en: str | None = None,
                 spatial_wkt: str | None = None, keywords: Iterable[str] | None = None,
                 conforms_to: Iterable[str] | None = None, license: str | None = None,
                 political_geocoding_uri: str | None = None, theme: str | None = None) -> DatasetEntry:
         """Declare (or update) a dataset of the catalog; returns its entry.
 
         Datasets named by ``dataset=`` in the add/write calls are declared automatically with
-        the identifier as title; call this for a proper title, description and extent.
+        the identifier as title and get their German and English texts from
+        :mod:`citymodel.release.titles`; call this for another title (``title`` German,
+        ``title_en`` English), description and extent.
         """
         if not identifier or not ID_PATTERN.match(identifier):
             raise dataset_error(ReleaseError, identifier or "(empty)", "the dataset identifier is not usable",
@@ -305,6 +320,10 @@ class ReleaseBuilder:
             entry.title = title
         if description is not None:
             entry.description = description
+        if title_en is not None:
+            entry.title_en = title_en
+        if description_en is not None:
+            entry.description_en = description_en
         if spatial_wkt is not None:
             check_spatial_wkt(spatial_wkt, identifier)
             entry.spatial_wkt = spatial_wkt
@@ -465,16 +484,14 @@ class ReleaseBuilder:
                        digest_ignore_keys=meta.get("digest_ignore_keys", ()))
 
     def add_quality_report(self, report_dir: str | os.PathLike, *, dataset: str = "quality-report",
-                           title: str = "Quality report", description: str | None = None) -> Path:
+                           title: str | None = None, description: str | None = None) -> Path:
         """Copy ``report.json`` and ``report.html`` of ``report_dir`` to ``quality/``.
 
         ``report.json`` counts for the content digest without its ``generated_at`` timestamp;
         ``report.html`` (rendered from the same data, with the timestamp) does not count.
         """
         src = Path(report_dir)
-        self.dataset(dataset, title, description if description is not None else
-                     "Results of the quality checks of this release: expectation suites, blocking "
-                     "checks and quarantined records.")
+        self.dataset(dataset, title, description)
         target = self.add_file(src / "report.json", QUALITY_REPORT_PATH, dataset=dataset,
                                title="report.json", digest_ignore_keys=("generated_at",))
         if (src / "report.html").is_file():
@@ -579,7 +596,7 @@ class ReleaseBuilder:
         manifest = {
             "release_id": release_id, "created": iso_utc(created), "content_digest": digest,
             "previous_release": previous_id, "files": len(files),
-            "bytes": total, "tool": "citymodel", "tool_version": tool_version(),
+            "bytes": total, "tool": "citymodel", "tool_version": tool_version(), "code": code_version(),
             "crs": self.crs, "vertical_crs": self.vertical_crs, "geoid_model": self.geoid_model,
             "license": self.license, "checks": check_rows, "warnings": warnings,
             "datasets": sorted(self._datasets),

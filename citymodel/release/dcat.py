@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ReleaseError, dataset_error
 from .formats import FILE_TYPE_CODES, REGISTERED_MEDIA_TYPES
 from .layout import INDEX_FILE
-from .provenance import iso_utc, tool_version
+from .provenance import code_version, code_version_label, iso_utc
+from .titles import entry_texts
 
 if TYPE_CHECKING:
     from .builder import ReleaseBuilder
@@ -42,6 +43,8 @@ JSONLD_CONTEXT: dict[str, str] = {
     "gsp": "http://www.opengis.net/ont/geosparql#",
     "adms": "http://www.w3.org/ns/adms#",
     "owl": "http://www.w3.org/2002/07/owl#",
+    "prov": "http://www.w3.org/ns/prov#",
+    "vcard": "http://www.w3.org/2006/vcard/ns#",
     "rdfs": "http://www.w3.org/2000/01/rdf-schema#",
     "xsd": "http://www.w3.org/2001/XMLSchema#",
 }
@@ -54,6 +57,8 @@ class DatasetEntry:
     identifier: str
     title: str
     description: str = ""
+    title_en: str | None = None
+    description_en: str | None = None
     spatial_wkt: str | None = None
     keywords: tuple[str, ...] = ()
     conforms_to: tuple[str, ...] = ()
@@ -98,7 +103,17 @@ def catalog_document(rb: ReleaseBuilder, release_id: str, created: datetime, has
     publisher = {"@id": rb.publisher_uri or "#publisher", "@type": "foaf:Agent",
                  "foaf:name": rb.publisher}
     crs_iris = [crs_iri(c) for c in (rb.crs,) if c]
-    provenance_bits = [f"Built by citymodel {tool_version()} (release {release_id})."]
+    code = code_version()
+    agent = {"@type": "prov:SoftwareAgent", "foaf:name": code["package"], "owl:versionInfo": code["version"]}
+    if code["commit"]:
+        agent["dct:identifier"] = f"git:{code['commit']}"
+    build = {"@id": "#build", "@type": "prov:Activity", "prov:wasAssociatedWith": agent,
+             "prov:endedAtTime": when}
+    contact = None
+    if getattr(rb, "contact", None):
+        contact = {"@type": "vcard:Organization", "vcard:fn": rb.publisher}
+        contact["vcard:hasEmail" if rb.contact.startswith("mailto:") else "vcard:hasURL"] = {"@id": rb.contact}
+    provenance_bits = [f"Built by {code_version_label()} (release {release_id})."]
     if rb.crs:
         provenance_bits.append(f"Data files in {rb.crs}"
                                + (f" with heights in {rb.vertical_crs}" if rb.vertical_crs else "") + ".")
@@ -146,12 +161,13 @@ def catalog_document(rb: ReleaseBuilder, release_id: str, created: datetime, has
                                         f"{fsize} bytes); every file is listed in SHA256SUMS.")
             dists.append(dist)
         spatial = ds.spatial_wkt or rb.spatial_wkt
+        texts = entry_texts(ds, getattr(rb, "facts", None))
         entry: dict[str, Any] = {
             "@id": f"#dataset-{ds_id}",
             "@type": "dcat:Dataset",
             "dct:identifier": ds_id,
-            "dct:title": _lit(rb.language, ds.title),
-            "dct:description": _lit(rb.language, ds.description or ds.title),
+            "dct:title": _lits(texts.title_de, texts.title_en),
+            "dct:description": _lits(texts.description_de, texts.description_en),
             "dct:license": {"@id": ds.license or rb.license},
             "dct:modified": when, "dct:issued": when,
             "dct:publisher": {"@id": publisher["@id"]},
@@ -159,8 +175,11 @@ def catalog_document(rb: ReleaseBuilder, release_id: str, created: datetime, has
             "owl:versionInfo": release_id,
             "dcat:landingPage": {"@id": urls + INDEX_FILE},
             "dct:provenance": {"@type": "dct:ProvenanceStatement", "rdfs:label": _lit_en(provenance)},
+            "prov:wasGeneratedBy": {"@id": build["@id"]},
             "dcat:distribution": dists,
         }
+        if contact:
+            entry["dcat:contactPoint"] = dict(contact)
         kws = list(dict.fromkeys(list(rb.keywords) + list(ds.keywords)))
         if kws:
             entry["dcat:keyword"] = [_lit(rb.language, k) for k in kws]
@@ -193,16 +212,24 @@ def catalog_document(rb: ReleaseBuilder, release_id: str, created: datetime, has
                                 + LANGUAGES.get(rb.language.split("-")[0].lower(), "MUL")},
         "owl:versionInfo": release_id,
         "foaf:homepage": {"@id": urls + INDEX_FILE},
+        "prov:wasGeneratedBy": {"@id": build["@id"]},
         "dcat:dataset": [{"@id": d["@id"]} for d in datasets],
     }
+    if contact:
+        catalog["dcat:contactPoint"] = dict(contact)
     if rb.spatial_wkt:
         wkt = {"@value": rb.spatial_wkt, "@type": "gsp:wktLiteral"}
         catalog["dct:spatial"] = {"@type": "dct:Location", "dcat:bbox": wkt, "locn:geometry": wkt}
-    return {"@context": dict(JSONLD_CONTEXT), "@graph": [catalog, publisher] + datasets}
+    return {"@context": dict(JSONLD_CONTEXT), "@graph": [catalog, publisher, build] + datasets}
 
 
 def _lit(language: str, text: str) -> dict:
     return {"@value": text, "@language": language}
+
+
+def _lits(de: str, en: str) -> list[dict] | dict:
+    """German and English literals (one German literal where both are the same text)."""
+    return [_lit("de", de), _lit("en", en)] if en and en != de else _lit("de", de)
 
 
 def _lit_en(text: str) -> dict:

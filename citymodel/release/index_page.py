@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 from .dcat import DistributionEntry
 from .formats import file_kind
 from .layout import LATEST_LINK, QUALITY_REPORT_PATH, TILE_INDEX_PATH
-from .provenance import iso_utc, tool_version
+from .provenance import code_version_label, iso_utc
 from .tileindex import tile_index_png
+from .titles import entry_texts
 
 if TYPE_CHECKING:
     from .builder import ReleaseBuilder
@@ -116,8 +117,10 @@ def render_index_page(rb: ReleaseBuilder, release_id: str, created: datetime, ha
                 files = [p for p in (partial / d.folder).rglob("*") if p.is_file()]
                 size = sum(p.stat().st_size for p in files)
                 extra = f" <span class='muted'>(folder, {len(files)} files)</span>"
-            head = (f"<td rowspan='{len(dists)}'><b>{e(ds.title)}</b><br><span class='muted'>"
-                    f"{e(ds.description)}</span></td>") if i == 0 else ""
+            texts = entry_texts(ds, getattr(rb, "facts", None))
+            head = (f"<td rowspan='{len(dists)}'><b>{e(texts.title_de)}</b><br><span class='muted'>"
+                    f"{e(texts.description_de)}</span><br><span class='muted' lang='en'>"
+                    f"{e(texts.title_en)}</span></td>") if i == 0 else ""
             lic = ds.license or rb.license
             parts.append(f"<tr>{head}<td><a href='{e(d.rel_path)}'>{e(d.rel_path)}</a>{extra}</td>"
                          f"<td>{e(_format_label(d))}</td><td class='num'>{_human_size(size)}</td>"
@@ -236,7 +239,7 @@ def render_index_page(rb: ReleaseBuilder, release_id: str, created: datetime, ha
                  "on Windows PowerShell <code>Get-FileHash -Algorithm SHA256 data\\buildings.gpkg</code> "
                  "and compare with the line in SHA256SUMS. The catalog carries the same checksums "
                  "(<code>spdx:checksum</code>) and sizes (<code>dcat:byteSize</code>).</p></section>")
-    parts.append(f"<p class='muted'>Made by citymodel {e(tool_version())} &middot; release "
+    parts.append(f"<p class='muted'>Made by {e(code_version_label())} &middot; release "
                  f"{e(release_id)} &middot; attribution: {e(rb.publisher)}</p></main></body></html>\n")
     return "".join(parts)
 

@@ -736,10 +736,15 @@ _DS_META = {
 }
 
 
-def _write_catalog(out_dir: Path, written: dict[str, list[Path]]) -> Path:
-    from ..config import PublishSettings
+#: Publisher and licence named in the sample city's catalog (as in config/sample_city.yaml).
+SAMPLE_PUBLISHER = "Stadt Jena, Fachdienst Geoinformation"
+SAMPLE_LICENSE = "http://dcat-ap.de/def/licenses/dl-by-de/2.0"
 
-    publish = PublishSettings()
+
+def _write_catalog(out_dir: Path, written: dict[str, list[Path]]) -> Path:
+    from types import SimpleNamespace
+
+    publish = SimpleNamespace(publisher=SAMPLE_PUBLISHER, license=SAMPLE_LICENSE)
     publisher = {"@id": BASE_IRI + "publisher", "@type": "foaf:Agent", "foaf:name": publish.publisher}
     datasets = []
     for ds_id, paths in written.items():

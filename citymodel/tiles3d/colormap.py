@@ -34,6 +34,7 @@ import numpy as np
 from ..errors import ConfigError, dataset_error
 
 __all__ = ["ColorRamp", "NO_DATA_RGBA", "LEGEND_CLASS_ID", "LEGEND_CLASS", "SOLAR_COLORS", "SUN_HOURS_COLORS",
+           "NOISE_BANDS_DB", "NOISE_BAND_COLORS",
            "solar_ramp", "sun_hours_ramp", "hex_color"]
 
 DATASET = "3D Tiles colour ramp"
@@ -53,6 +54,16 @@ SUN_HOURS_COLORS = ((38, 38, 77, 255), (94, 60, 153, 255), (215, 92, 79, 255), (
                     (255, 247, 170, 255))
 #: DIN EN 17037 sunlight exposure thresholds (h of direct sun on the day): minimum, medium, high.
 DIN17037_HOURS = (1.5, 3.0, 4.0)
+
+#: Noise maps: lower limits (dB(A)) of the 5 dB bands and their colours, the colour scheme
+#: recommended at European level for strategic noise maps (Lden/Lnight, END 2002/49/EC), as
+#: listed by the Dutch government's guidance (InfoMil, "kleurcodes kleurschema geografische
+#: geluidsbelastingkaarten"): 35-39 #238443, 40-44 #78C679, 45-49 #C2E699, 50-54 #FFFFB2,
+#: 55-59 #FECC5C, 60-64 #FD8D3C, 65-69 #FF0909, 70-74 #B30622, 75-79 #67033B, >= 80 #1C0054.
+NOISE_BANDS_DB = (35.0, 40.0, 45.0, 50.0, 55.0, 60.0, 65.0, 70.0, 75.0, 80.0)
+NOISE_BAND_COLORS = ((35, 132, 67, 255), (120, 198, 121, 255), (194, 230, 153, 255), (255, 255, 178, 255),
+                     (254, 204, 92, 255), (253, 141, 60, 255), (255, 9, 9, 255), (179, 6, 34, 255),
+                     (103, 3, 59, 255), (28, 0, 84, 255))
 
 #: Id of the tileset metadata class of a legend.
 LEGEND_CLASS_ID = "legend"

@@ -333,9 +333,11 @@ class VariantStore:
 
 
 def crown_from_height(height_m: float) -> float:
-    """Crown diameter of a new tree without one: half its height, 2 m at least (a young street
-    tree's crown; documented in the README)."""
-    return max(2.0, 0.5 * float(height_m))
+    """Crown diameter of a new tree without one: the relation staging uses for cadastre trees
+    without one (:func:`citymodel.trees.crown_diameter_from_height_m`: half the height, 2 m at least)."""
+    from ..trees import crown_diameter_from_height_m
+
+    return float(crown_diameter_from_height_m(float(height_m)))
 
 
 #: road values a variant may set

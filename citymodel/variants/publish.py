@@ -58,7 +58,7 @@ def publish_variant(settings: Settings, vstore, work: Path, *, base_release: str
            "overlays": "overlays/index.json" if (work / "overlays" / "index.json").exists() else None}
     role = {"planning_office": "Planungsbüro", "citizen": "Bürgerin/Bürger"}.get(m.author_role, m.author_role)
     rb = ReleaseBuilder(version_dir(settings, m.id, v.version), keep=3, license=settings.publish.license,
-                        publisher=settings.publish.publisher,
+                        publisher=settings.publish.publisher, contact=settings.publish.contact,
                         title=f"Planungsvariante: {m.title} (Version {v.version})",
                         description=f"{m.description} — eingereicht von: {role}; verglichen mit dem Stadtmodell "
                                     f"{base_release}.",
