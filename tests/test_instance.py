@@ -124,11 +124,22 @@ def test_engine_selects_the_executor(tmp_path):
 
 # --- concurrent runs of one wave, on a tiny graph whose steps record when they ran -----------------
 TILE_IDS = ["32_0_0", "32_1_0", "32_5_0"]
-STEP_S = 1.5
+STEP_S = 0.5
 
 
 def _stamp(context) -> dg.MaterializeResult:
+    """Record when the step ran. A tile step waits (up to 60 s) until a second step of its asset has
+    started, so that two runs given at once overlap however slowly the worker processes start;
+    run one at a time, it waits in vain and the overlap assertion fails."""
+    import os
+
     t0 = time.time()
+    if os.environ.get("CITYMODEL_TEST_MARKERS") and context.has_partition_key:
+        markers = Path(os.environ["CITYMODEL_TEST_MARKERS"]) / context.asset_key.to_python_identifier()
+        markers.mkdir(parents=True, exist_ok=True)
+        (markers / context.partition_key).touch()
+        while len(list(markers.iterdir())) < 2 and time.time() < t0 + 60:
+            time.sleep(0.1)
     time.sleep(STEP_S)
     return dg.MaterializeResult(metadata={"t0": t0, "t1": time.time()})
 
@@ -163,7 +174,8 @@ def _intervals(instance, key):
     return out
 
 
-def test_a_wave_runs_two_at_a_time_and_waves_stay_ordered(tmp_path):
+def test_a_wave_runs_two_at_a_time_and_waves_stay_ordered(tmp_path, monkeypatch):
+    monkeypatch.setenv("CITYMODEL_TEST_MARKERS", str(tmp_path / "markers"))
     defs = tiny_defs()
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
         instance.add_dynamic_partitions("tiles", TILE_IDS)
