@@ -66,6 +66,7 @@ ui: install
 bench: install
 	$(PY) -m benchmarks.bench_lidar
 	$(PY) -m benchmarks.bench_refresh
+	$(PY) -m benchmarks.bench_concurrency
 	$(PY) -m benchmarks.bench_pointcloud
 	$(PY) -m benchmarks.bench_viewer
 
