@@ -23,7 +23,7 @@ import servers
 from conftest import write_config
 from golden import analysis_digest, compare
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(6000)]  # 3 refreshes at once: ~5 min idle, 35+ min at load 15
 EXE_DIR = Path(sys.executable).parent
 
 
@@ -38,6 +38,7 @@ def _finish(proc: subprocess.Popen, log: Path, timeout_s: float) -> str:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(30)
+        pytest.fail(f"citymodel run did not finish within {timeout_s} s ({log})")
     out = log.read_text(encoding="utf-8")
     assert proc.returncode == 0, f"citymodel run failed ({log}):\n{out[-5000:]}"
     return out
@@ -118,7 +119,7 @@ def refreshes(city):
             workers = servers.CeleryWorkers(EXE_DIR, worker_yaml, env, count=2, log_dir=city.root / "celery").start()
             procs["celery"] = (_start_run(cfg, env, city.root / "celery.log"), city.root / "celery.log")
             celery_instance = SimpleNamespace(home=Path(home), pg_url=pg.url)
-        logs = {name: _finish(p, log, 2000) for name, (p, log) in procs.items()}
+        logs = {name: _finish(p, log, 5400) for name, (p, log) in procs.items()}
         yield SimpleNamespace(logs=logs, why_not=why_not, celery_instance=celery_instance,
                               **{name: _release(city.root / name / "out") for name in procs})
     finally:
