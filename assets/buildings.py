@@ -113,7 +113,7 @@ def _check_specs(key) -> list[dg.AssetCheckSpec]:
 
 
 @dg.asset(key=LOD2_TILE_KEY, deps=[dg.AssetKey(["staging", "buildings"]), POINT_CLOUD_KEY, DTM_KEY, LOD2_KEY],
-          partitions_def=TILES, group_name="buildings", code_version=ALGORITHM_VERSION,
+          partitions_def=TILES, group_name="buildings", code_version=ALGORITHM_VERSION, pool="lod2",
           check_specs=_check_specs(LOD2_TILE_KEY), kinds={"cityjson"},
           description="LoD2 buildings of one tile reconstructed from footprints and LiDAR "
                       "(CityJSONSeq + attribute table).")

@@ -64,7 +64,7 @@ def tree_tiles(context: AssetExecutionContext, settings: SettingsResource) -> dg
         "tileset": dg.MetadataValue.path(str(info.tileset_path))})
 
 
-@dg.asset(key=POINTCLOUD_TILES_KEY, deps=[POINT_CLOUD_KEY], group_name="publish", partitions_def=TILES,
+@dg.asset(key=POINTCLOUD_TILES_KEY, deps=[POINT_CLOUD_KEY], group_name="publish", partitions_def=TILES, pool="lidar",
           code_version=POINTCLOUD_CODE_VERSION, kinds={"3dtiles"},
           description="The tile's points (without halo) as 3D Tiles 1.1 (octree of glTF points with classification "
                       "and intensity; `publish.pointcloud_tiler`), coloured by class.")

@@ -370,6 +370,7 @@ def build_lidar_asset(settings_at_load: Settings | None) -> dg.AssetsDefinition:
         check_specs=_lidar_check_specs(settings_at_load),
         partitions_def=TILES,
         can_subset=False,
+        pool="lidar",  # concurrency pool (orchestration.pools)
     )
     def lidar_tile(context: AssetExecutionContext, settings: SettingsResource,
                    warehouse: WarehouseResource):

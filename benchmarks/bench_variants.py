@@ -96,18 +96,17 @@ def main(argv=None) -> int:
     from citymodel.store import CityStore
     from citymodel.variants import registry
     from citymodel.variants.validation import context_for
-    from pipelines.cli import _dagster_home
     from pipelines.definitions import build_definitions
+    from pipelines.instance import prepare_instance
     from pipelines.variant_runner import assess
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--cases", nargs="*", default=list(GOALS_S))
     args = p.parse_args(argv)
     settings = load_config(None)
-    _dagster_home(settings)
+    _, instance = prepare_instance(settings)
     load = os.getloadavg()[0]
     defs = build_definitions(settings=settings)
-    instance = dg.DagsterInstance.get()
     docs = cases(settings)
     print(f"planning variants on the sample city ({settings.name}), load average {load:.1f}")
     for name in args.cases:

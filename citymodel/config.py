@@ -205,6 +205,54 @@ LICENSE_NAMES: dict[str, str] = {
 
 #: The keys every deployment file must set (they go into every release's catalog).
 PUBLICATION_KEYS = ("publisher", "license", "contact")
+class CelerySettings(_Strict):
+    broker_url_env: str = Field("CITYMODEL_CELERY_BROKER", description="environment variable holding the Celery "
+                                "broker URL (e.g. redis://host:6379/0); never the URL itself")
+    backend_url_env: str = Field("CITYMODEL_CELERY_BACKEND", description="environment variable holding the Celery "
+                                 "result backend URL (e.g. redis://host:6379/1)")
+
+
+class OrchestrationSettings(_Strict):
+    """How runs are executed: the Dagster instance, concurrency and the engine."""
+
+    dagster_home: Path | None = Field(None, description="the Dagster instance folder shared by `make ui` and "
+                                      "`citymodel run` (default: <output_dir>/dagster_home)")
+    max_concurrent_runs: int | None = Field(None, ge=1, description="runs in progress at once (queued run "
+                                            "coordinator; `citymodel run`'s tile runs); default: CPU cores")
+    pools: dict[str, int] = Field(default_factory=dict, description="concurrency pool -> steps of that pool "
+                                  "running at once across all runs (memory-heavy steps: lod2, raycast, noise, lidar)")
+    engine: Literal["in_process", "multiprocess", "celery"] = Field(
+        "in_process", description="executor of a run's steps: in_process (one process per run), multiprocess "
+        "(a process per step), celery (steps on Celery workers; needs postgres_url_env and the celery settings)")
+    postgres_url_env: str | None = Field(None, description="environment variable holding a PostgreSQL URL: run, "
+                                         "event and schedule storage of the instance there (default: SQLite in "
+                                         "dagster_home)")
+    celery: CelerySettings = CelerySettings()
+
+    @model_validator(mode="after")
+    def _celery_needs_postgres(self) -> "OrchestrationSettings":
+        if self.engine == "celery" and not self.postgres_url_env:
+            raise ValueError("engine 'celery' runs steps in other processes and hosts that must share the "
+                             "instance: set postgres_url_env (the name of an environment variable holding "
+                             "the PostgreSQL URL)")
+        return self
+
+    @field_validator("pools")
+    @classmethod
+    def _positive_pools(cls, v: dict[str, int]) -> dict[str, int]:
+        bad = {k: n for k, n in v.items() if not isinstance(n, int) or n < 1}
+        if bad:
+            raise ValueError(f"pool limits must be whole numbers >= 1, got {bad}")
+        return v
+
+    def concurrent_runs(self) -> int:
+        """``max_concurrent_runs``, or the number of CPU cores available to this process."""
+        if self.max_concurrent_runs is not None:
+            return self.max_concurrent_runs
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # pragma: no cover - not Linux
+            return max(1, os.cpu_count() or 1)
 
 
 class PublishSettings(_Strict):
@@ -486,6 +534,7 @@ class Settings(_Strict):
     analysis: AnalysisSettings = AnalysisSettings()
     variants: VariantSettings = VariantSettings()
     viewer: ViewerSettings = ViewerSettings()
+    orchestration: OrchestrationSettings = OrchestrationSettings()
     config_path: Path | None = Field(None, exclude=True)
 
     @field_validator("sources")
@@ -597,5 +646,7 @@ def load_config(path: str | os.PathLike | None = None) -> Settings:
     url = settings.catalog.url
     if "://" not in url:
         settings.catalog.url = str(_resolve(base, url))
+    if settings.orchestration.dagster_home is not None:
+        settings.orchestration.dagster_home = _resolve(base, settings.orchestration.dagster_home)
     settings.config_path = path.resolve()
     return settings

@@ -5,8 +5,8 @@
                                        files in DIR (re-run: update the catalog, keep your edits)
     citymodel samplecity [--out DIR]   generate the bundled sample city (skipped if current)
     citymodel run [--force]            refresh: run what changed (everything the first time)
-    citymodel plan                     show what a refresh would run
-    citymodel prepare-home             create the Dagster instance folder ($DAGSTER_HOME)
+    citymodel plan                     show what a refresh would run, and why
+    citymodel prepare-home             write the deployment's Dagster instance; prints its folder
     citymodel variant submit FILE [--assess]
                                        validate a planning variant and store it as a new version
                                        (exit status 0 accepted, 3 rejected: the report names every problem)
@@ -17,21 +17,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from citymodel.config import PROJECT_ROOT
-
-
-def _dagster_home(settings) -> Path:
-    home = Path(os.environ.get("DAGSTER_HOME") or settings.output_dir / "dagster_home").resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    cfg = home / "dagster.yaml"
-    if not cfg.exists():
-        cfg.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
-    os.environ["DAGSTER_HOME"] = str(home)
-    return home
 
 
 def cmd_init(args) -> int:
@@ -55,14 +44,13 @@ def cmd_samplecity(args) -> int:
 def _setup(args):
     from citymodel.config import load_config
 
-    settings = load_config(args.config)
-    home = _dagster_home(settings)
-    import dagster as dg
-
     from .definitions import build_definitions
+    from .instance import prepare_instance
 
+    settings = load_config(args.config)
+    home, instance = prepare_instance(settings)
     defs = build_definitions(config_path=args.config, settings=settings)
-    return settings, home, dg.DagsterInstance.get(), defs
+    return settings, home, instance, defs
 
 
 def cmd_plan(args) -> int:
@@ -85,8 +73,10 @@ def cmd_run(args) -> int:
     if plan.empty:
         print(f"nothing changed since the last refresh ({time.perf_counter() - t0:.1f} s)")
     else:
-        print(f"refresh of '{settings.name}': {len(plan.runs)} run(s)")
-        outcome = execute_plan(defs, instance, plan, quiet=not args.verbose)
+        orch = settings.orchestration
+        print(f"refresh of '{settings.name}': {len(plan.runs)} run(s), up to {orch.concurrent_runs()} at once "
+              f"(engine {orch.engine})")
+        outcome = execute_plan(defs, instance, plan, quiet=not args.verbose, settings=settings)
         print(f"{len(outcome.succeeded)} run(s) succeeded, {len(outcome.failed)} failed "
               f"in {time.perf_counter() - t0:.1f} s")
         if not outcome.ok:
@@ -146,9 +136,13 @@ def cmd_serve(args) -> int:
 
 
 def cmd_prepare_home(args) -> int:
+    """Write the deployment's instance (dagster.yaml, pools) and print its folder (for `make ui`)."""
     from citymodel.config import load_config
 
-    print(_dagster_home(load_config(args.config)))
+    from .instance import prepare_instance
+
+    home, _ = prepare_instance(load_config(args.config))
+    print(home)
     return 0
 
 

@@ -49,8 +49,32 @@ def build_definitions(config_path: str | None = None, output_dir: str | None = N
         sensors=[tile_registry, city_automation, variant_inbox, variant_rebase],
         resources={"settings": settings_res,
                    "warehouse": WarehouseResource(settings=settings_res)},
-        executor=dg.in_process_executor,
+        executor=executor_for(settings),
     )
+
+
+def executor_for(settings: Settings | None) -> dg.ExecutorDefinition:
+    """The executor of a run's steps from ``orchestration.engine``.
+
+    ``in_process`` (default): every step of a run in the run's process (runs go in parallel through
+    the instance's run queue). ``multiprocess``: a process per step. ``celery``: each step is a
+    Celery task on the workers listening to the broker (``dagster-celery worker start``); broker
+    and result backend URLs come from the environment variables the deployment names.
+    """
+    engine = settings.orchestration.engine if settings is not None else "in_process"
+    if engine == "multiprocess":
+        return dg.multiprocess_executor
+    if engine == "celery":
+        try:
+            from dagster_celery import celery_executor
+        except ImportError as exc:
+            raise ConfigError("orchestration.engine 'celery' needs the optional packages of the distributed "
+                              "engine. Fix: pip install -e '.[distributed]' (make install does)") from exc
+        c = settings.orchestration.celery
+        return celery_executor.configured({"broker": {"env": c.broker_url_env},
+                                           "backend": {"env": c.backend_url_env}},
+                                          name="celery")
+    return dg.in_process_executor
 
 
 @dg.definitions

@@ -46,6 +46,10 @@ class RunSpec:
     partition_key: str | None = None
     reason: str = ""
     gathers_tiles: bool = False  # unpartitioned assets downstream of tiles (report, release, ...)
+    #: runs of the same wave are independent of each other (they may run at once); a wave starts
+    #: when the previous one is done: 0 unpartitioned sources and staging, 1 tiles, 2 tile assets that
+    #: read neighbour tiles, 3 city-wide results
+    wave: int = 0
 
     @property
     def label(self) -> str:
@@ -62,10 +66,26 @@ class RefreshPlan:
     def empty(self) -> bool:
         return not self.runs
 
-    def summary(self) -> str:
+    def why(self, run: RunSpec) -> dict[str, list[str]]:
+        """Why ``run`` is requested: reason -> the asset keys of the run it holds for."""
+        out: dict[str, list[str]] = {}
+        for k in run.asset_keys:
+            name = k.to_user_string()
+            reason = self.reasons.get(f"{name}[{run.partition_key or '-'}]", "requested with its run")
+            out.setdefault(reason, []).append(name)
+        return out
+
+    def summary(self, reasons: bool = True) -> str:
+        """One line per run; with ``reasons``, below it why each of its assets is rebuilt."""
         if self.empty:
             return "nothing changed: no run needed"
-        return "\n".join(r.label for r in self.runs)
+        lines = []
+        for r in self.runs:
+            lines.append(r.label)
+            if reasons:
+                for why, names in self.why(r).items():
+                    lines.append(f"    why: {why}: {', '.join(names)}")
+        return "\n".join(lines)
 
 
 def _latest(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None) -> tuple[dict, int] | None:
@@ -184,13 +204,14 @@ def plan_refresh(instance: dg.DagsterInstance, asset_graph, tile_ids: Iterable[s
     last = sorted({k for k, p in dirty if p is None and k in down_of_partitioned},
                   key=lambda k: k.to_user_string())
     if first:
-        plan.runs.append(RunSpec(first, None, "unpartitioned sources and staging"))
+        plan.runs.append(RunSpec(first, None, "unpartitioned sources and staging", wave=0))
     # tile assets that read neighbour tiles run after every tile's own assets are done
-    for phase, wanted in (("tile", lambda k: k not in readers), ("tile (reads neighbours)", lambda k: k in readers)):
+    for wave, phase, wanted in ((1, "tile", lambda k: k not in readers),
+                                (2, "tile (reads neighbours)", lambda k: k in readers)):
         for t in tile_ids:
             tile_keys = sorted({k for k, p in dirty if p == t and wanted(k)}, key=lambda k: k.to_user_string())
             if tile_keys:
-                plan.runs.append(RunSpec(tile_keys, t, f"{phase} {t}"))
+                plan.runs.append(RunSpec(tile_keys, t, f"{phase} {t}", wave=wave))
     if last:
-        plan.runs.append(RunSpec(last, None, "city-wide results", gathers_tiles=True))
+        plan.runs.append(RunSpec(last, None, "city-wide results", gathers_tiles=True, wave=3))
     return plan

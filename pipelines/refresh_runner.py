@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 
 import dagster as dg
 
-from citymodel.config import Settings
+from citymodel.config import ENV_VAR, Settings
 from citymodel.sources import not_configured_version, source_version
 
 from .partitions import sync_tiles
@@ -58,28 +59,126 @@ class RefreshOutcome:
 
 
 def execute_plan(defs: dg.Definitions, instance: dg.DagsterInstance, plan: RefreshPlan,
-                 quiet: bool = True, log=print) -> RefreshOutcome:
-    """Run the plan in this process, in order; a failing run (a tile) does not stop the others.
+                 quiet: bool = True, log=print, settings: Settings | None = None,
+                 max_concurrent_runs: int | None = None, defs_factory: str | None = None) -> RefreshOutcome:
+    """Run the plan wave by wave; a failing run (a tile) does not stop the others.
 
-    Runs after a failed run still go ahead (the rest of the city), but assets downstream of a failed
-    asset in the same tile are skipped by Dagster itself.
+    Runs of one wave (:attr:`RunSpec.wave`: the tiles, then the tile assets that read neighbour
+    tiles) are independent: up to ``max_concurrent_runs`` of them (default: the deployment's
+    ``orchestration.max_concurrent_runs``, else 1) run at once, each in a worker process of its own
+    that writes to the same ``instance`` (which must then be stored on disk or in PostgreSQL, not
+    ephemeral). With ``orchestration.engine`` ``multiprocess`` or ``celery`` a run's steps go to
+    that executor (:func:`run_one`). Runs after a failed run still go ahead (the rest of the city),
+    but assets downstream of a failed asset in the same tile are skipped by Dagster itself.
+
+    ``defs_factory`` (``"module:function"``, no arguments) builds the definitions in a worker process;
+    default: :func:`pipelines.definitions.build_definitions` with the settings resource of ``defs``.
     """
     t0 = time.perf_counter()
-    job = defs.resolve_job_def("city_refresh")
     out = RefreshOutcome(plan)
+    engine = settings.orchestration.engine if settings is not None else "in_process"
+    if max_concurrent_runs is None:
+        max_concurrent_runs = settings.orchestration.concurrent_runs() if settings is not None else 1
+    if engine != "in_process" and settings is not None and settings.config_path is not None:
+        # the executor's processes (and Celery workers started from here) rebuild the definitions
+        os.environ[ENV_VAR] = str(settings.config_path)
+    res = (defs.resources or {}).get("settings")
+    worker_args = (defs_factory, getattr(res, "config_path", None), getattr(res, "output_dir", None), engine, quiet)
+    waves: dict[int, list] = {}
     for r in plan.runs:
-        log(f"run {r.label}")
-        result = job.execute_in_process(instance=instance, partition_key=r.partition_key,
-                                        asset_selection=r.asset_keys, raise_on_error=False,
-                                        run_config=QUIET if quiet else None,
-                                        tags={"citymodel/reason": r.reason})
-        if result.success:
-            out.succeeded.append(r.label)
-        else:
-            out.failed.append((r.label, failure_messages(result)))
-            log(f"  FAILED: {out.failed[-1][1]}")
+        waves.setdefault(r.wave, []).append(r)
+    width = max([1] + [min(max_concurrent_runs, len(w)) for w in waves.values()])
+    pool = None
+    if width > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(max_workers=width, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        for wave in sorted(waves):
+            runs = waves[wave]
+            if pool is None or len(runs) == 1:
+                for r in runs:
+                    log(f"run {r.label}")
+                    ok, msg = run_one(defs, instance, r.asset_keys, r.partition_key, r.reason, quiet, engine)
+                    _record(out, r, ok, msg, log)
+            else:
+                ref = instance.get_ref()
+                futures = []
+                for r in runs:
+                    log(f"run {r.label} (concurrent)")
+                    keys = [k.to_user_string() for k in r.asset_keys]
+                    futures.append((r, pool.submit(_run_in_worker, ref, *worker_args, keys, r.partition_key,
+                                                   r.reason)))
+                for r, fut in futures:
+                    try:
+                        ok, msg = fut.result()
+                    except Exception as exc:  # noqa: BLE001 - a lost worker fails its run, not the refresh
+                        ok, msg = False, f"worker process failed: {exc!r}"
+                    _record(out, r, ok, msg, log)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
     out.seconds = time.perf_counter() - t0
     return out
+
+
+def _record(out: RefreshOutcome, r, ok: bool, msg: str, log) -> None:
+    if ok:
+        out.succeeded.append(r.label)
+    else:
+        out.failed.append((r.label, msg))
+        log(f"  FAILED {r.label}: {msg}")
+
+
+def run_one(defs: dg.Definitions, instance: dg.DagsterInstance, asset_keys, partition_key: str | None,
+            reason: str, quiet: bool = True, engine: str = "in_process") -> tuple[bool, str]:
+    """One run of ``city_refresh`` (the assets, one tile or none); returns (success, failure messages).
+
+    ``in_process``: every step in this process. ``multiprocess`` / ``celery``: the run is launched
+    from its reconstructable definition (``pipelines.definitions:defs``, loaded with
+    ``$CITYMODEL_CONFIG``) and its steps go to the executor of the definitions (a process per step,
+    or the Celery workers behind the broker).
+    """
+    tags = {"citymodel/reason": reason}
+    run_config = QUIET if quiet else None
+    if engine == "in_process":
+        job = defs.resolve_job_def("city_refresh")
+        result = job.execute_in_process(instance=instance, partition_key=partition_key,
+                                        asset_selection=list(asset_keys), raise_on_error=False,
+                                        run_config=run_config, tags=tags)
+        return result.success, ("" if result.success else failure_messages(result))
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+    recon = ReconstructableRepository.for_module("pipelines.definitions", "defs").get_reconstructable_job(
+        "city_refresh")
+    if partition_key is not None:
+        tags["dagster/partition"] = partition_key
+    with dg.execute_job(recon, instance, run_config=run_config, tags=tags, raise_on_error=False,
+                        asset_selection=list(asset_keys)) as result:
+        return result.success, ("" if result.success else failure_messages(result))
+
+
+_WORKER_DEFS: dict = {}
+
+
+def _run_in_worker(instance_ref, defs_factory, config_path, output_dir, engine, quiet, keys, partition_key, reason):
+    """A run in a worker process of :func:`execute_plan` (definitions built once per process)."""
+    cache_key = (defs_factory, config_path, output_dir)
+    if cache_key not in _WORKER_DEFS:
+        if defs_factory:
+            import importlib
+
+            module, _, fn = defs_factory.partition(":")
+            _WORKER_DEFS[cache_key] = getattr(importlib.import_module(module), fn)()
+        else:
+            from .definitions import build_definitions
+
+            _WORKER_DEFS[cache_key] = build_definitions(config_path=config_path, output_dir=output_dir)
+    defs = _WORKER_DEFS[cache_key]
+    with dg.DagsterInstance.from_ref(instance_ref) as instance:
+        return run_one(defs, instance, [dg.AssetKey.from_user_string(k) for k in keys], partition_key, reason,
+                       quiet, engine)
 
 
 def failure_messages(result) -> str:

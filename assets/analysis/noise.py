@@ -37,7 +37,7 @@ def _in_range(receivers: pd.DataFrame, roads, max_distance_m: float) -> np.ndarr
     return out
 
 
-@dg.asset(key=NOISE_KEY, tags=NEIGHBOUR_TAG, deps=[LOD2_TILE_KEY, DTM_KEY, STAGED_KEYS["roads"]], partitions_def=TILES,
+@dg.asset(key=NOISE_KEY, tags=NEIGHBOUR_TAG, deps=[LOD2_TILE_KEY, DTM_KEY, STAGED_KEYS["roads"]], partitions_def=TILES, pool="noise",
           group_name=GROUP, code_version=NOISE_CODE_VERSION, check_specs=_noise_checks(),
           kinds={"geotiff", "gpkg", "geoparquet"},
           description="Road traffic noise after RLS-19: LrT/LrN grid (GeoTIFF), isophones (GeoPackage), "

@@ -22,7 +22,7 @@ def _sightline_checks():
 
 @dg.asset(key=SIGHTLINES_KEY, deps=[dg.AssetKey(["buildings", "model"]), DTM_KEY, STAGED_KEYS["viewpoints"],
                                     STAGED_KEYS["trees"]],
-          group_name=GROUP, code_version=ANALYSIS_CODE_VERSION, check_specs=_sightline_checks(),
+          group_name=GROUP, code_version=ANALYSIS_CODE_VERSION, check_specs=_sightline_checks(), pool="raycast",
           automation_condition=dg.AutomationCondition.eager(), kinds={"geoparquet", "gpkg", "geotiff"},
           description="Sight lines from the observers to their targets (visible, blocked, the buildings in "
                       "the way) and a viewshed GeoTIFF per observer.")

@@ -27,7 +27,7 @@ def _solar_checks():
 
 
 @dg.asset(key=SOLAR_KEY, tags=NEIGHBOUR_TAG, deps=[LOD2_TILE_KEY, DTM_KEY, STAGED_KEYS["trees"], WEATHER_KEY],
-          partitions_def=TILES, group_name=GROUP, code_version=SOLAR_CODE_VERSION, check_specs=_solar_checks(),
+          partitions_def=TILES, pool="raycast", group_name=GROUP, code_version=SOLAR_CODE_VERSION, check_specs=_solar_checks(),
           kinds={"geoparquet", "gpkg"},
           description="Annual irradiation per roof surface (kWh/m²·a) hour by hour from the climate of "
                       "analysis.solar.climate (the weather dataset, else monthly means; clear sky only on request), "

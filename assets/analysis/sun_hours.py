@@ -22,7 +22,7 @@ def _sun_checks():
                                           "horizon that day]")]
 
 
-@dg.asset(key=SUN_HOURS_KEY, tags=NEIGHBOUR_TAG, deps=[LOD2_TILE_KEY, DTM_KEY, STAGED_KEYS["trees"]], partitions_def=TILES,
+@dg.asset(key=SUN_HOURS_KEY, tags=NEIGHBOUR_TAG, deps=[LOD2_TILE_KEY, DTM_KEY, STAGED_KEYS["trees"]], partitions_def=TILES, pool="raycast",
           group_name=GROUP, code_version=ANALYSIS_CODE_VERSION, check_specs=_sun_checks(),
           kinds={"geotiff", "geoparquet"},
           description="Hours of direct sun on the ground (GeoTIFF, one band per configured day) and per "

@@ -62,7 +62,7 @@ def _traffic_checks():
                                           "the changed roads (energy sum)")]
 
 
-@dg.asset(key=TRAFFIC_CHANGE_KEY, tags=NEIGHBOUR_TAG, deps=[LOD2_TILE_KEY, DTM_KEY, STAGED_KEYS["roads"]], partitions_def=TILES,
+@dg.asset(key=TRAFFIC_CHANGE_KEY, tags=NEIGHBOUR_TAG, deps=[LOD2_TILE_KEY, DTM_KEY, STAGED_KEYS["roads"]], partitions_def=TILES, pool="noise",
           group_name=GROUP, code_version=NOISE_CODE_VERSION, check_specs=_traffic_checks(),
           kinds={"geotiff", "geoparquet"},
           description="The configured demonstration traffic change as a change of noise (RLS-19, after - "

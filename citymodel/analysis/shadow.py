@@ -147,9 +147,13 @@ def sun_hours_ground(scene: Scene, sun: SunPath, bounds: Sequence[float], cell_m
 
 
 def write_sun_hours_geotiff(path: str | os.PathLike, grid: SunHoursGrid, crs: str) -> os.PathLike:
-    """Write a :class:`SunHoursGrid` (one band per day, NaN nodata) with its method as tags."""
+    """Write a :class:`SunHoursGrid` (one band per day, NaN nodata) with its method as tags.
+
+    The computing time is left out: the published file depends only on the inputs (the release's
+    content digest is the same for every run of the same inputs, in any process or worker)."""
     return write_geotiff(path, grid.hours, bounds=grid.bounds, crs=crs, nodata=float("nan"),
-                         tags=grid.metadata, band_descriptions=[f"sun hours {d.isoformat()}" for d in grid.dates])
+                         tags={k: v for k, v in grid.metadata.items() if k != "seconds"},
+                         band_descriptions=[f"sun hours {d.isoformat()}" for d in grid.dates])
 
 
 # ==================================================================================== facades
