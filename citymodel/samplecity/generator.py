@@ -736,7 +736,7 @@ def write_catalog(out_dir: Path, written: dict[str, list[Path]], *, meta: dict |
     publisher = {"@id": BASE_IRI + "publisher", "@type": "foaf:Agent", "foaf:name": publish.publisher}
     datasets = []
     for ds_id, paths in written.items():
-        title, desc, fmt, media, keywords = meta[ds_id]
+        ds_title, desc, fmt, media, keywords = meta[ds_id]
         if modified is not None and ds_id in modified:
             ds_modified = modified[ds_id]
         else:
@@ -768,7 +768,7 @@ def write_catalog(out_dir: Path, written: dict[str, list[Path]], *, meta: dict |
             "@type": "dcat:Dataset",
             "dct:identifier": ds_id,
             "adms:identifier": {"@type": "adms:Identifier", "skos:notation": ds_id},
-            "dct:title": {"@value": title, "@language": "de"},
+            "dct:title": {"@value": ds_title, "@language": "de"},
             "dct:description": {"@value": desc, "@language": "de"},
             "dct:modified": {"@value": ds_modified, "@type": "xsd:dateTime"},
             "dct:issued": {"@value": "2026-01-01T00:00:00Z", "@type": "xsd:dateTime"},
