@@ -105,6 +105,7 @@ def test_catalog_and_deployment_are_accepted_by_the_pipeline(city, tmp_path):
     settings = load_config(cfg)
     assert settings.tile_ids == city.tile_ids
     catalog = load_catalog(city.catalog_path)
+    assert catalog.title.startswith("Großstadt-Benchmark")
     for role, ds_id in city.datasets.items():
         src = settings.source(role)
         assert src is not None and src.dataset == ds_id

@@ -510,7 +510,7 @@ def _catalog(out_dir: Path, files: dict[str, list[Path]], extent, modified: dict
 def generate_scale_city(out_dir: str | Path, n_tiles: int = 2, *, density_m2: float = DENSITY_M2,
                         tile_area_m: float = 1000.0, seed: int = 2026,
                         buildings_km2: float = BUILDINGS_PER_KM2, trees_km2: float = TREES_PER_KM2,
-                        verbose: bool = False) -> ScaleCity:
+                        reuse_lidar: bool = False, verbose: bool = False) -> ScaleCity:
     """Write the city-scale data set into ``out_dir`` (see the module docstring).
 
     Parameters
@@ -527,6 +527,9 @@ def generate_scale_city(out_dir: str | Path, n_tiles: int = 2, *, density_m2: fl
         Seed of the layout and the points; the same seed writes the same files.
     buildings_km2, trees_km2
         Target densities of buildings (per tile) and trees.
+    reuse_lidar
+        Keep a tile's LAZ that is already in ``out_dir/files`` (written before with the same
+        parameters: sampling a full tile takes minutes); everything else is written again.
     """
     t0 = time.perf_counter()
     if not density_m2 > 0:
@@ -546,7 +549,13 @@ def generate_scale_city(out_dir: str | Path, n_tiles: int = 2, *, density_m2: fl
     for tile in tiles:
         path = files_dir / f"{tile.lidar_name}.laz"
         tic = time.perf_counter()
-        points[tile.id] = write_tile_lidar(path, tile, extent, buildings, trees, seed, density_m2)
+        if reuse_lidar and path.is_file():
+            import laspy
+
+            with laspy.open(path) as f:
+                points[tile.id] = int(f.header.point_count)
+        else:
+            points[tile.id] = write_tile_lidar(path, tile, extent, buildings, trees, seed, density_m2)
         lidar_paths[tile.id] = path
         lidar_bounds[tile.id] = _tile_lidar_bounds(tile, extent)
         if verbose:
