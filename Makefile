@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/outputs/dagster_home
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-slow test-all ui bench clean
+.PHONY: install run test test-slow test-all ui bench bench-city clean
 
 install: $(STAMP)
 
@@ -59,6 +59,9 @@ bench: install
 	$(PY) -m benchmarks.bench_refresh
 	$(PY) -m benchmarks.bench_pointcloud
 	$(PY) -m benchmarks.bench_viewer
+
+bench-city: install   # the city-scale benchmark: 2 full 1 km tiles, two refreshes (tens of minutes)
+	$(PY) -m benchmarks.bench_city_scale --tiles $(or $(TILES),2)
 
 clean:
 	rm -rf outputs/* $(VENV)

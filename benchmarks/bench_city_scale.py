@@ -371,6 +371,48 @@ def report_extrapolation(x: Extrapolation, n_tiles: int) -> dict:
             "night_startup_cpu_s": x.night_startup_cpu_s}
 
 
+def load_run(path: Path) -> RunResult:
+    """A run as :func:`run_refresh` recorded it beside the instance (``bench_run_N.json``)."""
+    d = json.loads(path.read_text(encoding="utf-8"))
+    r = RunResult(d["label"], d["wall_s"], d["cpu_s"], d["peak_rss_mb"], tuple(d["load"]), returncode=d["returncode"])
+    r.steps = [Step(**s) for s in d["steps"]]
+    return r
+
+
+def report_only(work: Path) -> int:
+    """Print the report again from a kept work folder (``--keep DIR --report-only``)."""
+    import pyogrio
+
+    r1 = load_run(work / "out" / "bench_run_1.json")
+    n_tiles = len({s.tile for s in r1.steps if s.tile})
+    changed = sorted({s.tile for s in r1.steps if s.tile})[-1]
+    buildings = pyogrio.read_info(work / "city" / "files" / "gebaeude.gpkg", layer="gebaeude")["features"]
+    report_run(r1, n_tiles)
+    if (work / "out" / "bench_run_2.json").is_file():
+        r2 = load_run(work / "out" / "bench_run_2.json")
+        report_run(r2, n_tiles)
+        x = extrapolate(r1, r2, changed, buildings)
+    else:
+        x = night_from_first_run(r1, buildings)
+        print("\n(no second run recorded: the night is estimated from the first run: a changed tile costs all of a"
+              " tile's steps, a neighbour its neighbour-reading steps, and the city-wide runs that follow the tiles"
+              " run again)")
+    report_extrapolation(x, n_tiles)
+    return 0
+
+
+def night_from_first_run(r1: RunResult, n_buildings: int) -> Extrapolation:
+    """The extrapolation when only the first run was measured (see :func:`report_only`)."""
+    tiles = sorted({s.tile for s in r1.steps if s.tile})
+    tile_cpu = r1.cpu_of(lambda s: s.tile is not None) / max(1, len(tiles))
+    neighbour = r1.cpu_of(lambda s: s.tile is not None and s.neighbours_phase) / max(1, len(tiles))
+    gathering = {s.run_id for s in r1.steps if s.tile is None and s.stage not in ("sources", "staging")}
+    startup = max(0.0, r1.cpu_s - r1.cpu_of(lambda s: True))
+    return Extrapolation(tile_cpu, r1.cpu_of(lambda s: s.tile is None), startup, tile_cpu, neighbour,
+                         r1.cpu_of(lambda s: s.run_id in gathering), startup, n_buildings,
+                         max(list(r1.peak_rss_mb.values()) + [0.0]), r1.wall_s / max(r1.cpu_s, 1e-9))
+
+
 # =============================================================================================
 def main(argv: list[str] | None = None) -> int:
     from citymodel.samplecity.scale import DENSITY_M2, change_tile, generate_scale_city
@@ -384,7 +426,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", help="work folder to keep (default: a temporary folder, removed at the end); "
                                   "LiDAR files found there are reused (same parameters!), the outputs are not")
     p.add_argument("--json", help="also write the figures to this JSON file")
+    p.add_argument("--report-only", action="store_true", help="print the report of the runs kept in --keep DIR")
     args = p.parse_args(argv)
+    if args.report_only:
+        if not args.keep:
+            p.error("--report-only needs --keep DIR")
+        return report_only(Path(args.keep))
 
     work = Path(args.keep or tempfile.mkdtemp(prefix="bench_city_scale_")).resolve()
     work.mkdir(parents=True, exist_ok=True)
