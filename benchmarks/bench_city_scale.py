@@ -100,7 +100,7 @@ class ProcessMonitor(threading.Thread):
         self.hwm_kb: dict[int, int] = {}
         self.cmd: dict[int, str] = {}
         self.load: list[float] = []
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def _tree(self) -> list[int]:
         parent: dict[int, int] = {}
@@ -132,12 +132,12 @@ class ProcessMonitor(threading.Thread):
         self.load.append(os.getloadavg()[0])
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             self.sample()
-            self._stop.wait(self.interval_s)
+            self._halt.wait(self.interval_s)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()   # (not _stop: threading.Thread has a method of that name)
         self.join()
 
     def cpu_between(self, pid: int, t0: float, t1: float) -> float | None:
@@ -413,6 +413,68 @@ def night_from_first_run(r1: RunResult, n_buildings: int) -> Extrapolation:
                          max(list(r1.peak_rss_mb.values()) + [0.0]), r1.wall_s / max(r1.cpu_s, 1e-9))
 
 
+def second_run_only(work: Path, args) -> int:
+    """The night with one changed tile on a kept folder whose first run is done but was not recorded.
+
+    The first run's wall seconds per step come from the instance (no CPU seconds); the changed
+    tile re-runs every tile step, so its CPU seconds stand for a tile from scratch.
+    """
+    import dagster as dg
+
+    from citymodel.samplecity.scale import change_tile, load_scale_city
+
+    city = load_scale_city(work / "city", args.tiles, density_m2=args.density,
+                           tile_area_m=500.0 if args.quick else 1000.0)
+    out_dir, cfg = work / "out", work / "citymodel.yaml"
+    env = dict(os.environ, DAGSTER_HOME=str(out_dir / "dagster_home"))
+    env.pop("CITYMODEL_CONFIG", None)
+    env.pop("CITYMODEL_OUTPUT_DIR", None)
+    first = instance_steps(env["DAGSTER_HOME"], 0.0, ProcessMonitor(os.getpid()))
+    r1 = RunResult("run 1: everything from scratch (wall seconds from the instance; CPU not recorded)",
+                   float("nan"), float("nan"), {}, (float("nan"),) * 3, steps=first)
+    print(f"city: {city.n_buildings} buildings, {len(city.tile_ids)} tiles; first run: {len(first)} steps")
+    by_stage: dict[tuple[str, str], float] = defaultdict(float)
+    for s in first:
+        by_stage[(s.stage, s.tile or "city")] += s.wall_s
+    print("run 1 wall seconds per stage and tile (under load): " + "; ".join(
+        f"{st} [{t}] {w:.0f}" for (st, t), w in sorted(by_stage.items())))
+    changed = city.tile_ids[-1]
+    tic = time.perf_counter()
+    change_tile(city, changed)
+    print(f"re-flown tile {changed}: {city.points[changed]:,} points in {time.perf_counter() - tic:.0f} s")
+    r2 = run_refresh(f"run 2: a night with one changed tile ({changed})", exe_path(), cfg, env, time.time() - 1)
+    report_run(r2, len(city.tile_ids))
+    if r2.returncode != 0:
+        print(r2.stdout[-4000:])
+    own = {s.step_key for s in first if s.tile == changed}
+    again = {s.step_key for s in r2.steps if s.tile == changed}
+    print(f"the changed tile re-ran {len(again)} of its {len(own)} steps of the first run"
+          f"{'' if own <= again else ' (missing: ' + ', '.join(sorted(own - again)) + ')'}")
+    tile_cpu = r2.cpu_of(lambda s: s.tile == changed)
+    others = sorted({s.tile for s in r2.steps if s.tile and s.tile != changed})
+    neighbour = r2.cpu_of(lambda s: s.tile is not None and s.tile != changed) / max(1, len(others))
+    night_city = r2.cpu_of(lambda s: s.tile is None)
+    steps_cpu, steps_wall = r2.cpu_of(lambda s: True), r2.wall_of(lambda s: True)
+    ratio = steps_cpu / max(steps_wall, 1e-9)
+    staging_est = ratio * sum(s.wall_s for s in first if s.tile is None and s.stage in ("sources", "staging"))
+    print(f"city-wide from scratch: {night_city:.0f} CPU s of the city-wide results (measured) + about "
+          f"{staging_est:.0f} CPU s of unpartitioned sources and staging (run 1's wall x run 2's CPU/wall "
+          f"{ratio:.2f})")
+    startup = max(0.0, r2.cpu_s - steps_cpu)
+    x = Extrapolation(tile_cpu, night_city + staging_est, startup, tile_cpu, neighbour, night_city, startup,
+                      city.n_buildings, max(list(r2.peak_rss_mb.values()) + [0.0]), r2.wall_s / max(r2.cpu_s, 1e-9))
+    figures = report_extrapolation(x, len(city.tile_ids))
+    figures.update(mode="second-run-only", run2_wall_s=r2.wall_s, run2_cpu_s=r2.cpu_s, load_run2=r2.load,
+                   date=dt.date.today().isoformat(), points=city.points, tiles=len(city.tile_ids))
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=1), encoding="utf-8")
+    return 0 if r2.returncode == 0 else 1
+
+
+def exe_path() -> str:
+    return str(Path(sys.executable).parent / "citymodel")
+
+
 # =============================================================================================
 def main(argv: list[str] | None = None) -> int:
     from citymodel.samplecity.scale import DENSITY_M2, change_tile, generate_scale_city
@@ -427,11 +489,18 @@ def main(argv: list[str] | None = None) -> int:
                                   "LiDAR files found there are reused (same parameters!), the outputs are not")
     p.add_argument("--json", help="also write the figures to this JSON file")
     p.add_argument("--report-only", action="store_true", help="print the report of the runs kept in --keep DIR")
+    p.add_argument("--second-run-only", action="store_true",
+                   help="with --keep DIR whose first run is done (but was not recorded): only the night with one "
+                        "changed tile, measured; its changed tile stands for a tile built from scratch")
     args = p.parse_args(argv)
     if args.report_only:
         if not args.keep:
             p.error("--report-only needs --keep DIR")
         return report_only(Path(args.keep))
+    if args.second_run_only:
+        if not args.keep:
+            p.error("--second-run-only needs --keep DIR")
+        return second_run_only(Path(args.keep).resolve(), args)
 
     work = Path(args.keep or tempfile.mkdtemp(prefix="bench_city_scale_")).resolve()
     work.mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,7 @@ from shapely.geometry import LineString, Point, Polygon, box
 from ..errors import ConfigError, dataset_error
 from ..roofs import RoofPart, building_footprint
 from ..tiles import Tile, tile_of_point
-from .generator import MODIFIED, flood_features, write_catalog
+from .generator import flood_features, write_catalog
 from .layout import (ARCHETYPE_WEIGHTS, EDGE_INSET_M, MIN_GAP_M, ROAD_HALF_WIDTH_M, SPECIES, TREE_OFFSET_M,
                      Building, Tree, design_building, place_design)
 from .pointcloud import sample_tile, write_laz
@@ -58,8 +58,6 @@ MAIN_STREET_EVERY = 3
 LIDAR_MARGIN_M = 30.0
 #: south-west tile of the grid (km): the sample city's river crosses the tile east of it
 FIRST_TILE_KM = (681, 5644)
-#: modification date of a re-flown tile (newer than the others')
-CHANGED_MODIFIED = "2026-03-01T06:00:00Z"
 
 DATASETS = {
     "buildings": "scale-alkis-gebaeude",
@@ -449,12 +447,24 @@ def write_tile_lidar(path: Path, tile: Tile, extent, buildings: list[Building], 
 
 
 def _write_buildings(buildings: list[Building], path: Path) -> Path:
-    import pyogrio.raw
+    import pyogrio
 
     geoms = shapely.to_wkb(np.array([shapely.set_precision(b.footprint, 0.01) for b in buildings], dtype=object))
     n = len(buildings)
     tmp = path.with_name(path.name + ".tmp.gpkg")
     tmp.unlink(missing_ok=True)
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": "2026-01-15T06:00:00.000Z"})   # reproducible bytes
+    try:
+        _write_gpkg(tmp, geoms, buildings, n)
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
+    tmp.replace(path)
+    return path
+
+
+def _write_gpkg(tmp: Path, geoms, buildings: list[Building], n: int) -> None:
+    import pyogrio.raw
+
     pyogrio.raw.write(tmp, geoms, [np.array([b.building_id for b in buildings], dtype=object),
                                    np.array([b.function for b in buildings], dtype=object),
                                    np.array([b.storeys or 0 for b in buildings], dtype=np.int32),
@@ -463,8 +473,6 @@ def _write_buildings(buildings: list[Building], path: Path) -> Path:
                       field_mask=[np.zeros(n, bool), np.zeros(n, bool),
                                   np.array([b.storeys is None for b in buildings]), np.zeros(n, bool)],
                       layer="gebaeude", driver="GPKG", geometry_type="Polygon", crs="EPSG:25832")
-    tmp.replace(path)
-    return path
 
 
 def _write_trees(trees: list[Tree], path: Path) -> Path:
@@ -587,10 +595,53 @@ def generate_scale_city(out_dir: str | Path, n_tiles: int = 2, *, density_m2: fl
     return city
 
 
+def load_scale_city(out_dir: str | Path, n_tiles: int = 2, *, density_m2: float = DENSITY_M2,
+                    tile_area_m: float = 1000.0, seed: int = 2026, buildings_km2: float = BUILDINGS_PER_KM2,
+                    trees_km2: float = TREES_PER_KM2) -> ScaleCity:
+    """The :class:`ScaleCity` that :func:`generate_scale_city` wrote into ``out_dir`` with these
+    parameters, read back without writing anything (counts from the files themselves)."""
+    import laspy
+    import pyogrio
+
+    out_dir = Path(out_dir).resolve()
+    files_dir = out_dir / "files"
+    tiles = tile_grid(n_tiles)
+    extent = scale_extent(tiles, tile_area_m)
+    catalog = out_dir / "catalog.jsonld"
+    lidar_paths = {t.id: files_dir / f"{t.lidar_name}.laz" for t in tiles}
+    missing = [p for p in [catalog, files_dir / "gebaeude.gpkg", *lidar_paths.values()] if not p.is_file()]
+    if missing:
+        raise dataset_error(ConfigError, "city-scale benchmark", f"{out_dir} holds no complete city ({missing[0]} "
+                            "is missing)", "generate it first (generate_scale_city)", record=str(out_dir))
+    points = {}
+    for tid, path in lidar_paths.items():
+        with laspy.open(path) as f:
+            points[tid] = int(f.header.point_count)
+    files = {DATASETS["buildings"]: [files_dir / "gebaeude.gpkg"], DATASETS["lidar"]: list(lidar_paths.values()),
+             DATASETS["trees"]: [files_dir / "baumkataster.csv"], DATASETS["roads"]: [files_dir / "verkehrsmengen.geojson"]}
+    datasets = {"buildings": DATASETS["buildings"], "lidar": DATASETS["lidar"], "trees": DATASETS["trees"],
+                "roads": DATASETS["roads"]}
+    if (files_dir / "ueberschwemmungsgebiete.geojson").is_file():
+        files[DATASETS["flood_zones"]] = [files_dir / "ueberschwemmungsgebiete.geojson"]
+        datasets["flood_zones"] = DATASETS["flood_zones"]
+    n_buildings = int(pyogrio.read_info(files_dir / "gebaeude.gpkg", layer="gebaeude")["features"])
+    n_trees = len((files_dir / "baumkataster.csv").read_text(encoding="utf-8").splitlines()) - 1
+    n_roads = len(json.loads((files_dir / "verkehrsmengen.geojson").read_text(encoding="utf-8"))["features"])
+    buildings, _ = plan_buildings(extent, seed, buildings_km2)
+    per_tile: dict[str, int] = {t.id: 0 for t in tiles}
+    for b in buildings:
+        rp = b.footprint.representative_point()
+        tid = tile_of_point(rp.x, rp.y).id
+        per_tile[tid] = per_tile.get(tid, 0) + 1
+    return ScaleCity(out_dir, catalog, extent, [t.id for t in tiles], lidar_paths, points,
+                     {t.id: _tile_lidar_bounds(t, extent) for t in tiles}, n_buildings, n_trees, n_roads, per_tile,
+                     float(density_m2), int(seed), 0.0, datasets, files, float(buildings_km2), float(trees_km2))
+
+
 def change_tile(city: ScaleCity, tile_id: str) -> int:
     """Re-sample ``tile_id``'s LiDAR with another random stream (the same buildings and trees: a
-    re-flown tile) and rewrite the catalog with a newer modification date for the LiDAR; returns
-    the number of points."""
+    re-flown tile) and rewrite the catalog (the tile's new size and checksum); returns the number
+    of points."""
     if tile_id not in city.lidar_paths:
         raise dataset_error(ConfigError, "city-scale benchmark", f"tile {tile_id} is not one of {city.tile_ids}",
                             "name a tile of the generated city", record=tile_id)
@@ -600,8 +651,6 @@ def change_tile(city: ScaleCity, tile_id: str) -> int:
     n = write_tile_lidar(city.lidar_paths[tile_id], tiles[tile_id], city.extent, buildings, trees, city.seed,
                          city.density_m2, stream=1)
     city.points[tile_id] = n
-    modified = {ds: MODIFIED for ds in city.files}
-    modified[DATASETS["lidar"]] = CHANGED_MODIFIED
-    _catalog(city.out_dir, city.files, city.extent, modified)
+    _catalog(city.out_dir, city.files, city.extent)   # the new size and checksum tell the change
     return n
 
