@@ -303,6 +303,7 @@ class Extrapolation:
     buildings: int
     peak_mb: float
     wall_per_cpu: float          # run 1 wall / CPU (shows the load)
+    neighbour_reading_cpu_s: float | None = None   # run 2: only the neighbour-reading steps of a neighbour
 
 
 def extrapolate(r1: RunResult, r2: RunResult, changed: str, n_buildings: int) -> Extrapolation:
@@ -320,9 +321,10 @@ def extrapolate(r1: RunResult, r2: RunResult, changed: str, n_buildings: int) ->
     night_city = r2.cpu_of(lambda s: s.tile is None)
     peak = max(list(r1.peak_rss_mb.values()) + list(r2.peak_rss_mb.values()) + [0.0])
     night_startup = max(0.0, r2.cpu_s - r2.cpu_of(lambda s: True))
+    reading = (r2.cpu_of(lambda s: s.tile is not None and s.tile != changed and s.neighbours_phase) / len(others)
+               if others else None)
     return Extrapolation(tile_cpu, city_cpu, startup, changed_cpu, neighbour, night_city, night_startup,
-                         n_buildings, peak,
-                         r1.wall_s / max(r1.cpu_s, 1e-9))
+                         n_buildings, peak, r1.wall_s / max(r1.cpu_s, 1e-9), reading)
 
 
 def report_extrapolation(x: Extrapolation, n_tiles: int) -> dict:
@@ -344,13 +346,20 @@ def report_extrapolation(x: Extrapolation, n_tiles: int) -> dict:
     print("   assumptions: tile work is linear in tiles and scales per core (2 tiles at once on 2 cores use"
           " both fully: wall = CPU / cores); city-wide steps run on one core and scale with the buildings"
           f" ({JENA_BUILDINGS:,} in Jena = {scale:.1f}x the generated ones); a changed tile also re-runs"
-          f" the neighbour-reading steps of its {NEIGHBOURS_PER_TILE} neighbours (no two changed tiles touch);"
+          f" what run 2 measured on each of its {NEIGHBOURS_PER_TILE} neighbours (no two changed tiles touch);"
           " downloads are not counted (local catalog); wall on a busy machine is longer by the load"
           f" (this run: {x.wall_per_cpu:.1f} s wall per CPU s)")
     print(f"   Jena from scratch, {JENA_TILES} tiles on 2 cores: {jena_tiles_cpu / 2 / 3600:.2f} h tiles + "
           f"{jena_city_cpu / 3600:.2f} h city-wide = {jena_h:.2f} h   (goal < {GOAL_JENA_H:.0f} h)")
     print(f"   a night with {NIGHT_CHANGED_TILES} changed tiles, 2 cores: {night_min:.1f} min   "
           f"(goal < {GOAL_NIGHT_MIN:.0f} min)")
+    night_reading_min = None
+    if x.neighbour_reading_cpu_s is not None:
+        tiles_cpu = NIGHT_CHANGED_TILES * (x.changed_tile_cpu_s + NEIGHBOURS_PER_TILE * x.neighbour_reading_cpu_s)
+        night_reading_min = (tiles_cpu / 2 + night_city_cpu + x.night_startup_cpu_s) / 60
+        print(f"     if a neighbour re-ran only its neighbour-reading steps ({x.neighbour_reading_cpu_s:.0f} CPU s; "
+              f"issue #16's check; today its LiDAR source changes with the halo and it is rebuilt whole): "
+              f"{night_reading_min:.1f} min")
     print(f"   peak memory per process: {x.peak_mb / 1024:.2f} GB   (goal <= {GOAL_MEMORY_GB:.0f} GB)")
     print(f"   Thuringia on paper, {THURINGIA_TILES:,} tiles, Jena's building density everywhere (an upper bound:"
           f" rural tiles hold far fewer buildings): {th_tiles_cpu / 3600:,.0f} CPU h of tiles + "
@@ -363,7 +372,7 @@ def report_extrapolation(x: Extrapolation, n_tiles: int) -> dict:
         cluster[k] = h
         print(f"     a cluster of {k} such servers (Celery workers, shared storage): {h:.1f} h "
               f"(tiles {th_tiles_cpu / (SERVER_CONCURRENT_RUNS * k) / 3600:.1f} h + city-wide serial)")
-    return {"jena_h": jena_h, "night_min": night_min, "peak_gb": x.peak_mb / 1024,
+    return {"jena_h": jena_h, "night_min": night_min, "night_neighbour_reading_only_min": night_reading_min, "peak_gb": x.peak_mb / 1024,
             "thuringia_server_h": th_server_h, "thuringia_cluster_h": cluster,
             "tile_cpu_s": x.tile_cpu_s, "city_cpu_s": x.city_cpu_s, "buildings": x.buildings,
             "startup_cpu_s": x.startup_cpu_s, "changed_tile_cpu_s": x.changed_tile_cpu_s,
@@ -383,6 +392,17 @@ def report_only(work: Path) -> int:
     """Print the report again from a kept work folder (``--keep DIR --report-only``)."""
     import pyogrio
 
+    if not (work / "out" / "bench_run_1.json").is_file():    # --second-run-only was used
+        from citymodel.samplecity.scale import load_scale_city
+
+        r2 = load_run(work / "out" / "bench_run_2.json")
+        tiles = sorted({s.tile for s in r2.steps if s.tile})
+        city = load_scale_city(work / "city", len(tiles))
+        run2_ids = {s.run_id for s in r2.steps}
+        first = [s for s in instance_steps(str(work / "out" / "dagster_home"), 0.0, ProcessMonitor(os.getpid()))
+                 if s.run_id not in run2_ids]
+        second_run_report(city, first, r2, city.tile_ids[-1])
+        return 0
     r1 = load_run(work / "out" / "bench_run_1.json")
     n_tiles = len({s.tile for s in r1.steps if s.tile})
     changed = sorted({s.tile for s in r1.steps if s.tile})[-1]
@@ -443,9 +463,17 @@ def second_run_only(work: Path, args) -> int:
     change_tile(city, changed)
     print(f"re-flown tile {changed}: {city.points[changed]:,} points in {time.perf_counter() - tic:.0f} s")
     r2 = run_refresh(f"run 2: a night with one changed tile ({changed})", exe_path(), cfg, env, time.time() - 1)
-    report_run(r2, len(city.tile_ids))
     if r2.returncode != 0:
         print(r2.stdout[-4000:])
+    figures = second_run_report(city, first, r2, changed)
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=1), encoding="utf-8")
+    return 0 if r2.returncode == 0 else 1
+
+
+def second_run_report(city, first: list[Step], r2: RunResult, changed: str) -> dict:
+    """Report of :func:`second_run_only` (also from the kept ``bench_run_2.json``)."""
+    report_run(r2, len(city.tile_ids))
     own = {s.step_key for s in first if s.tile == changed}
     again = {s.step_key for s in r2.steps if s.tile == changed}
     print(f"the changed tile re-ran {len(again)} of its {len(own)} steps of the first run"
@@ -461,14 +489,14 @@ def second_run_only(work: Path, args) -> int:
           f"{staging_est:.0f} CPU s of unpartitioned sources and staging (run 1's wall x run 2's CPU/wall "
           f"{ratio:.2f})")
     startup = max(0.0, r2.cpu_s - steps_cpu)
+    reading = r2.cpu_of(lambda s: s.tile is not None and s.tile != changed and s.neighbours_phase) / max(1, len(others))
     x = Extrapolation(tile_cpu, night_city + staging_est, startup, tile_cpu, neighbour, night_city, startup,
-                      city.n_buildings, max(list(r2.peak_rss_mb.values()) + [0.0]), r2.wall_s / max(r2.cpu_s, 1e-9))
+                      city.n_buildings, max(list(r2.peak_rss_mb.values()) + [0.0]), r2.wall_s / max(r2.cpu_s, 1e-9),
+                      reading)
     figures = report_extrapolation(x, len(city.tile_ids))
     figures.update(mode="second-run-only", run2_wall_s=r2.wall_s, run2_cpu_s=r2.cpu_s, load_run2=r2.load,
                    date=dt.date.today().isoformat(), points=city.points, tiles=len(city.tile_ids))
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=1), encoding="utf-8")
-    return 0 if r2.returncode == 0 else 1
+    return figures
 
 
 def exe_path() -> str:
