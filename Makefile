@@ -13,7 +13,7 @@ export CITYMODEL_CONFIG := $(abspath $(CONFIG))
 endif
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-slow test-all ui bench clean
+.PHONY: install run test test-slow test-all ui bench bench-city clean
 
 install: $(STAMP)
 
@@ -76,6 +76,9 @@ bench: install
 	$(PY) -m benchmarks.bench_concurrency
 	$(PY) -m benchmarks.bench_pointcloud
 	$(PY) -m benchmarks.bench_viewer
+
+bench-city: install   # the city-scale benchmark: 2 full 1 km tiles, two refreshes (tens of minutes)
+	$(PY) -m benchmarks.bench_city_scale --tiles $(or $(TILES),2)
 
 clean:
 	rm -rf outputs/* $(VENV)

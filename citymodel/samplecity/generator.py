@@ -632,12 +632,19 @@ def _weather_truth(path: Path) -> dict:
 
 
 def _flood_features() -> tuple[list[dict], list[dict]]:
-    """Flood zones of each scenario and reach: cells of a 2 m grid below the water surface."""
+    return flood_features(LIDAR_AREA, FLOOD_REACHES)
+
+
+def flood_features(area: tuple[float, float, float, float],
+                   reaches: list[tuple[str, float, float]]) -> tuple[list[dict], list[dict]]:
+    """Flood zones of the river (:mod:`citymodel.samplecity.terrain`) over ``area``: per scenario of
+    :data:`FLOOD_RISE_M` and reach ``(id, y from, y to)``, the cells of a 2 m grid below the water
+    surface that touch the river. Returns (GeoJSON features, water levels per zone)."""
     from affine import Affine
     from rasterio import features
 
     cell = 2.0
-    x0, y0, x1, y1 = LIDAR_AREA
+    x0, y0, x1, y1 = area
     nx, ny = int((x1 - x0) / cell), int((y1 - y0) / cell)
     xs = x0 + (np.arange(nx) + 0.5) * cell
     ys = y1 - (np.arange(ny) + 0.5) * cell
@@ -646,9 +653,11 @@ def _flood_features() -> tuple[list[dict], list[dict]]:
     transform = Affine(cell, 0.0, x0, 0.0, -cell, y1)
     feats, levels = [], []
     for scen, rise in FLOOD_RISE_M.items():
-        for reach, ya, yb in FLOOD_REACHES:
+        for reach, ya, yb in reaches:
             wsp = round(float(water_level((ya + yb) / 2)) + rise, 2)
             mask = (Z < wsp) & (Y >= ya) & (Y < yb)
+            if not mask.any():
+                continue
             polys = [shapely.geometry.shape(g) for g, v in
                      features.shapes(mask.astype(np.uint8), mask=mask, transform=transform) if v == 1]
             geom = shapely.union_all(polys).simplify(0.5)
@@ -742,14 +751,33 @@ SAMPLE_LICENSE = "http://dcat-ap.de/def/licenses/dl-by-de/2.0"
 
 
 def _write_catalog(out_dir: Path, written: dict[str, list[Path]]) -> Path:
+    return write_catalog(out_dir, written)
+
+
+def write_catalog(out_dir: Path, written: dict[str, list[Path]], *, meta: dict | None = None,
+                  bboxes: dict[str, tuple] | None = None, modified: dict[str, str] | None = None,
+                  title: str = "Jena Beispielstadt: offene Geodaten (generiert)",
+                  description: str = "Generierter Beispieldatenbestand rund um die Jenaer Innenstadt für "
+                                     "Tests und Vorführungen der 3D-Stadtmodell-Pipeline.") -> Path:
+    """Write ``out_dir/catalog.jsonld``: a DCAT-AP catalog of ``written`` (dataset id -> data files).
+
+    Download URLs are relative to the catalog; every distribution carries its size and SHA-256.
+    ``meta`` maps dataset id -> (title, description, format, media type, keywords) (default: the
+    sample city's datasets), ``bboxes`` dataset id -> extent (default: the sample city's LiDAR area
+    for its LiDAR, else its extent), ``modified`` dataset id -> ``dct:modified`` (default: fixed dates).
+    """
     from types import SimpleNamespace
 
+    meta = _DS_META if meta is None else meta
     publish = SimpleNamespace(publisher=SAMPLE_PUBLISHER, license=SAMPLE_LICENSE)
     publisher = {"@id": BASE_IRI + "publisher", "@type": "foaf:Agent", "foaf:name": publish.publisher}
     datasets = []
     for ds_id, paths in written.items():
-        title, desc, fmt, media, keywords = _DS_META[ds_id]
-        modified = LOD2_MODIFIED if ds_id == DATASETS["lod2_reference"] else MODIFIED
+        ds_title, desc, fmt, media, keywords = meta[ds_id]
+        if modified is not None and ds_id in modified:
+            ds_modified = modified[ds_id]
+        else:
+            ds_modified = LOD2_MODIFIED if ds_id == DATASETS["lod2_reference"] else MODIFIED
         dists = []
         for p in paths:
             rel = p.relative_to(out_dir).as_posix()
@@ -765,18 +793,21 @@ def _write_catalog(out_dir: Path, written: dict[str, list[Path]]) -> Path:
                 "spdx:checksum": {"@type": "spdx:Checksum",
                                   "spdx:algorithm": {"@id": "spdx:checksumAlgorithm_sha256"},
                                   "spdx:checksumValue": {"@value": _sha256(p), "@type": "xsd:hexBinary"}},
-                "dct:modified": {"@value": modified, "@type": "xsd:dateTime"},
+                "dct:modified": {"@value": ds_modified, "@type": "xsd:dateTime"},
                 "dct:license": {"@id": publish.license},
             })
-        bbox = LIDAR_AREA if ds_id == DATASETS["lidar"] else EXTENT
+        if bboxes is not None and ds_id in bboxes:
+            bbox = bboxes[ds_id]
+        else:
+            bbox = LIDAR_AREA if ds_id == DATASETS["lidar"] else EXTENT
         datasets.append({
             "@id": f"{BASE_IRI}dataset-{ds_id}",
             "@type": "dcat:Dataset",
             "dct:identifier": ds_id,
             "adms:identifier": {"@type": "adms:Identifier", "skos:notation": ds_id},
-            "dct:title": {"@value": title, "@language": "de"},
+            "dct:title": {"@value": ds_title, "@language": "de"},
             "dct:description": {"@value": desc, "@language": "de"},
-            "dct:modified": {"@value": modified, "@type": "xsd:dateTime"},
+            "dct:modified": {"@value": ds_modified, "@type": "xsd:dateTime"},
             "dct:issued": {"@value": "2026-01-01T00:00:00Z", "@type": "xsd:dateTime"},
             "dct:license": {"@id": publish.license},
             "dct:publisher": {"@id": publisher["@id"]},
@@ -794,9 +825,8 @@ def _write_catalog(out_dir: Path, written: dict[str, list[Path]]) -> Path:
     catalog = {
         "@id": BASE_IRI + "catalog",
         "@type": "dcat:Catalog",
-        "dct:title": {"@value": "Jena Beispielstadt: offene Geodaten (generiert)", "@language": "de"},
-        "dct:description": {"@value": "Generierter Beispieldatenbestand rund um die Jenaer Innenstadt für "
-                            "Tests und Vorführungen der 3D-Stadtmodell-Pipeline.", "@language": "de"},
+        "dct:title": {"@value": title, "@language": "de"},
+        "dct:description": {"@value": description, "@language": "de"},
         "dct:publisher": {"@id": publisher["@id"]},
         "dct:modified": {"@value": MODIFIED, "@type": "xsd:dateTime"},
         "dct:language": {"@id": "http://publications.europa.eu/resource/authority/language/DEU"},

@@ -294,6 +294,21 @@ def _place(design: _Design, origin: np.ndarray, e1: np.ndarray, e2: np.ndarray,
     return out
 
 
+def design_building(rng: np.random.Generator, archetype: str) -> "_Design":
+    """One building design of ``archetype`` (a key of :data:`ARCHETYPE_WEIGHTS` or ``"garage"``) with
+    random proportions, in a side-local frame (``a`` along the street, ``b`` into the block); its
+    ``frontage``, ``depth``, ``function`` and ``storeys`` are attributes. Used by other generators
+    (:mod:`citymodel.samplecity.scale`); draws from ``rng`` exactly as the sample city does."""
+    return _design(rng, archetype)
+
+
+def place_design(design: "_Design", origin: np.ndarray, e1: np.ndarray, e2: np.ndarray,
+                 a_off: float, b_off: float) -> list[RoofPart]:
+    """The roof-model parts of ``design`` in world coordinates: its local (0, 0) goes to
+    ``origin + a_off * e1 + b_off * e2`` (``e1`` along the street, ``e2`` into the block, unit vectors)."""
+    return _place(design, origin, e1, e2, a_off, b_off)
+
+
 # --------------------------------------------------------------------------------------------
 ARCHETYPE_WEIGHTS = {"gable": 16, "hip": 9, "half_hip": 7, "mansard": 6, "pyramid": 6, "shed": 6,
                      "flat": 9, "L": 5, "T": 3, "multi": 5}
