@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -126,6 +127,11 @@ def cmd_serve(args) -> int:
     server = StaticServer(out, host=args.host, port=args.port, verbose=args.verbose)
     print(f"serving {out.resolve()} at {server.url()} (Ctrl+C stops)")
     print(f"3D viewer: {server.url(path)}", flush=True)
+
+    def stop(signum, frame):  # SIGTERM (systemd, docker, kill) ends the server like Ctrl+C, also where
+        raise KeyboardInterrupt  # the parent process left SIGTERM ignored (an ignored signal is inherited)
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -83,8 +83,4 @@ def test_the_serve_command_prints_the_viewer_url_and_serves_it(tmp_path):
             assert r.status == 200
     finally:
         proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:  # seen only inside the full suite: SIGTERM not ending it (open)
-            proc.kill()
-            proc.wait(timeout=15)
+        proc.wait(timeout=15)
