@@ -109,6 +109,24 @@ def cmd_run(args) -> int:
 
 DEFAULT_PORT = 8765
 
+#: Environment variables that point a ``citymodel`` process at a deployment, its outputs or an instance.
+DEPLOYMENT_ENV_VARS = ("DAGSTER_HOME", "CITYMODEL_CONFIG", "CITYMODEL_OUTPUT_DIR")
+
+
+def executable() -> str:
+    """The ``citymodel`` command of this environment (beside the running interpreter)."""
+    return str(Path(sys.executable).parent / "citymodel")
+
+
+def fresh_environment(**extra: str) -> dict[str, str]:
+    """The environment for a ``citymodel`` process that takes its deployment from ``--config`` only
+    (this process's :data:`DEPLOYMENT_ENV_VARS` left out), plus ``extra``."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in DEPLOYMENT_ENV_VARS}
+    env.update(extra)
+    return env
+
 
 def viewer_url(settings, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> str:
     """The URL of the latest release's viewer as ``citymodel serve`` serves it."""
