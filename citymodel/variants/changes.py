@@ -61,6 +61,13 @@ class ModifyBuilding:
     function_code: str | None = None
 
 
+#: What a road change may set on a road (besides ``factor``); the canonical columns of the roads role.
+ROAD_VALUES = ("dtv", "m_day", "m_night", "p1_day", "p2_day", "pmc_day", "p1_night", "p2_night", "pmc_night",
+               "speed_car_kmh", "speed_truck_kmh", "surface", "name")
+#: The members of a ``road_change`` that carry values: ``factor`` (multiplies every volume) and the values.
+ROAD_CHANGE_KEYS = ("factor",) + ROAD_VALUES
+
+
 @dataclass(frozen=True)
 class RoadChange:
     """New traffic of an existing road (``road_id``) or a new road (``new_id`` with ``geometry``).

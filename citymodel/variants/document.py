@@ -14,12 +14,10 @@ import numpy as np
 import shapely
 from shapely.geometry import shape
 
-from .changes import (AddBuilding, AddTree, ModifyBuilding, RemoveBuilding, RemoveTree, RoadChange, Variant,
-                      VariantMeta)
+from .changes import (ROAD_CHANGE_KEYS, AddBuilding, AddTree, ModifyBuilding, RemoveBuilding, RemoveTree,
+                      RoadChange, Variant, VariantMeta)
 
 DEFAULT_CRS = "EPSG:4326"
-_ROAD_KEYS = ("factor", "dtv", "m_day", "m_night", "p1_day", "p2_day", "pmc_day", "p1_night", "p2_night",
-              "pmc_night", "speed_car_kmh", "speed_truck_kmh", "surface", "name")
 
 
 def document_crs(doc: dict) -> str:
@@ -95,7 +93,7 @@ def parse_variant(doc: dict, processing_crs: str, *, version: int | None = None,
         elif kind == "road_change":
             changes.append(RoadChange(i, road_id=None if p.get("road_id") is None else str(p["road_id"]),
                                       new_id=p.get("id"), geometry=_geom(f, to_proc),
-                                      values={k: p[k] for k in _ROAD_KEYS if k in p}))
+                                      values={k: p[k] for k in ROAD_CHANGE_KEYS if k in p}))
         elif kind == "add_tree":
             changes.append(AddTree(i, p.get("id") or f"tree-{i}", _geom(f, to_proc), float(p["height_m"]),
                                    _opt_float(p.get("crown_diameter_m")), p.get("species")))

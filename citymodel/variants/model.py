@@ -25,7 +25,7 @@ import pandas as pd
 from ..citydata import BuildingSet, CityArea, grow
 from ..cityjson import CityBuilding
 from ..errors import GeometryError, dataset_error
-from .changes import AddBuilding, ModifyBuilding, Variant
+from .changes import ROAD_VALUES, AddBuilding, ModifyBuilding, Variant
 
 METHOD = "lod2_parametric"
 PITCH_DEG = 35.0
@@ -340,11 +340,6 @@ def crown_from_height(height_m: float) -> float:
     return float(crown_diameter_from_height_m(float(height_m)))
 
 
-#: road values a variant may set
-_ROAD_VALUES = ("dtv", "m_day", "m_night", "p1_day", "p2_day", "pmc_day", "p1_night", "p2_night", "pmc_night",
-                "speed_car_kmh", "speed_truck_kmh", "surface", "name")
-
-
 def apply_road_changes(roads, variant: Variant, crs: str):
     """The roads after the variant's road changes (a copy).
 
@@ -363,7 +358,7 @@ def apply_road_changes(roads, variant: Variant, crs: str):
     new_rows = []
     for c in changes:
         if c.road_id is None:
-            row = {"road_id": c.new_id, **{k: v for k, v in c.values.items() if k in _ROAD_VALUES},
+            row = {"road_id": c.new_id, **{k: v for k, v in c.values.items() if k in ROAD_VALUES},
                    "geometry": c.geometry}
             new_rows.append(row)
             continue
@@ -381,7 +376,7 @@ def apply_road_changes(roads, variant: Variant, crs: str):
                 if col in out and not ("m_day" in v or "m_night" in v):
                     cur = pd.to_numeric(out.loc[m, col], errors="coerce").to_numpy(float)
                     out.loc[m, col] = np.where(np.isfinite(ratio), cur * ratio, np.nan)
-        for k in _ROAD_VALUES:
+        for k in ROAD_VALUES:
             if k in v:
                 out.loc[m, k] = v[k]
         if c.geometry is not None:

@@ -76,7 +76,7 @@ import numpy as np
 from ..config import VariantSettings
 from ..errors import CityModelError
 from . import SCHEMA_VERSION, schema_text
-from .changes import AddBuilding, AddTree, ModifyBuilding, RoadChange, Variant
+from .changes import ROAD_CHANGE_KEYS, AddBuilding, AddTree, ModifyBuilding, RoadChange, Variant
 from .document import DEFAULT_CRS, parse_variant
 
 #: folder names below ``<output_dir>/variants/`` (submissions, rejection reports, the inbox, work and
@@ -953,9 +953,8 @@ def _check_ids(feats: list, ok: list[int], ctx: ValidationContext, problems: _Pr
                                  f"road {rid!r} is changed twice (also feature {roads[rid]})",
                                  "change each road once (merge the changes into one feature)")
                 roads.setdefault(rid, i)
-                if not any(k in p for k in ("factor", "dtv", "m_day", "m_night", "p1_day", "p2_day", "pmc_day",
-                                            "p1_night", "p2_night", "pmc_night", "speed_car_kmh",
-                                            "speed_truck_kmh", "surface")) and feats[i].get("geometry") is None:
+                # a new name alone changes no analysis
+                if not any(k in p for k in ROAD_CHANGE_KEYS if k != "name") and feats[i].get("geometry") is None:
                     problems.add(i, "properties", "schema", "the road_change changes nothing",
                                  "give a new traffic value (factor, dtv, m_day, m_night, shares, speeds, surface) "
                                  "or a new course (LineString)")
