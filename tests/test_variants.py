@@ -302,6 +302,8 @@ def test_variant_assess_publishes_a_verifiable_version(city, tmp_path):
     assert not nxt.unchanged
     page = (nxt.path / "index.html").read_text()
     assert "Planungsvarianten" in page and "viewer/index.html#variant=test-haus@1" in page
+    assert listing["variants"][0]["author_role_label"] == {"de": "Bürgerin oder Bürger", "en": "citizen"}
+    assert "Bürgerin oder Bürger / citizen" in page   # the role as the variant's own pages name it
     # a new city release: the rebase sensor requests the variant's re-assessment against it, once
     from citymodel.variants.publish import stale_variants
     from resources.settings import SettingsResource

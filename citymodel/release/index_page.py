@@ -68,9 +68,8 @@ def _variants_section(partial: Path) -> str:
         return ""
     e = html.escape
     doc = json.loads(p.read_text(encoding="utf-8"))
-    role = {"planning_office": "Planungsamt / planning office", "citizen": "Bürgerentwurf / citizen"}
     items = "".join(f"<li><a href='{e(v['viewer'])}'>{e(v['title'])}</a> (Version {v['version']}, "
-                    f"{e(role.get(v['author_role'], v['author_role']))}) &middot; Vergleich / comparison: "
+                    f"{e(' / '.join(v['author_role_label'].values()))}) &middot; Vergleich / comparison: "
                     f"<code>{e(v['comparison'])}</code></li>" for v in doc["variants"])
     return ("<section><h2>Planungsvarianten <span class='muted'>/ planning variants</span></h2>"
             f"<ul>{items}</ul><p class='muted'>Alle Varianten nebeneinander / side by side: "

@@ -181,8 +181,12 @@ def release_listing(settings: Settings) -> dict | None:
     entries = [e for e in json.loads(p.read_text(encoding="utf-8")).get("variants", []) if e.get("current")]
     if not entries:
         return None
+    from .outputs import ROLE
+
     keep = ("id", "version", "title", "description", "author_role", "created")
     return {"schema_version": SCHEMA_VERSION, "overview": "variants/index.html",
             "variants": [{**{k: e.get(k) for k in keep}, "path": f"variants/{e['path']}",
                           "comparison": f"variants/{e['comparison']}",
+                          "author_role_label": dict(zip(("de", "en"),
+                                                        ROLE.get(e["author_role"], (e["author_role"],) * 2))),
                           "viewer": f"viewer/index.html#variant={e['id']}@{e['version']}"} for e in entries]}
