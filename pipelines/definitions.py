@@ -25,6 +25,7 @@ from resources.warehouse import WarehouseResource
 
 from .jobs import city_refresh_job, variant_assess_job
 from .schedules import build_nightly_schedule
+from .settings_versions import with_settings_versions
 from .sensors import city_automation, tile_registry, variant_inbox, variant_rebase
 
 
@@ -32,15 +33,15 @@ def build_definitions(config_path: str | None = None, output_dir: str | None = N
                       settings: Settings | None = None) -> dg.Definitions:
     """All assets, checks, jobs, schedules, sensors and resources of the code location."""
     if settings is None:
-        try:
-            settings = load_config(config_path)
-        except ConfigError:
-            settings = None  # the UI still loads; runs fail with the configuration error
+        # a broken deployment file fails the load (the UI shows the code location's error with the
+        # file, key and fix), never a silently smaller graph
+        settings = load_config(config_path)
     settings_res = SettingsResource(config_path=config_path, output_dir=output_dir)
     assets = [*source_assets, *[_build_vector_asset(r, settings) for r in VECTOR_ROLES], lod2_reference, weather,
               build_lidar_asset(settings), quality_report,
               lod2_tile, building_model, *analysis_assets, tree_tiles, pointcloud_tiles, building_tiles,
               analysis_tiles, release, *variant_assets, *variant_intake_assets]
+    assets = with_settings_versions(assets, settings)
     schedule = build_nightly_schedule(settings)
     return dg.Definitions(
         assets=assets,

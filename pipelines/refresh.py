@@ -16,6 +16,8 @@ from typing import Callable, Iterable
 
 import dagster as dg
 
+from .settings_versions import READS, only_settings_changed
+
 SOURCE_PREFIX = "sources"
 VARIANT_GROUP = "variants"
 #: tag of the one asset of the variants group that belongs to the city's refresh: the intake of the
@@ -160,7 +162,11 @@ def plan_refresh(instance: dg.DagsterInstance, asset_graph, tile_ids: Iterable[s
             elif _upstream_newer(asset_graph, latest, key, part, found[1], tile_ids, partitioned):
                 why = "an upstream asset was materialized after it (e.g. an earlier run failed here)"
             elif node.code_version is not None and tags.get("dagster/code_version") != node.code_version:
-                why = f"code version {tags.get('dagster/code_version')} -> {node.code_version}"
+                was = tags.get("dagster/code_version")
+                if only_settings_changed(was, node.code_version):
+                    why = f"deployment settings it reads changed (one of {', '.join(READS[key.to_user_string()])})"
+                else:
+                    why = f"code version {was} -> {node.code_version}"
             elif key.path[0] == SOURCE_PREFIX:
                 fp = source_fingerprints(key, part)
                 if fp is not None and tags.get("dagster/data_version") != fp:
