@@ -358,15 +358,20 @@ def _run_partition(instance, run_id: str) -> str | None:
     return run.tags.get("dagster/partition") if run is not None else None
 
 
-def _blocking_check_results(context) -> list[dict]:
-    """The latest result of every blocking asset check of the graph, per tile for tile assets: a
-    failed one stops the release (a later passing tile must not hide an earlier failing one)."""
+def _blocking_check_results(context, graph=None) -> list[dict]:
+    """The latest result of every blocking asset check of the assets the release is made from, per
+    tile for tile assets: a failed one stops the release (a later passing tile must not hide an
+    earlier failing one). ``graph`` is the whole asset graph (:func:`pipelines.run_state.full_asset_graph`):
+    the run's own job knows only the assets it selected."""
+    from pipelines.run_state import city_asset_keys
+
     storage = context.instance.event_log_storage
-    graph = context.job_def.asset_layer.asset_graph
+    graph = graph if graph is not None else context.job_def.asset_layer.asset_graph
+    upstream = set(city_asset_keys(graph, RELEASE_KEY)) | {RELEASE_KEY}
     out = []
     for key in graph.asset_check_keys:
         spec = graph.get_check_spec(key)
-        if not spec.blocking:
+        if not spec.blocking or key.asset_key not in upstream:
             continue
         latest_by_partition: dict = {}
         for record in storage.get_asset_check_execution_history(key, limit=1000):  # newest first
@@ -418,7 +423,7 @@ def release_counts(s: Settings) -> tuple[int, int]:
     return buildings, points
 
 
-def release_contents(context, s: Settings):
+def release_contents(context, s: Settings, graph=None):
     """What a release made now would hold, part by part (:mod:`citymodel.release.contents`), from the
     instance's records (:mod:`pipelines.run_state`): this run's refresh, the configured tiles, the
     outputs the deployment does not compute, the buildings and points that go in."""
@@ -427,9 +432,9 @@ def release_contents(context, s: Settings):
     from citymodel.release.layout import read_manifest
     from citymodel.release.provenance import parse_iso
     from citymodel.requirements import not_computed, not_configured_assets
-    from pipelines.run_state import REFRESH_TAG, city_asset_keys, part_states
+    from pipelines.run_state import REFRESH_TAG, city_asset_keys, full_asset_graph, part_states
 
-    graph = context.job_def.asset_layer.asset_graph
+    graph = graph if graph is not None else full_asset_graph(context, s)
     keys = city_asset_keys(graph, RELEASE_KEY)
     refresh_id = context.run.tags.get(REFRESH_TAG)
     current = latest_release(s.output_dir)
@@ -496,15 +501,16 @@ def release(context: AssetExecutionContext, settings: SettingsResource) -> dg.Ma
     from citymodel.errors import ReleaseError, dataset_error
     from citymodel.release import ReleaseBuilder, extent_wkt_crs84, latest_release, tile_index
     from citymodel.tiles3d.compose import compose_tilesets
-    from pipelines.run_state import city_asset_keys
+    from pipelines.run_state import city_asset_keys, full_asset_graph
 
     s = settings.load()
     pub = publish_dir(s)
     geoid = None
     # what the release would hold: refused before anything is written unless every part is current
     # or its gap is allowed by the deployment (publish.allow_carry_over, publish.allow_gaps)
-    contents = release_contents(context, s)
-    policy = publish_policy(s, city_asset_keys(context.job_def.asset_layer.asset_graph, RELEASE_KEY))
+    graph = full_asset_graph(context, s)
+    contents = release_contents(context, s, graph)
+    policy = publish_policy(s, city_asset_keys(graph, RELEASE_KEY))
     refusals = contents.refusals(policy)
     if refusals:
         cur = latest_release(s.output_dir)
@@ -564,7 +570,7 @@ def release(context: AssetExecutionContext, settings: SettingsResource) -> dg.Ma
             from .viewer import add_viewer_to_release
 
             viewer, viewer_note = add_viewer_to_release(builder, s)
-            info = builder.finalize(_release_checks(context, s) + _blocking_check_results(context),
+            info = builder.finalize(_release_checks(context, s) + _blocking_check_results(context, graph),
                                     contents=contents, policy=policy)
         except Exception as exc:
             error = builder.abort(remove=False, error=exc)

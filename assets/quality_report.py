@@ -24,9 +24,9 @@ def staging_states(context, settings) -> list[dict]:
     failed, or an input did), as the quality report takes them: role, tile, state and words."""
     from citymodel.release.contents import GAP_STATES
     from citymodel.requirements import not_configured_assets
-    from pipelines.run_state import REFRESH_TAG, city_asset_keys, part_states
+    from pipelines.run_state import REFRESH_TAG, city_asset_keys, full_asset_graph, part_states
 
-    graph = context.job_def.asset_layer.asset_graph
+    graph = full_asset_graph(context, settings)
     keys = city_asset_keys(graph, REPORT_KEY)
     parts = part_states(context.instance, graph, settings.tile_ids, keys,
                         refresh_id=context.run.tags.get(REFRESH_TAG), current_run_id=context.run_id,

@@ -191,6 +191,22 @@ def city_asset_keys(asset_graph, target: dg.AssetKey | None = None) -> list[dg.A
     return [k for k in keys if k in up]
 
 
+def full_asset_graph(context, settings=None):
+    """The whole asset graph of the code location, as seen from an asset's ``context``.
+
+    ``context.job_def`` of a run that selected some assets knows only those (a refresh runs the
+    city-wide results on their own), so the parts upstream of the release are taken from the code
+    location's repository where the run has one (the UI, the daemon), else from the definitions
+    built for ``settings`` (``citymodel run`` executes in process, without a repository).
+    """
+    try:
+        return context.repository_def.asset_graph
+    except Exception:  # no repository on an in-process run
+        from .definitions import build_definitions
+
+        return build_definitions(settings=settings).resolve_asset_graph()
+
+
 def part_states(instance: dg.DagsterInstance, asset_graph, tile_ids: Iterable[str], keys: Iterable[dg.AssetKey], *,
                 refresh_id: str | None = None, since: datetime | None = None, current_run_id: str | None = None,
                 not_configured: dict | None = None) -> list[Part]:

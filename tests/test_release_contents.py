@@ -367,3 +367,20 @@ def test_a_refresh_tag_names_the_runs_of_one_refresh(instance):
     out = _refresh(instance, "R7")
     runs = instance.get_runs(filters=dg.RunsFilter(tags={REFRESH_TAG: "R7"}))
     assert len(runs) == len(out.succeeded) > 0
+
+
+def test_the_release_sees_the_whole_graph_not_only_its_own_run():
+    """A refresh builds the city-wide results in a run of their own, whose job knows only them; the
+    parts upstream of the release come from the whole graph (here: the definitions, as in an
+    in-process run without a repository)."""
+    from types import SimpleNamespace
+
+    from assets.publish import RELEASE_KEY
+    from pipelines.run_state import full_asset_graph
+
+    graph = full_asset_graph(SimpleNamespace(), None)
+    names = {k.to_user_string() for k in city_asset_keys(graph, RELEASE_KEY)}
+    assert {"sources/lidar", "staging/point_cloud", "buildings/lod2", "analysis/sun_hours", "staging/trees",
+            "buildings/model", "quality/report"} <= names
+    assert not any(n.startswith("variants/") for n in names)
+    assert graph.get(dg.AssetKey(["staging", "point_cloud"])).partitions_def is not None
