@@ -120,6 +120,7 @@ def plan_refresh(instance: dg.DagsterInstance, asset_graph, tile_ids: Iterable[s
                    if asset_graph.get(k).group_name != VARIANT_GROUP
                    or (asset_graph.get(k).tags or {}).get(CITY_INTAKE_TAG) == "true"),
                   key=lambda k: k.to_user_string())
+    key_set = set(keys)
     partitioned = {k for k in keys if asset_graph.get(k).partitions_def is not None}
     plan = RefreshPlan()
 
@@ -161,7 +162,7 @@ def plan_refresh(instance: dg.DagsterInstance, asset_graph, tile_ids: Iterable[s
     while frontier:
         key, part = frontier.pop()
         for child in asset_graph.get(key).child_keys:
-            if child not in asset_graph.materializable_asset_keys or asset_graph.get(child).group_name == VARIANT_GROUP:
+            if child not in key_set:  # not materializable, or a variant asset outside the city's refresh
                 continue
             if child in partitioned:
                 targets = [part] if part is not None else list(tile_ids)
