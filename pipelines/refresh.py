@@ -4,6 +4,8 @@ An asset partition is rebuilt when
 - its source changed: the catalog's fingerprint of the dataset (per tile for LiDAR: of the
   distributions that feed the tile) differs from the data version recorded at its last download;
 - it was never materialized (new asset, new tile);
+- its last attempt failed (the latest run that selected it did not materialize it: its step failed or
+  was skipped), even when nothing else changed since (e.g. a configuration error that was fixed);
 - its code version differs from the one of its last materialization (a changed algorithm);
 - or anything upstream of it is rebuilt in the same refresh.
 Nothing else runs, so a night without source changes costs one catalog read.
@@ -15,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 import dagster as dg
+
+from .run_state import last_attempt_failed
 
 SOURCE_PREFIX = "sources"
 VARIANT_GROUP = "variants"
@@ -136,6 +140,7 @@ def plan_refresh(instance: dg.DagsterInstance, asset_graph, tile_ids: Iterable[s
                    if asset_graph.get(k).group_name != VARIANT_GROUP
                    or (asset_graph.get(k).tags or {}).get(CITY_INTAKE_TAG) == "true"),
                   key=lambda k: k.to_user_string())
+    key_set = set(keys)
     partitioned = {k for k in keys if asset_graph.get(k).partitions_def is not None}
     plan = RefreshPlan()
 
@@ -158,6 +163,8 @@ def plan_refresh(instance: dg.DagsterInstance, asset_graph, tile_ids: Iterable[s
                 why = "never materialized"
             elif _upstream_newer(asset_graph, latest, key, part, found[1], tile_ids, partitioned):
                 why = "an upstream asset was materialized after it (e.g. an earlier run failed here)"
+            elif last_attempt_failed(instance, key, part, found[1]):
+                why = "its last attempt failed"
             elif node.code_version is not None and tags.get("dagster/code_version") != node.code_version:
                 why = f"code version {tags.get('dagster/code_version')} -> {node.code_version}"
             elif key.path[0] == SOURCE_PREFIX:
@@ -175,7 +182,7 @@ def plan_refresh(instance: dg.DagsterInstance, asset_graph, tile_ids: Iterable[s
     while frontier:
         key, part = frontier.pop()
         for child in asset_graph.get(key).child_keys:
-            if child not in asset_graph.materializable_asset_keys or asset_graph.get(child).group_name == VARIANT_GROUP:
+            if child not in key_set:  # not materializable, or a variant asset outside the city's refresh
                 continue
             if child in partitioned:
                 targets = [part] if part is not None else list(tile_ids)

@@ -47,10 +47,26 @@ def plan_for(instance: dg.DagsterInstance, settings: Settings, asset_graph, forc
 
 
 @dataclass
+class StepFailure:
+    """A failed step of a refresh: its assets, tile and its own message (dataset, record, fix)."""
+
+    assets: list[str]
+    tile: str | None
+    message: str
+
+    @property
+    def label(self) -> str:
+        return f"[{self.tile or '-'}] {', '.join(self.assets)}"
+
+
+@dataclass
 class RefreshOutcome:
     plan: RefreshPlan
+    refresh_id: str = ""
     succeeded: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    steps_failed: list[StepFailure] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -58,7 +74,40 @@ class RefreshOutcome:
         return not self.failed
 
 
+def _step_failures(instance: dg.DagsterInstance, result, partition: str | None) -> list[StepFailure]:
+    """The failed steps of a run, each with its assets and its own (unwrapped) message."""
+    from .run_state import step_failures
+
+    return [StepFailure(assets, partition, msg) for assets, msg in step_failures(instance, result.run_id)]
+
+
+def _downstream_of_failures(asset_graph, failed: set[tuple[str, str | None]], key: dg.AssetKey,
+                            partition: str | None, tile_ids: list[str]) -> tuple[str, str | None] | None:
+    """A failed (asset, tile) upstream of ``key`` for ``partition`` (the same tile, or any tile for a
+    city-wide asset), or None. Neighbour tiles do not count: a tile whose neighbour failed is still
+    built from what is there (and the release calls it degraded), so that a broken tile fails alone."""
+    seen: set[tuple[dg.AssetKey, str | None]] = set()
+    stack = [(key, partition)]
+    while stack:
+        k, part = stack.pop()
+        for parent in asset_graph.get(k).parent_keys:
+            if parent not in asset_graph.materializable_asset_keys:
+                continue
+            if asset_graph.get(parent).partitions_def is not None:
+                targets = list(tile_ids) if part is None else [part]
+            else:
+                targets = [None]
+            for t in targets:
+                if (parent.to_user_string(), t) in failed:
+                    return parent.to_user_string(), t
+                if (parent, t) not in seen:
+                    seen.add((parent, t))
+                    stack.append((parent, t))
+    return None
+
+
 def execute_plan(defs: dg.Definitions, instance: dg.DagsterInstance, plan: RefreshPlan,
+<<<<<<< HEAD
                  quiet: bool = True, log=print, settings: Settings | None = None,
                  max_concurrent_runs: int | None = None, defs_factory: str | None = None) -> RefreshOutcome:
     """Run the plan wave by wave; a failing run (a tile) does not stop the others.
@@ -73,8 +122,24 @@ def execute_plan(defs: dg.Definitions, instance: dg.DagsterInstance, plan: Refre
 
     ``defs_factory`` (``"module:function"``, no arguments) builds the definitions in a worker process;
     default: :func:`pipelines.definitions.build_definitions` with the settings resource of ``defs``.
+=======
+                 quiet: bool = True, log=print, refresh_id: str | None = None,
+                 tile_ids: list[str] | None = None) -> RefreshOutcome:
+    """Run the plan in this process, in order; a failing run (a tile) does not stop the others.
+
+    Every run is tagged with the refresh id (``citymodel/refresh``, :mod:`pipelines.run_state`), so
+    that the release can tell what this refresh built. A tile run leaves out the assets downstream of
+    a step of the same tile that failed earlier in this refresh (they would only be rebuilt from old
+    inputs); tiles next to a failed one are built from what is there. The last run (the city-wide
+    results and the release) always runs: the release decides, from the states of the parts, whether
+    it may be published (with gaps where the deployment allows them). Assets downstream of a failed asset in the same run are
+    skipped by Dagster itself.
+>>>>>>> trust-release
     """
+    from .run_state import REFRESH_TAG, RUNNER_TAG, new_refresh_id
+
     t0 = time.perf_counter()
+<<<<<<< HEAD
     out = RefreshOutcome(plan)
     engine = settings.orchestration.engine if settings is not None else "in_process"
     if max_concurrent_runs is None:
@@ -119,6 +184,52 @@ def execute_plan(defs: dg.Definitions, instance: dg.DagsterInstance, plan: Refre
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+=======
+    job = defs.resolve_job_def("city_refresh")
+    graph = defs.resolve_asset_graph()
+    tiles = list(tile_ids) if tile_ids is not None else sorted({r.partition_key for r in plan.runs if r.partition_key})
+    out = RefreshOutcome(plan, refresh_id=refresh_id or new_refresh_id())
+    failed: set[tuple[str, str | None]] = set()
+    for r in plan.runs:
+        keys = list(r.asset_keys)
+        if failed and not r.gathers_tiles:
+            kept = []
+            for k in keys:
+                hit = _downstream_of_failures(graph, failed, k, r.partition_key, tiles)
+                if hit is None:
+                    kept.append(k)
+                else:
+                    why = f"not run: upstream {hit[0]}{f'[{hit[1]}]' if hit[1] else ''} failed in this refresh"
+                    out.skipped.append((f"[{r.partition_key or '-'}] {k.to_user_string()}", why))
+            if not kept:
+                log(f"skip {r.label}: upstream failed in this refresh")
+                continue
+            keys = kept
+        label = f"[{r.partition_key or '-'}] " + ", ".join(k.to_user_string() for k in keys)
+        log(f"run {label}")
+        result = job.execute_in_process(instance=instance, partition_key=r.partition_key,
+                                        asset_selection=keys, raise_on_error=False,
+                                        run_config=QUIET if quiet else None,
+                                        tags={"citymodel/reason": r.reason, REFRESH_TAG: out.refresh_id,
+                                              RUNNER_TAG: "cli"})
+        if result.success:
+            out.succeeded.append(label)
+            continue
+        steps = _step_failures(instance, result, r.partition_key)
+        out.steps_failed += steps
+        out.failed.append((label, "; ".join(f"{', '.join(s.assets)}: {s.message}" for s in steps) or "run failed"))
+        for s in steps:
+            for a in s.assets:
+                failed.add((a, r.partition_key))
+        # assets of the run that were skipped because of a failure before them in the same run
+        done = {e.asset_key.to_user_string() for e in result.all_events
+                if e.event_type_value == "ASSET_MATERIALIZATION" and e.asset_key is not None}
+        for k in keys:
+            if k.to_user_string() not in done:
+                failed.add((k.to_user_string(), r.partition_key))
+        for s in steps:
+            log(f"  FAILED {s.label}: {s.message}")
+>>>>>>> trust-release
     out.seconds = time.perf_counter() - t0
     return out
 
@@ -182,8 +293,11 @@ def _run_in_worker(instance_ref, defs_factory, config_path, output_dir, engine, 
 
 
 def failure_messages(result) -> str:
-    """The failed steps' own messages of an in-process run (``"; "``-joined)."""
-    msgs = [str(e.event_specific_data.error.message).strip()
+    """The failed steps' own messages of an in-process run (``"; "``-joined), unwrapped from Dagster's
+    wrappers (:func:`pipelines.run_state.error_message`)."""
+    from .run_state import error_message
+
+    msgs = [error_message(e.event_specific_data.error)
             for e in result.all_events if e.is_step_failure and e.event_specific_data
             and getattr(e.event_specific_data, "error", None)]
     return "; ".join(msgs) or "run failed"
