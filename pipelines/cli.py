@@ -140,17 +140,12 @@ def _run_locked(args, settings, home, instance, defs, t0: float) -> int:
     if plan.empty:
         print(f"nothing changed since the last refresh ({time.perf_counter() - t0:.1f} s)")
     else:
-<<<<<<< HEAD
         orch = settings.orchestration
-        print(f"refresh of '{settings.name}': {len(plan.runs)} run(s), up to {orch.concurrent_runs()} at once "
-              f"(engine {orch.engine})")
-        outcome = execute_plan(defs, instance, plan, quiet=not args.verbose, settings=settings)
-=======
         refresh_id = new_refresh_id()
-        print(f"refresh {refresh_id} of '{settings.name}': {len(plan.runs)} run(s)")
-        outcome = execute_plan(defs, instance, plan, quiet=not args.verbose, refresh_id=refresh_id,
-                               tile_ids=settings.tile_ids)
->>>>>>> trust-release
+        print(f"refresh {refresh_id} of '{settings.name}': {len(plan.runs)} run(s), up to {orch.concurrent_runs()} "
+              f"at once (engine {orch.engine})")
+        outcome = execute_plan(defs, instance, plan, quiet=not args.verbose, settings=settings,
+                               refresh_id=refresh_id, tile_ids=settings.tile_ids)
         print(f"{len(outcome.succeeded)} run(s) succeeded, {len(outcome.failed)} failed "
               f"in {time.perf_counter() - t0:.1f} s")
         if outcome.skipped:
