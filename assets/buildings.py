@@ -23,7 +23,7 @@ from pipelines.partitions import TILES
 from resources.settings import SettingsResource
 from resources.warehouse import WarehouseResource
 
-from .common import (bbox_metadata, new_figure, png_markdown, skipped_check, timer, write_csv_atomic,
+from .common import (bbox_metadata, histogram_plot, skipped_check, timer, write_csv_atomic,
                      write_geoparquet_atomic,
                      write_json_atomic)
 from .staging import DTM_KEY, LOD2_KEY, POINT_CLOUD_KEY, point_cloud_paths
@@ -168,12 +168,8 @@ def lod2_tile(context: AssetExecutionContext, settings: SettingsResource) -> dg.
         meta["bbox"] = bbox_metadata(frame.total_bounds)
         rmse = frame.loc[frame["method"] == "lod2_fitted", "roof_rmse_m"].astype(float).dropna()
         if len(rmse):
-            fig, ax = new_figure(4, 2.5)
-            ax.hist(rmse.clip(upper=1.0), bins=25)
-            ax.set_xlabel("roof RMSE (m)")
-            ax.set_ylabel("buildings")
-            ax.set_title(f"tile {tile.id}: {len(rmse)} fitted roofs", fontsize=9)
-            meta["roof_rmse_histogram"] = png_markdown(fig)
+            meta["roof_rmse_histogram"] = histogram_plot(rmse.clip(upper=1.0), f"tile {tile.id}: {len(rmse)} fitted roofs",
+                                                         "roof RMSE (m)", "buildings", bins=25)
             meta["roof_rmse_median_m"] = round(float(rmse.median()), 3)
     return dg.MaterializeResult(metadata=meta, check_results=_checks(LOD2_TILE_KEY, frame if rows else
                                                                      pd.DataFrame({"method": [], "validity_codes": [],
@@ -193,12 +189,9 @@ def _point_to_roof_metadata(frame: pd.DataFrame, title: str) -> dict:
         meta["point_to_roof_p90_m"] = d["median_p90_m"]
         meta["point_to_roof_far_share"] = d["far_share"]
         p90 = pd.to_numeric(frame["point_to_roof_p90_m"], errors="coerce").dropna()
-        fig, ax = new_figure(4, 2.5)
-        ax.hist(p90.clip(upper=3.0), bins=30)
-        ax.set_xlabel("90th percentile distance of a building's points to its roof (m)")
-        ax.set_ylabel("buildings")
-        ax.set_title(f"{title}: {len(p90)} buildings", fontsize=9)
-        meta["point_to_roof_histogram"] = png_markdown(fig)
+        meta["point_to_roof_histogram"] = histogram_plot(
+            p90.clip(upper=3.0), f"{title}: {len(p90)} buildings",
+            "90th percentile distance of a building's points to its roof (m)", "buildings")
     return meta
 
 

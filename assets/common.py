@@ -125,6 +125,18 @@ def new_figure(w: float = 4.0, h: float = 3.0):
     return plt.subplots(figsize=(w, h))
 
 
+def histogram_plot(values, title: str, xlabel: str, ylabel: str, bins: int = 30, weights=None,
+                   size: tuple[float, float] = (4.0, 2.5)) -> dg.MetadataValue:
+    """A histogram of ``values`` (clip them beforehand where outliers would hide the rest), as
+    :func:`png_markdown`."""
+    fig, ax = new_figure(*size)
+    ax.hist(values, bins=bins, weights=weights)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    return png_markdown(fig)
+
+
 def raster_plot(arr, bounds, title: str, label: str, cmap: str = "viridis", vmin=None, vmax=None):
     """A raster (NaN transparent) over ``bounds`` with a colour bar, as :func:`png_markdown`."""
     fig, ax = new_figure(4, 3.6)

@@ -39,6 +39,8 @@ from pathlib import Path
 
 import yaml
 
+from pipelines.cli import executable, fresh_environment
+
 ROOT = Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -462,7 +464,7 @@ def second_run_only(work: Path, args) -> int:
     tic = time.perf_counter()
     change_tile(city, changed)
     print(f"re-flown tile {changed}: {city.points[changed]:,} points in {time.perf_counter() - tic:.0f} s")
-    r2 = run_refresh(f"run 2: a night with one changed tile ({changed})", exe_path(), cfg, env, time.time() - 1)
+    r2 = run_refresh(f"run 2: a night with one changed tile ({changed})", executable(), cfg, env, time.time() - 1)
     if r2.returncode != 0:
         print(r2.stdout[-4000:])
     figures = second_run_report(city, first, r2, changed)
@@ -497,10 +499,6 @@ def second_run_report(city, first: list[Step], r2: RunResult, changed: str) -> d
     figures.update(mode="second-run-only", run2_wall_s=r2.wall_s, run2_cpu_s=r2.cpu_s, load_run2=r2.load,
                    date=dt.date.today().isoformat(), points=city.points, tiles=len(city.tile_ids))
     return figures
-
-
-def exe_path() -> str:
-    return str(Path(sys.executable).parent / "citymodel")
 
 
 # =============================================================================================
@@ -549,10 +547,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = work / "citymodel.yaml"
         raw = city.deployment(out_dir, analysis=args.analysis, schema_dir=ROOT.parent / "shared" / "schemas")
         cfg.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
-        exe = str(Path(sys.executable).parent / "citymodel")
-        env = dict(os.environ, DAGSTER_HOME=str(out_dir / "dagster_home"))
-        env.pop("CITYMODEL_CONFIG", None)
-        env.pop("CITYMODEL_OUTPUT_DIR", None)
+        exe, env = executable(), fresh_environment(DAGSTER_HOME=str(out_dir / "dagster_home"))
 
         r1 = run_refresh("run 1: everything from scratch", exe, cfg, env, time.time() - 1)
         report_run(r1, len(city.tile_ids))

@@ -43,6 +43,7 @@ def _tile_waves_s(home: Path) -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> int:
     from citymodel.release.layout import read_manifest
+    from pipelines.cli import executable, fresh_environment
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", type=int, nargs="+", default=[1, 2], help="runs at once to compare (first: base)")
@@ -50,8 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     work = Path(args.keep or tempfile.mkdtemp(prefix="bench_concurrency_"))
     work.mkdir(parents=True, exist_ok=True)
-    exe = str(Path(sys.executable).parent / "citymodel")
-    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "CITYMODEL_OUTPUT_DIR", "CITYMODEL_CONFIG")}
+    exe, env = executable(), fresh_environment()
     subprocess.run([exe, "samplecity", "--out", str(work / "city")], env=env, capture_output=True, check=True)
     raw = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
     raw["catalog"]["url"] = str(work / "city" / "catalog.jsonld")

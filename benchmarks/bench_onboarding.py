@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from citymodel.onboarding.example import make_example_folder
+from pipelines.cli import executable, fresh_environment
 
 
 def _run(cmd: list[str], env: dict) -> tuple[float, str]:
@@ -38,8 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     work = Path(args.keep or tempfile.mkdtemp(prefix="bench_onboarding_"))
     work.mkdir(parents=True, exist_ok=True)
-    exe = str(Path(sys.executable).parent / "citymodel")
-    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "CITYMODEL_CONFIG", "CITYMODEL_OUTPUT_DIR")}
+    exe, env = executable(), fresh_environment()
     sample = Path(args.sample) if args.sample else work / "sample_city"
     if not args.sample:
         _run([exe, "samplecity", "--out", str(sample)], env)

@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from citymodel.config import DEFAULT_CONFIG
+from pipelines.cli import executable, fresh_environment
 
 
 def _run(cmd: list[str], env: dict) -> tuple[float, str]:
@@ -33,8 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     work = Path(args.keep or tempfile.mkdtemp(prefix="bench_refresh_"))
     work.mkdir(parents=True, exist_ok=True)
-    exe = str(Path(sys.executable).parent / "citymodel")
-    env = dict(os.environ, DAGSTER_HOME=str(work / "dagster_home"))
+    exe, env = executable(), fresh_environment(DAGSTER_HOME=str(work / "dagster_home"))
     t_gen, _ = _run([exe, "samplecity", "--out", str(work / "city")], env)
     raw = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
     raw["catalog"]["url"] = str(work / "city" / "catalog.jsonld")

@@ -23,6 +23,7 @@ refresh of the same output folder is running (``refresh.lock_wait_s``).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -188,6 +189,24 @@ def _run_locked(args, settings, home, instance, defs, t0: float) -> int:
 
 DEFAULT_PORT = 8765
 
+#: Environment variables that point a ``citymodel`` process at a deployment, its outputs or an instance.
+DEPLOYMENT_ENV_VARS = ("DAGSTER_HOME", "CITYMODEL_CONFIG", "CITYMODEL_OUTPUT_DIR")
+
+
+def executable() -> str:
+    """The ``citymodel`` command of this environment (beside the running interpreter)."""
+    return str(Path(sys.executable).parent / "citymodel")
+
+
+def fresh_environment(**extra: str) -> dict[str, str]:
+    """The environment for a ``citymodel`` process that takes its deployment from ``--config`` only
+    (this process's :data:`DEPLOYMENT_ENV_VARS` left out), plus ``extra``."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in DEPLOYMENT_ENV_VARS}
+    env.update(extra)
+    return env
+
 
 def viewer_url(settings, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> str:
     """The URL of the latest release's viewer as ``citymodel serve`` serves it."""
@@ -206,6 +225,11 @@ def cmd_serve(args) -> int:
     server = StaticServer(out, host=args.host, port=args.port, verbose=args.verbose)
     print(f"serving {out.resolve()} at {server.url()} (Ctrl+C stops)")
     print(f"3D viewer: {server.url(path)}", flush=True)
+
+    def stop(signum, frame):  # SIGTERM (systemd, docker, kill) ends the server like Ctrl+C, also where
+        raise KeyboardInterrupt  # the parent process left SIGTERM ignored (an ignored signal is inherited)
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -22,6 +22,7 @@ import yaml
 import servers
 from conftest import write_config
 from golden import analysis_digest, compare
+from pipelines.cli import fresh_environment
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(6000)]  # 3 refreshes at once: ~5 min idle, 35+ min at load 15
 EXE_DIR = Path(sys.executable).parent
@@ -54,10 +55,7 @@ def _release(out: Path) -> SimpleNamespace:
 
 
 def _env(**extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "CITYMODEL_OUTPUT_DIR",
-                                                             "CITYMODEL_CONFIG")}
-    env.update(extra)
-    return env
+    return fresh_environment(**extra)
 
 
 @pytest.fixture(scope="module")

@@ -90,7 +90,8 @@ def tiny_config(tmp: Path, catalog_url: str, sources: dict | None = None, catalo
                        **(catalog or {})},
            "sources": {"buildings": {"dataset": "buildings"}, "lidar": {"dataset": "lidar"},
                        **(sources or {})},
-           "quality": quality or {}}
+           "quality": quality or {},
+           "publish": {"publisher": "Faults test", "license": "dl-de/by-2-0", "contact": "test@example.org"}}
     path = tmp / "citymodel.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     return path

@@ -25,6 +25,7 @@ import pytest
 
 from catalog_server import CatalogServer
 from conftest import PROJECT_ROOT, write_config
+from pipelines.cli import fresh_environment
 
 # one good run of the whole sample city and a run per fault (and per recovery): 50 min on a busy
 # 2-core machine (load 15; the first run alone 29 min)
@@ -36,8 +37,7 @@ FLOOD_FILE = "files/ueberschwemmungsgebiete.geojson"
 
 def citymodel(cfg: Path, *args: str, timeout: float = 3600) -> subprocess.CompletedProcess:
     """``citymodel --config cfg ...`` in a fresh process (its Dagster instance: the output folder's)."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DAGSTER_HOME", "CITYMODEL_CONFIG", "CITYMODEL_OUTPUT_DIR")}
+    env = fresh_environment()
     return subprocess.run([sys.executable, "-m", "pipelines.cli", "--config", str(cfg), *args],
                           cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 

@@ -14,6 +14,7 @@ import pyogrio
 import pytest
 
 from citymodel.onboarding.example import make_example_folder
+from pipelines.cli import DEPLOYMENT_ENV_VARS
 from pipelines.cli import main
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # a whole pipeline run: ~15 min on a busy 2-core machine
@@ -21,7 +22,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # a whole pipeline r
 
 def test_worked_example_from_a_folder_to_a_first_release(tmp_path, sample_city_session, monkeypatch, capsys):
     city = make_example_folder(sample_city_session.out_dir, tmp_path / "musterstadt")
-    for var in ("DAGSTER_HOME", "CITYMODEL_CONFIG", "CITYMODEL_OUTPUT_DIR"):
+    for var in DEPLOYMENT_ENV_VARS:
         monkeypatch.delenv(var, raising=False)
     assert main(["init", str(city), "--publisher", "Stadt Musterstadt, Fachdienst Geoinformation",
                  "--license", "dl-de/by-2-0", "--contact", "geodaten@musterstadt.example"]) == 0

@@ -83,4 +83,4 @@ def test_the_serve_command_prints_the_viewer_url_and_serves_it(tmp_path):
             assert r.status == 200
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.wait(timeout=15)

@@ -205,7 +205,7 @@ def test_the_inbox_submits_each_file_once_and_moves_it(city, ctx):
 def test_the_inbox_leaves_fresh_files_and_rejects_links_and_oversized_files(city, ctx, tmp_path):
     from dataclasses import replace
 
-    from citymodel.variants.validation import VariantLimits
+    from citymodel.config import VariantSettings
 
     inbox = city.variants_inbox_dir
     inbox.mkdir(parents=True)
@@ -216,7 +216,7 @@ def test_the_inbox_leaves_fresh_files_and_rejects_links_and_oversized_files(city
     secret = tmp_path / "geheim.txt"
     secret.write_text("x")
     (inbox / "link.geojson").symlink_to(secret)
-    small = replace(ctx, limits=VariantLimits(max_file_bytes=100))
+    small = replace(ctx, limits=VariantSettings(max_file_bytes=100))
     (inbox / "gross.geojson").write_bytes(b" " * 101)
     accepted, rejected = process_inbox(city, small, settle_s=0)
     by_file = {r.report["file"]: r for r in rejected}

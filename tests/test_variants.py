@@ -302,3 +302,18 @@ def test_variant_assess_publishes_a_verifiable_version(city, tmp_path):
     assert not nxt.unchanged
     page = (nxt.path / "index.html").read_text()
     assert "Planungsvarianten" in page and "viewer/index.html#variant=test-haus@1" in page
+    # a new city release: the rebase sensor requests the variant's re-assessment against it, once
+    from citymodel.variants.publish import stale_variants
+    from resources.settings import SettingsResource
+
+    assert stale_variants(s) == [("test-haus.v1", nxt.release_id)]
+    sensor = defs.resolve_sensor_def("variant_rebase")
+    with dg.build_sensor_context(instance=city.instance, resources={"settings": SettingsResource(
+            config_path=str(city.cfg))}) as ctx:
+        result = sensor(ctx)
+    assert [(r.partition_key, r.run_key) for r in result.run_requests] == [
+        ("test-haus.v1", f"rebase-test-haus.v1-{nxt.release_id}")]
+    res3 = defs.resolve_job_def("variant_assess").execute_in_process(instance=city.instance,
+                                                                      partition_key="test-haus.v1")
+    assert res3.success and stale_variants(s) == []
+    assert json.loads((published(s, "test-haus", 1) / "variant.json").read_text())["base_release"] == nxt.release_id

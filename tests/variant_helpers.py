@@ -27,13 +27,14 @@ FREE_X, FREE_Y = 682000.0, 5645000.0
 
 
 def context(**limits):
-    from citymodel.variants.validation import ValidationContext, VariantLimits
+    from citymodel.config import VariantSettings
+    from citymodel.variants.validation import ValidationContext
 
     return ValidationContext(
         extent=EXTENT, processing_crs=CRS,
         building_footprints={k: box(*v) for k, v in BUILDINGS.items()},
         road_ids=frozenset(ROADS), tree_ids=frozenset(TREES), building_heights=HEIGHTS,
-        limits=VariantLimits(**limits), cityjson_schema_dir=SCHEMAS if SCHEMAS.is_dir() else None)
+        limits=VariantSettings(**limits), cityjson_schema_dir=SCHEMAS if SCHEMAS.is_dir() else None)
 
 
 def ring(x: float, y: float, w: float, h: float) -> list:

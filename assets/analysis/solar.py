@@ -8,7 +8,7 @@ from pipelines.partitions import TILES
 from resources.settings import SettingsResource
 
 from ..buildings import LOD2_TILE_KEY
-from ..common import json_metadata, new_figure, png_markdown, skipped_result, timer, write_table
+from ..common import histogram_plot, json_metadata, skipped_result, timer, write_table
 from ..staging import DTM_KEY, WEATHER_KEY
 from .files import tile_files
 from .inputs import CityStore, analysis_bounds, counts, tile_building_ids
@@ -68,12 +68,8 @@ def solar(context: AssetExecutionContext, settings: SettingsResource) -> dg.Mate
             "method": attrs.get("method", ""), "parameters": json_metadata(attrs),
             "table": dg.MetadataValue.path(str(files["roofs"]))}
     if len(roofs):
-        fig, ax = new_figure(4, 2.6)
-        ax.hist(roofs["irradiation_kwh_m2a"], bins=30, weights=roofs["area_m2"])
-        ax.set_xlabel("kWh/m²·a")
-        ax.set_ylabel("roof area (m²)")
-        ax.set_title(f"tile {tile_id}: {len(roofs)} roof surfaces", fontsize=9)
-        meta["histogram"] = png_markdown(fig)
+        meta["histogram"] = histogram_plot(roofs["irradiation_kwh_m2a"], f"tile {tile_id}: {len(roofs)} roof surfaces",
+                                           "kWh/m²·a", "roof area (m²)", weights=roofs["area_m2"], size=(4.0, 2.6))
     return dg.MaterializeResult(metadata=meta, check_results=[
         dg.AssetCheckResult(asset_key=SOLAR_KEY, check_name="shaded_not_above_unshaded", passed=len(over) == 0,
                             metadata={"surfaces_above": len(over)}),

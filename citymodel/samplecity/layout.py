@@ -561,6 +561,19 @@ N_TREES = 150
 N_STREET_TREES = 105
 
 
+
+def sample_tree(tree_id: str, px: float, py: float, kind: str, rng: np.random.Generator) -> Tree:
+    """One tree at ``(px, py)`` with height, crown, trunk, species and vitality drawn from ``rng``
+    (street trees 8–25 m, courtyard trees 4–30 m; crown diameter ~0.42 × height), on the terrain."""
+    h = float(rng.uniform(8, 25) if kind == "street" else rng.uniform(4, 30))
+    d = float(np.clip(0.42 * h + rng.normal(0, 1.2), 3, 15))
+    depth = float(np.clip(rng.uniform(0.5, 0.7) * h, 2.0, h - 1.5))
+    circ = int(round(np.clip(h * rng.uniform(6, 9), 25, 350)))
+    t = Tree(tree_id, round(px, 2), round(py, 2), round(h, 1), round(d, 1), round(depth, 1),
+             circ, str(rng.choice(SPECIES)), int(rng.choice([1, 1, 1, 2, 2, 3, 4])), kind)
+    t.ground_z = round(float(terrain_height(t.x, t.y)), 3)
+    return t
+
 def plan_trees(rng: np.random.Generator, buildings: list[Building], block_polys: list[Polygon]) -> list[Tree]:
     footprints = [b.footprint for b in buildings]
     tree_index = shapely.STRtree(footprints)
@@ -613,13 +626,7 @@ def plan_trees(rng: np.random.Generator, buildings: list[Building], block_polys:
     chosen.sort(key=lambda t: (round(t[1], 3), round(t[0], 3)))
     trees = []
     for i, (px, py, kind) in enumerate(chosen):
-        h = float(rng.uniform(8, 25) if kind == "street" else rng.uniform(4, 30))
-        d = float(np.clip(0.42 * h + rng.normal(0, 1.2), 3, 15))
-        depth = float(np.clip(rng.uniform(0.5, 0.7) * h, 2.0, h - 1.5))
-        circ = int(round(np.clip(h * rng.uniform(6, 9), 25, 350)))
-        t = Tree(f"{10001 + i}", round(px, 2), round(py, 2), round(h, 1), round(d, 1), round(depth, 1),
-                 circ, str(rng.choice(SPECIES)), int(rng.choice([1, 1, 1, 2, 2, 3, 4])), kind)
-        t.ground_z = round(float(terrain_height(t.x, t.y)), 3)
+        t = sample_tree(f"{10001 + i}", px, py, kind, rng)
         crown = Point(t.x, t.y).buffer(t.crown_diameter_m / 2, 32)
         t.overhangs = sorted(buildings[j].building_id
                              for j in tree_index.query(crown, predicate="intersects"))

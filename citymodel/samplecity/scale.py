@@ -38,8 +38,8 @@ from ..errors import ConfigError, dataset_error
 from ..roofs import RoofPart, building_footprint
 from ..tiles import Tile, tile_of_point
 from .generator import flood_features, write_catalog
-from .layout import (ARCHETYPE_WEIGHTS, EDGE_INSET_M, MIN_GAP_M, ROAD_HALF_WIDTH_M, SPECIES, TREE_OFFSET_M,
-                     Building, Tree, design_building, place_design)
+from .layout import (ARCHETYPE_WEIGHTS, EDGE_INSET_M, MIN_GAP_M, ROAD_HALF_WIDTH_M, TREE_OFFSET_M,
+                     Building, Tree, design_building, place_design, sample_tree)
 from .pointcloud import sample_tile, write_laz
 from .terrain import BANK_WIDTH_M, RIVER_HALF_WIDTH_M, in_water, river_axis_x, terrain_height
 
@@ -375,14 +375,7 @@ def plan_trees(extent, buildings: list[Building], streets: dict, seed: int,
     chosen.sort(key=lambda t: (round(t[1], 3), round(t[0], 3)))
     trees = []
     for i, (px, py, kind) in enumerate(chosen):
-        h = float(rng.uniform(8, 25) if kind == "street" else rng.uniform(4, 30))
-        d = float(np.clip(0.42 * h + rng.normal(0, 1.2), 3, 15))
-        depth = float(np.clip(rng.uniform(0.5, 0.7) * h, 2.0, h - 1.5))
-        circ = int(round(np.clip(h * rng.uniform(6, 9), 25, 350)))
-        t = Tree(f"{100001 + i}", round(px, 2), round(py, 2), round(h, 1), round(d, 1), round(depth, 1),
-                 circ, str(rng.choice(SPECIES)), int(rng.choice([1, 1, 1, 2, 2, 3, 4])), kind)
-        t.ground_z = round(float(terrain_height(t.x, t.y)), 3)
-        trees.append(t)
+        trees.append(sample_tree(f"{100001 + i}", px, py, kind, rng))
     return trees
 
 

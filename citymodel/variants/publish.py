@@ -111,8 +111,9 @@ def _statuses(work: Path) -> dict[str, str]:
     return dict(zip(t["building_id"].astype(str), t["variant_status"].astype(str)))
 
 
-def index_entries(settings: Settings) -> list[dict]:
-    """Every published version (current ones first per id), with paths relative to ``variants/``."""
+def index_entries(settings: Settings) -> list[tuple[dict, list[dict]]]:
+    """Every published version (current ones first per id) as its ``variants/index.json`` entry (paths
+    relative to ``variants/``) with the summary of its ``variant.json`` (each file read once)."""
     current = {(s.id, s.version) for s in current_submissions(settings)}
     out = []
     for s in list_submissions(settings):
@@ -120,12 +121,14 @@ def index_entries(settings: Settings) -> list[dict]:
         if pub is None:
             continue
         meta = json.loads((pub / "variant.json").read_text(encoding="utf-8"))
-        out.append({"id": s.id, "version": s.version, "key": s.key, "title": s.title,
-                    "description": meta.get("description", ""), "author_role": s.author_role, "created": s.created,
-                    "base_release": meta.get("base_release"), "current": (s.id, s.version) in current,
-                    "path": f"{s.id}/{s.version}/latest/", "changes": meta.get("changes", {}),
-                    "comparison": f"{s.id}/{s.version}/latest/comparison/index.html"})
-    out.sort(key=lambda e: (e["id"], -e["version"]))
+        out.append(({"id": s.id, "version": s.version, "key": s.key, "title": s.title,
+                     "description": meta.get("description", ""), "author_role": s.author_role,
+                     "created": s.created, "base_release": meta.get("base_release"),
+                     "current": (s.id, s.version) in current, "path": f"{s.id}/{s.version}/latest/",
+                     "changes": meta.get("changes", {}),
+                     "comparison": f"{s.id}/{s.version}/latest/comparison/index.html"},
+                    meta.get("summary", [])))
+    out.sort(key=lambda es: (es[0]["id"], -es[0]["version"]))
     return out
 
 
@@ -134,16 +137,14 @@ def write_index(settings: Settings) -> dict:
     side by side (each atomically replaced)."""
     from .outputs import render_overview
 
-    entries = index_entries(settings)
-    doc = {"schema_version": SCHEMA_VERSION, "variants": entries}
+    published_versions = index_entries(settings)
+    doc = {"schema_version": SCHEMA_VERSION, "variants": [e for e, _ in published_versions]}
     folder = variants_dir(settings)
     atomic_write_text(folder / "index.json", json.dumps(doc, ensure_ascii=False, indent=1) + "\n")
-    current = [e for e in entries if e["current"]]
-    summaries = {}
-    for e in current:
-        meta = json.loads((folder / e["path"] / "variant.json").read_text(encoding="utf-8"))
-        summaries[e["key"]] = meta.get("summary", [])
-    atomic_write_text(folder / "index.html", render_overview(current, summaries, "../latest/viewer/index.html"))
+    current = [(e, summary) for e, summary in published_versions if e["current"]]
+    atomic_write_text(folder / "index.html", render_overview([e for e, _ in current],
+                                                             {e["key"]: summary for e, summary in current},
+                                                             "../latest/viewer/index.html"))
     return doc
 
 

@@ -73,6 +73,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from ..config import VariantSettings
 from ..errors import CityModelError
 from . import SCHEMA_VERSION, schema_text
 from .changes import AddBuilding, AddTree, ModifyBuilding, RoadChange, Variant
@@ -105,25 +106,6 @@ _NO_REF_FIX = ("remove it: a variant file must be self-contained (no links, URLs
 
 # ============================================================================= context and limits
 @dataclass(frozen=True)
-class VariantLimits:
-    """Bounds of untrusted variant files and the tolerances of the checks (``variants.*`` settings)."""
-
-    max_file_bytes: int = 20_000_000
-    max_features: int = 5000
-    max_vertices: int = 500_000
-    max_nesting_depth: int = 64
-    min_footprint_area_m2: float = 10.0
-    overlap_tolerance_m2: float = 0.5
-    storey_height_min_m: float = 2.2
-    storey_height_max_m: float = 4.5
-
-    @classmethod
-    def from_settings(cls, variants) -> "VariantLimits":
-        """The limits of a :class:`citymodel.config.VariantSettings`."""
-        return cls(**{k: getattr(variants, k) for k in cls.__dataclass_fields__})
-
-
-@dataclass(frozen=True)
 class ValidationContext:
     """What a variant is checked against: the deployment and the current city.
 
@@ -142,7 +124,7 @@ class ValidationContext:
     building_heights : mapping
         ``building_id -> (eave_height_m, ridge_height_m)`` above ground where known (modified
         buildings' new heights are checked together with them).
-    limits : VariantLimits
+    limits : citymodel.config.VariantSettings
     cityjson_schema_dir : Path, optional
         Folder of the official CityJSON 2.0.2 schemas; without it (or where it is absent) the
         schema check of designs is skipped and the report says so.
@@ -155,7 +137,7 @@ class ValidationContext:
     tree_ids: frozenset[str] = frozenset()
     variants: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     building_heights: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
-    limits: VariantLimits = VariantLimits()
+    limits: VariantSettings = field(default_factory=VariantSettings)
     cityjson_schema_dir: Path | None = None
 
     @property
@@ -200,7 +182,7 @@ def context_for(settings, store) -> ValidationContext:
         extent=tuple(float(v) for v in settings.extent), processing_crs=settings.processing_crs,
         building_footprints=footprints, road_ids=road_ids, tree_ids=tree_ids,
         variants={k: tuple(sorted(v)) for k, v in known.items()}, building_heights=heights,
-        limits=VariantLimits.from_settings(settings.variants),
+        limits=settings.variants,
         cityjson_schema_dir=None if schema_dir is None else Path(schema_dir) / "cityjson-2.0.2")
 
 
@@ -242,7 +224,7 @@ def readable_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def size_problem(n_bytes: int, limits: VariantLimits) -> dict:
+def size_problem(n_bytes: int, limits: VariantSettings) -> dict:
     """The problem of a file above the size limit."""
     return {"feature": None, "field": None, "check": "size",
             "problem": f"the file has {n_bytes:,} bytes; at most {limits.max_file_bytes:,} are accepted",
@@ -363,7 +345,7 @@ def validate_submission(data: bytes, source_name: str, context: ValidationContex
 
 
 # ============================================================================ 1. untrusted input
-def _load_json(data: bytes, limits: VariantLimits, problems: _Problems):
+def _load_json(data: bytes, limits: VariantSettings, problems: _Problems):
     n = len(data)
     if n > limits.max_file_bytes:
         sp = size_problem(n, limits)
@@ -414,7 +396,7 @@ def _numbers_only(v: list) -> bool:
     return all(type(x) in (int, float) for x in v)
 
 
-def _check_untrusted(doc: dict, limits: VariantLimits, problems: _Problems) -> bool:
+def _check_untrusted(doc: dict, limits: VariantSettings, problems: _Problems) -> bool:
     """Depth, feature and coordinate counts, and forbidden members; iterative (no recursion).
     False where a bound is exceeded (then nothing else is looked at)."""
     depth_max = 0
