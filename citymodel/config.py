@@ -278,11 +278,6 @@ class PublishSettings(_Strict):
     min_free_mb: float = Field(100.0, ge=0, description="free space (MB) that must remain on the release "
                                "folder's disk after a release is written; old releases are pruned first")
 
-
-class RefreshSettings(_Strict):
-    lock_wait_s: float = Field(0.0, ge=0, description="how long `citymodel run` waits for another refresh of "
-                               "the same output folder before it gives up (0: give up at once)")
-
     @field_validator("license")
     @classmethod
     def _license(cls, v: str | None) -> str | None:
@@ -315,6 +310,11 @@ class RefreshSettings(_Strict):
     def missing(self) -> list[str]:
         """The keys of :data:`PUBLICATION_KEYS` that are not set (``publish.<key>``)."""
         return [f"publish.{k}" for k in PUBLICATION_KEYS if not getattr(self, k)]
+
+
+class RefreshSettings(_Strict):
+    lock_wait_s: float = Field(0.0, ge=0, description="how long `citymodel run` waits for another refresh of "
+                               "the same output folder before it gives up (0: give up at once)")
 
 
 def _month_day(text: str) -> tuple[int, int]:

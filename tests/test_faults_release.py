@@ -30,6 +30,7 @@ import citymodel.release.builder as builder_mod
 from citymodel.errors import ReleaseError
 from citymodel.refresh_lock import LOCK_NAME, RefreshBusyError, RefreshLock, current_holder
 from citymodel.release import ReleaseBuilder, latest_release, list_releases
+from pipelines.cli import fresh_environment
 
 PROJECT = Path(__file__).resolve().parent.parent
 MB = 1_000_000
@@ -340,8 +341,8 @@ def test_citymodel_run_exits_75_while_another_refresh_holds_the_output_folder(tm
     cfg = write_config(tmp_path, str(tmp_path / "no_catalog.jsonld"), out)
     holder = _holder(out, 300)
     try:
-        env = dict(os.environ, DAGSTER_HOME=str(tmp_path / "dh"))
-        r = subprocess.run([str(PROJECT / ".venv" / "bin" / "citymodel"), "--config", str(cfg), "run"],
+        env = fresh_environment(DAGSTER_HOME=str(tmp_path / "dh"))
+        r = subprocess.run([sys.executable, "-m", "pipelines.cli", "--config", str(cfg), "run"],
                            capture_output=True, text=True, env=env, cwd=PROJECT, timeout=900)
     finally:
         holder.kill()
