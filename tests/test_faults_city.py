@@ -12,36 +12,27 @@ the catalog records the new version, and ``citymodel run`` must
 - recover on the next run once the good file is back: exit 0, and since the content is then the
   same as before, no new release (the content digest of a rebuilt city is the same bytes).
 
-The two faults share the first refresh (module fixture); each full refresh of the sample city takes
-a few minutes on a busy machine, so the module is ``slow``. The release's decision itself (which
+The two faults share the first refresh with test_faults_input_e2e.py (``served_city`` in
+conftest.py); each full refresh of the sample city takes minutes, so the module is ``slow``. The release's decision itself (which
 parts are fresh, carried over or failed) is tested on a small graph in ``test_release_contents.py``.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
-from conftest import write_config
-from pipelines.cli import fresh_environment
+from conftest import citymodel_cli
 from test_pipeline_e2e import _bump_distribution
 
-pytestmark = pytest.mark.slow
-PROJECT = Path(__file__).resolve().parent.parent
-# `citymodel` of this checkout (the console script of the venv may belong to another checkout)
-CMD = [sys.executable, "-m", "pipelines.cli"]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(5400)]
 
 
 def _run(city, *args: str) -> subprocess.CompletedProcess:
-    env = fresh_environment(DAGSTER_HOME=str(city.home))
-    return subprocess.run([*CMD, "--config", str(city.cfg), "run", *args], capture_output=True, text=True,
-                          env=env, cwd=PROJECT, timeout=3600)
+    return citymodel_cli(city.cfg, "run", *args)
 
 
 def _sha256sum_ok(release: Path) -> bool:
@@ -55,25 +46,13 @@ def _latest(city) -> Path:
 
 
 @pytest.fixture(scope="module")
-def city(tmp_path_factory, sample_city_session):
-    from catalog_server import CatalogServer
-
-    root = tmp_path_factory.mktemp("faults_city")
-    src = root / "city"
-    shutil.copytree(sample_city_session.out_dir, src)
-    server = CatalogServer(src).start()
-    try:
-        cfg = write_config(root, server.url("catalog.jsonld"), root / "out")
-        c = SimpleNamespace(root=root, src=src, cfg=cfg, out=root / "out", home=root / "dagster_home")
-        first = _run(c)
-        assert first.returncode == 0, (first.stdout[-3000:], first.stderr[-3000:])
-        c.first = _latest(c)
-        assert _sha256sum_ok(c.first)
-        manifest = json.loads((c.first / "release.json").read_text(encoding="utf-8"))
-        assert manifest["contents"]["status"] == "complete", manifest["contents"]["gaps"]
-        yield c
-    finally:
-        server.stop()
+def city(served_city):
+    """The served sample city after its good first refresh: a complete release."""
+    first = _latest(served_city)
+    assert _sha256sum_ok(first)
+    manifest = json.loads((first / "release.json").read_text(encoding="utf-8"))
+    assert manifest["contents"]["status"] == "complete", manifest["contents"]["gaps"]
+    return served_city
 
 
 def _inject_and_recover(city, rel_file: str, damage, needs: tuple[str, ...]) -> None:
