@@ -23,7 +23,8 @@ from pipelines.partitions import TILES
 from resources.settings import SettingsResource
 from resources.warehouse import WarehouseResource
 
-from .common import (bbox_metadata, histogram_plot, skipped_check, timer, write_geoparquet_atomic,
+from .common import (bbox_metadata, histogram_plot, skipped_check, timer, write_csv_atomic,
+                     write_geoparquet_atomic,
                      write_json_atomic)
 from .staging import DTM_KEY, LOD2_KEY, POINT_CLOUD_KEY, point_cloud_paths
 
@@ -256,7 +257,7 @@ def building_model(context: AssetExecutionContext, settings: SettingsResource,
             if "quarantine" in warehouse.tables():
                 excluded = warehouse.query("SELECT record_id FROM quarantine WHERE role = 'buildings'")["record_id"].tolist()
             changes = compare_with_official(table, official, coverage, excluded_ids=excluded)
-            changes.to_csv(d / "changes.csv", index=False)
+            write_csv_atomic(changes, d / "changes.csv")
             warehouse.replace_table("lod2_changes", changes)
     schema_dir = _schema_dir(s, "cityjson-2.0.2")
     cj_errors = validate_cityjson_schema(cj, schema_dir) if schema_dir else []

@@ -361,15 +361,20 @@ def _run_partition(instance, run_id: str) -> str | None:
     return run.tags.get("dagster/partition") if run is not None else None
 
 
-def _blocking_check_results(context) -> list[dict]:
-    """The latest result of every blocking asset check of the graph, per tile for tile assets: a
-    failed one stops the release (a later passing tile must not hide an earlier failing one)."""
+def _blocking_check_results(context, graph=None) -> list[dict]:
+    """The latest result of every blocking asset check of the assets the release is made from, per
+    tile for tile assets: a failed one stops the release (a later passing tile must not hide an
+    earlier failing one). ``graph`` is the whole asset graph (:func:`pipelines.run_state.full_asset_graph`):
+    the run's own job knows only the assets it selected."""
+    from pipelines.run_state import city_asset_keys
+
     storage = context.instance.event_log_storage
-    graph = context.job_def.asset_layer.asset_graph
+    graph = graph if graph is not None else context.job_def.asset_layer.asset_graph
+    upstream = set(city_asset_keys(graph, RELEASE_KEY)) | {RELEASE_KEY}
     out = []
     for key in graph.asset_check_keys:
         spec = graph.get_check_spec(key)
-        if not spec.blocking:
+        if not spec.blocking or key.asset_key not in upstream:
             continue
         latest_by_partition: dict = {}
         for record in storage.get_asset_check_execution_history(key, limit=1000):  # newest first
@@ -387,6 +392,94 @@ def _blocking_check_results(context) -> list[dict]:
             out.append({"name": name, "passed": bool(passed), "blocking": True, "description": spec.description or "",
                         "status": status})
     return out
+
+
+#: the assets each release dataset is made from (a dataset has a gap when one of their parts has one)
+DATASET_ASSETS: dict[str, tuple[str, ...]] = {
+    "quality-report": ("quality/report",),
+    "buildings-cityjson": ("buildings/model", "analysis/building_values"),
+    "buildings-citygml": ("buildings/model",), "buildings-gpkg": ("buildings/model",),
+    "buildings-geoparquet": ("buildings/model",), "buildings-csv": ("buildings/model",),
+    "buildings-changes": ("buildings/model",), "buildings-cityjsonseq": ("buildings/lod2",),
+    "buildings-3dtiles": ("publish/building_tiles",), "solar-3dtiles": ("publish/analysis_tiles",),
+    "facade-sun-3dtiles": ("publish/analysis_tiles",), "trees-3dtiles": ("publish/tree_tiles",),
+    "pointcloud-3dtiles": ("publish/pointcloud_tiles",), "tile-index": ("buildings/lod2", "publish/pointcloud_tiles"),
+    "analysis-building-values": ("analysis/building_values",),
+    **{f"analysis-{layer}": (f"analysis/{layer}",)
+       for layer in ("sun_hours", "solar", "noise", "flood", "traffic_change", "sightlines")},
+}
+
+
+def release_counts(s: Settings) -> tuple[int, int]:
+    """Buildings of the city model and LiDAR points of the configured tiles (staged statistics)."""
+    import pyarrow.parquet as pq
+
+    from .buildings import buildings_dir
+
+    table = buildings_dir(s) / "buildings.parquet"
+    buildings = pq.read_metadata(table).num_rows if table.exists() else 0
+    points = 0
+    for t_ in s.tile_ids:
+        stats = point_cloud_paths(s, t_)[2]
+        if stats.exists():
+            points += int(json.loads(stats.read_text(encoding="utf-8")).get("point_count") or 0)
+    return buildings, points
+
+
+def release_contents(context, s: Settings, graph=None):
+    """What a release made now would hold, part by part (:mod:`citymodel.release.contents`), from the
+    instance's records (:mod:`pipelines.run_state`): this run's refresh, the configured tiles, the
+    outputs the deployment does not compute, the buildings and points that go in."""
+    from citymodel.release import latest_release
+    from citymodel.release.contents import ReleaseContents
+    from citymodel.release.layout import read_manifest
+    from citymodel.release.provenance import parse_iso
+    from citymodel.requirements import not_computed, not_configured_assets
+    from pipelines.run_state import REFRESH_TAG, city_asset_keys, full_asset_graph, part_states
+
+    graph = graph if graph is not None else full_asset_graph(context, s)
+    keys = city_asset_keys(graph, RELEASE_KEY)
+    refresh_id = context.run.tags.get(REFRESH_TAG)
+    current = latest_release(s.output_dir)
+    since = parse_iso(read_manifest(current).get("created")) if current is not None else None
+    parts = part_states(context.instance, graph, s.tile_ids, keys, refresh_id=refresh_id, since=since,
+                        current_run_id=context.run_id, not_configured=not_configured_assets(s))
+    buildings, points = release_counts(s)
+    return ReleaseContents(parts, not_computed(s), refresh_id, s.tile_ids, buildings, points, DATASET_ASSETS)
+
+
+def publish_policy(s: Settings, keys):
+    """The deployment's :class:`~citymodel.release.contents.PublishPolicy`; a name in
+    ``publish.allow_carry_over`` that is no asset is a configuration error."""
+    from citymodel.errors import ConfigError
+    from citymodel.release.contents import PublishPolicy
+
+    names = {k.to_user_string() for k in keys} | {k.path[-1] for k in keys}
+    unknown = [n for n in s.publish.allow_carry_over if n not in names]
+    if unknown:
+        raise ConfigError(f"publish.allow_carry_over names {unknown}, which are no assets of the city. Fix: use "
+                          f"asset names such as {sorted(k.path[-1] for k in keys)[:8]}")
+    return PublishPolicy.from_settings(s.publish)
+
+
+def release_size_estimate(s: Settings) -> int:
+    """Bytes a new release will take on the disk of ``releases/``: the building and analysis files
+    and the quality report it copies or merges; the 3D Tiles folders only where they cannot be
+    hard-linked (another file system)."""
+    import os
+
+    from citymodel.release.builder import folder_bytes
+
+    from .buildings import buildings_dir
+
+    total = folder_bytes(buildings_dir(s)) + folder_bytes(s.output_dir / "analysis") + folder_bytes(s.quality_dir)
+    tiles = publish_dir(s) / "tiles"
+    if tiles.exists():
+        releases = s.output_dir / "releases"
+        here = releases if releases.exists() else s.output_dir
+        if os.stat(tiles).st_dev != os.stat(here).st_dev:
+            total += folder_bytes(tiles)
+    return total + 1_000_000  # catalog, index, sums, tile index
 
 
 def _release_checks(context, s: Settings) -> list[dict]:
@@ -445,18 +538,35 @@ def release_facts(s: Settings) -> dict:
                       "offline 3D viewer with its ground overlays, terrain and portal configurations); "
                       "`latest` switches only when every blocking check passed.")
 def release(context: AssetExecutionContext, settings: SettingsResource) -> dg.MaterializeResult:
-    from citymodel.release import ReleaseBuilder, extent_wkt_crs84, tile_index
+    from citymodel.errors import ReleaseError, dataset_error
+    from citymodel.release import ReleaseBuilder, extent_wkt_crs84, latest_release, tile_index
     from citymodel.tiles3d.compose import compose_tilesets
+    from pipelines.run_state import city_asset_keys, full_asset_graph
 
     s = settings.load()
     pub = publish_dir(s)
     geoid = None
+    # what the release would hold: refused before anything is written unless every part is current
+    # or its gap is allowed by the deployment (publish.allow_carry_over, publish.allow_gaps)
+    graph = full_asset_graph(context, s)
+    contents = release_contents(context, s, graph)
+    policy = publish_policy(s, city_asset_keys(graph, RELEASE_KEY))
+    refusals = contents.refusals(policy)
+    if refusals:
+        cur = latest_release(s.output_dir)
+        raise dataset_error(
+            ReleaseError, "release",
+            f"not published: {len(refusals)} reason(s): " + "; ".join(refusals)
+            + f". Nothing was written; latest still points to {cur.name if cur is not None else '(none)'}",
+            "fix the first failure named above (its message names the dataset, record and fix) and run "
+            "`citymodel run` again; to publish anyway, allow the gap in the deployment file")
     builder = ReleaseBuilder(s.output_dir, keep=s.publish.keep_releases, license=s.publish.license,
                              publisher=s.publish.publisher, contact=s.publish.contact, title=s.title or s.name,
                              spatial_wkt=extent_wkt_crs84(s.extent, s.processing_crs),
-                             crs=s.processing_crs, vertical_crs=s.vertical_crs, facts=release_facts(s))
+                             crs=s.processing_crs, vertical_crs=s.vertical_crs, facts=release_facts(s),
+                             min_free_bytes=int(s.publish.min_free_mb * 1e6))
     with timer() as t:
-        builder.begin()
+        builder.begin(expected_bytes=release_size_estimate(s))
         try:
             builder.add_quality_report(s.quality_dir)
             _add_buildings(builder, s, pub)
@@ -505,13 +615,20 @@ def release(context: AssetExecutionContext, settings: SettingsResource) -> dg.Ma
             from .viewer import add_viewer_to_release
 
             viewer, viewer_note = add_viewer_to_release(builder, s)
-            info = builder.finalize(_release_checks(context, s) + _blocking_check_results(context))
-        except Exception:
-            builder.abort(remove=False)
-            raise
+            info = builder.finalize(_release_checks(context, s) + _blocking_check_results(context, graph),
+                                    contents=contents, policy=policy)
+        except Exception as exc:
+            error = builder.abort(remove=False, error=exc)
+            if error is exc:
+                raise
+            raise error from exc
+    counts = contents.counts()
     meta = {"release_id": info.release_id, "unchanged": info.unchanged, "files": info.files,
             "bytes": info.bytes, "pruned": dg.MetadataValue.json(info.pruned), "seconds": t["seconds"],
-            "path": dg.MetadataValue.path(str(info.path))}
+            "path": dg.MetadataValue.path(str(info.path)), "contents": contents.status,
+            "parts": dg.MetadataValue.json(counts), "buildings": contents.buildings, "points": contents.points,
+            "gaps": dg.MetadataValue.json(contents.lines("en")[1:]),
+            "not_computed": dg.MetadataValue.json([n.text_en for n in contents.not_computed])}
     if geoid:
         meta["geoid"] = dg.MetadataValue.json(geoid)
     if viewer is not None:

@@ -20,6 +20,29 @@ from .staging import DTM_KEY, POINT_CLOUD_KEY, VECTOR_ROLES, WEATHER_KEY
 REPORT_KEY = dg.AssetKey(["quality", "report"])
 
 
+def staging_states(context, settings) -> list[dict]:
+    """The staged parts whose results on disk are not from this refresh (their staging or download
+    failed, or an input did), as the quality report takes them: role, tile, state and words."""
+    from citymodel.release.contents import GAP_STATES
+    from citymodel.requirements import not_configured_assets
+    from pipelines.run_state import REFRESH_TAG, city_asset_keys, full_asset_graph, part_states
+
+    graph = full_asset_graph(context, settings)
+    keys = city_asset_keys(graph, REPORT_KEY)
+    parts = part_states(context.instance, graph, settings.tile_ids, keys,
+                        refresh_id=context.run.tags.get(REFRESH_TAG), current_run_id=context.run_id,
+                        not_configured=not_configured_assets(settings))
+    out: dict[tuple[str, str | None], dict] = {}
+    for p in parts:
+        if p.state not in GAP_STATES:
+            continue
+        stage, name = p.asset.split("/", 1)
+        role = "lidar" if name in ("point_cloud", "dtm") else name
+        if (role, p.tile) not in out or stage == "staging":
+            out[(role, p.tile)] = {"role": role, "tile": p.tile, "state": p.state, "text": p.text("en")}
+    return list(out.values())
+
+
 @dg.asset(
     key=REPORT_KEY,
     deps=[dg.AssetKey(["staging", r]) for r in VECTOR_ROLES]
@@ -60,8 +83,9 @@ def quality_report(context: AssetExecutionContext, settings: SettingsResource,
         buildings = quality_summary(frame)
         model = model_details(frame)
     checks = latest_check_results(context, ("buildings", "analysis"))
+    states = staging_states(context, s)
     json_path, html_path = write_report(results, quarantine, s.quality_dir, title=f"Quality report: {s.title or s.name}",
-                                        buildings=buildings, model=model, analysis_checks=checks)
+                                        buildings=buildings, model=model, analysis_checks=checks, states=states)
     report = read_json(json_path)
     summary = report["summary"]
     extra = {}
@@ -72,4 +96,5 @@ def quality_report(context: AssetExecutionContext, settings: SettingsResource,
     return dg.MaterializeResult(metadata={**extra,
         "status": report["status"], "entries": summary.get("entries"), "quarantined": summary.get("quarantined"),
         "blocking_failures": dg.MetadataValue.json(summary.get("blocking_failures", [])),
+        "not_current": dg.MetadataValue.json(summary.get("not_current", [])),
         "report_json": dg.MetadataValue.path(str(json_path)), "report_html": dg.MetadataValue.path(str(html_path))})

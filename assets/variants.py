@@ -33,7 +33,7 @@ from citymodel.config import Settings
 from pipelines.partitions import VARIANTS
 from resources.settings import SettingsResource
 
-from .common import json_metadata, timer
+from .common import json_metadata, timer, write_geoparquet_atomic
 
 GROUP = "variants"
 CODE_VERSION = "1"
@@ -180,7 +180,7 @@ def variant_comparison(context: AssetExecutionContext, settings: SettingsResourc
         viewer = f"../../../../../latest/viewer/index.html#variant={m.id}@{vs.variant.version}"
         written = write_comparison(wd / "comparison", comp, vs, analysis, base_release=base_release_id(s),
                                    variant_meta=meta_v, viewer_link=viewer, parameters=_parameters(s))
-        comp.buildings.drop(columns="geometry").to_parquet(wd / "comparison_buildings.parquet", index=False)
+        write_geoparquet_atomic(comp.buildings.drop(columns="geometry"), wd / "comparison_buildings.parquet")
     items = [i for i in comp.summary["items"] if not (isinstance(i["value"], (int, float)) and i["value"] == 0)]
     return dg.MaterializeResult(metadata={
         "variant": key, "summary": dg.MetadataValue.md("\n".join(f"- {i['text_de']}" for i in items) or "- keine Änderung"),

@@ -266,6 +266,17 @@ class PublishSettings(_Strict):
     pointcloud_tiler: Literal["own", "py3dtiles"] = Field(
         "own", description="point-cloud 3D Tiles: 'own' (the project's octree tiler, glTF points, streamed) or "
         "'py3dtiles' (the py3dtiles CLI, .pnts; slower, kept as the reference)")
+    allow_carry_over: list[str] = Field(default_factory=list, description=(
+        "assets (e.g. pointcloud_tiles or publish/pointcloud_tiles) whose earlier results may be published "
+        "when their rebuild failed; the release says which parts are old"))
+    allow_gaps: bool = Field(False, description="publish even when parts failed or are old; the release "
+                             "says which parts are missing or old")
+    min_buildings: int = Field(1, ge=0, description="a release with fewer buildings is refused")
+    min_points: int = Field(1, ge=0, description="a release with fewer LiDAR points is refused")
+    min_coverage_share: float = Field(1.0, ge=0, le=1, description="a release is refused when the share of "
+                                      "tiles without a failed part is below this")
+    min_free_mb: float = Field(100.0, ge=0, description="free space (MB) that must remain on the release "
+                               "folder's disk after a release is written; old releases are pruned first")
 
     @field_validator("license")
     @classmethod
@@ -299,6 +310,11 @@ class PublishSettings(_Strict):
     def missing(self) -> list[str]:
         """The keys of :data:`PUBLICATION_KEYS` that are not set (``publish.<key>``)."""
         return [f"publish.{k}" for k in PUBLICATION_KEYS if not getattr(self, k)]
+
+
+class RefreshSettings(_Strict):
+    lock_wait_s: float = Field(0.0, ge=0, description="how long `citymodel run` waits for another refresh of "
+                               "the same output folder before it gives up (0: give up at once)")
 
 
 def _month_day(text: str) -> tuple[int, int]:
@@ -531,6 +547,7 @@ class Settings(_Strict):
     quality: QualitySettings = QualitySettings()
     schedule: ScheduleSettings = ScheduleSettings()
     publish: PublishSettings = PublishSettings()
+    refresh: RefreshSettings = RefreshSettings()
     analysis: AnalysisSettings = AnalysisSettings()
     variants: VariantSettings = VariantSettings()
     viewer: ViewerSettings = ViewerSettings()

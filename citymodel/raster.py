@@ -8,7 +8,6 @@ file. Arrays are ``(rows, cols)`` or ``(bands, rows, cols)``, row 0 at the top (
 from __future__ import annotations
 
 import os
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import rasterio
 from affine import Affine
 
 from .errors import SourceDataError, dataset_error
+from .fileio import atomic_output
 
 Bounds = tuple[float, float, float, float]
 
@@ -65,8 +65,9 @@ class Raster:
         return out
 
 
-def _temp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+#: tags that describe a run, not the data (timings): never written, so that the same input gives
+#: the same bytes (a release is new only when its content changed)
+RUNTIME_TAGS = frozenset({"seconds"})
 
 
 def write_geotiff(path: str | os.PathLike, array: np.ndarray, bounds: Bounds | None = None,
@@ -91,7 +92,8 @@ def write_geotiff(path: str | os.PathLike, array: np.ndarray, bounds: Bounds | N
     nodata : float, optional
         Value of cells without data.
     tags : dict, optional
-        Dataset-level metadata (values are stored as strings), e.g. method and parameters.
+        Dataset-level metadata (values are stored as strings), e.g. method and parameters;
+        run-time figures (:data:`RUNTIME_TAGS`, e.g. ``seconds``) are left out.
     band_descriptions : list of str, optional
         One description per band.
     blocksize : int
@@ -126,20 +128,15 @@ def write_geotiff(path: str | os.PathLike, array: np.ndarray, bounds: Bounds | N
         profile["predictor"] = 3
     if crs is not None:
         profile["crs"] = rasterio.crs.CRS.from_wkt(pyproj.CRS.from_user_input(crs).to_wkt())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_path(path)
-    try:
+    tags = {str(k): str(v) for k, v in (tags or {}).items() if str(k) not in RUNTIME_TAGS}
+    with atomic_output(path, suffix=".tif") as tmp:
         with rasterio.open(tmp, "w", **profile) as dst:
             dst.write(arr)
             if tags:
-                dst.update_tags(**{str(k): str(v) for k, v in tags.items()})
+                dst.update_tags(**tags)
             if band_descriptions:
                 for i, d in enumerate(band_descriptions, start=1):
                     dst.set_band_description(i, d)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

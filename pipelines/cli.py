@@ -12,6 +12,12 @@
                                        (exit status 0 accepted, 3 rejected: the report names every problem)
     citymodel variant list             the submitted variants: id, versions, title, role, created, status
     citymodel serve [--port N]         serve the output folder; prints the URL of the latest release's 3D viewer
+
+``citymodel run`` holds the refresh lock of the output folder while it runs (one refresh at a time,
+:mod:`citymodel.refresh_lock`) and ends with each failed step's own message (dataset, record, fix),
+what the release did, and the outputs the deployment does not compute. Exit status: 0 everything
+ran, 1 a step failed or the release was refused, 2 the configuration is unusable, 75 another
+refresh of the same output folder is running (``refresh.lock_wait_s``).
 """
 
 from __future__ import annotations
@@ -63,26 +69,96 @@ def cmd_plan(args) -> int:
     return 0
 
 
+EXIT_FAILED, EXIT_CONFIG, EXIT_BUSY = 1, 2, 75
+
+
+def _release_outcome(instance, refresh_id: str) -> str | None:
+    """What the release asset did in this refresh, in one line (None: it did not run)."""
+    import dagster as dg
+
+    from assets.publish import RELEASE_KEY
+
+    res = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=RELEASE_KEY), limit=1)
+    if not res.records:
+        return None
+    rec = res.records[0]
+    run = instance.get_run_by_id(rec.run_id)
+    if run is None or run.tags.get("citymodel/refresh") != refresh_id:
+        return None
+    meta = rec.asset_materialization.metadata if rec.asset_materialization else {}
+
+    def val(k):
+        v = meta.get(k)
+        return getattr(v, "value", v)
+
+    rid, status = val("release_id"), val("contents")
+    if val("unchanged"):
+        return f"release: content unchanged, no new release (latest: {rid})"
+    gaps = f" WITH GAPS: {status}" if status and status != "complete" else ""
+    return f"release: {rid} published ({val('files')} files){gaps}"
+
+
 def cmd_run(args) -> int:
     import time
 
-    from .refresh_runner import execute_plan, plan_for
+    from citymodel.refresh_lock import RefreshBusyError, RefreshLock
+
+    from .run_state import mark_dead_refresh_runs
 
     t0 = time.perf_counter()
     settings, home, instance, defs = _setup(args)
+    lock = RefreshLock(settings.output_dir, wait_s=settings.refresh.lock_wait_s,
+                       command="citymodel run" + (" --force" if args.force else ""))
+    try:
+        stale = lock.acquire()
+    except RefreshBusyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BUSY
+    try:
+        if stale is not None:
+            print(f"note: took over the refresh lock of {stale.describe()}: that process is gone")
+        dead = mark_dead_refresh_runs(instance, "the `citymodel run` that started this run is gone (its refresh "
+                                                "lock was taken over); marked failed")
+        if dead:
+            print(f"note: {len(dead)} run(s) of an earlier refresh that died were marked failed")
+        code = _run_locked(args, settings, home, instance, defs, t0)
+    finally:
+        lock.release()
+    return code
+
+
+def _run_locked(args, settings, home, instance, defs, t0: float) -> int:
+    """The refresh itself, with the refresh lock held: plan, run, report."""
+    import time
+
+    from citymodel.requirements import not_computed
+
+    from .refresh_runner import execute_plan, plan_for
+    from .run_state import new_refresh_id
+
     plan = plan_for(instance, settings, defs.resolve_asset_graph(), force=args.force)
+    outcome = None
     if plan.empty:
         print(f"nothing changed since the last refresh ({time.perf_counter() - t0:.1f} s)")
     else:
         orch = settings.orchestration
-        print(f"refresh of '{settings.name}': {len(plan.runs)} run(s), up to {orch.concurrent_runs()} at once "
-              f"(engine {orch.engine})")
-        outcome = execute_plan(defs, instance, plan, quiet=not args.verbose, settings=settings)
+        refresh_id = new_refresh_id()
+        print(f"refresh {refresh_id} of '{settings.name}': {len(plan.runs)} run(s), up to {orch.concurrent_runs()} "
+              f"at once (engine {orch.engine})")
+        outcome = execute_plan(defs, instance, plan, quiet=not args.verbose, settings=settings,
+                               refresh_id=refresh_id, tile_ids=settings.tile_ids)
         print(f"{len(outcome.succeeded)} run(s) succeeded, {len(outcome.failed)} failed "
               f"in {time.perf_counter() - t0:.1f} s")
-        if not outcome.ok:
-            for label, msg in outcome.failed:
-                print(f"  failed {label}: {msg}", file=sys.stderr)
+        if outcome.skipped:
+            print(f"{len(outcome.skipped)} asset partition(s) not run because an upstream step failed")
+        release = _release_outcome(instance, refresh_id)
+        if release:
+            print(release)
+    missing = not_computed(settings)
+    if missing:
+        print("not computed (the deployment lacks their input):")
+        for n in missing:
+            print(f"  {n.text_en}")
     from .variant_runner import assess_pending
 
     variants = assess_pending(defs, instance, settings, quiet=not args.verbose)
@@ -104,7 +180,11 @@ def cmd_run(args) -> int:
     print(f"  Dagster instance ({'make ui'}):    {home}")
     if latest.exists() and (latest / "viewer" / "index.html").exists():
         print(f"3D viewer: run '.venv/bin/citymodel serve', then open {viewer_url(settings)}")
-    return 0 if (plan.empty or outcome.ok) and variants.ok else 1
+    if outcome is not None and not outcome.ok:  # last: each failed step's own message (dataset, record, fix)
+        print(f"{len(outcome.steps_failed)} step(s) failed:", file=sys.stderr)
+        for f in outcome.steps_failed:
+            print(f"  failed {f.label}: {f.message}", file=sys.stderr)
+    return 0 if (outcome is None or outcome.ok) and variants.ok else EXIT_FAILED
 
 
 DEFAULT_PORT = 8765
@@ -310,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if isinstance(exc, CityModelError):
             print(f"error: {exc}", file=sys.stderr)
-            return 2
+            return EXIT_CONFIG
         raise
 
 

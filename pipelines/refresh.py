@@ -4,6 +4,8 @@ An asset partition is rebuilt when
 - its source changed: the catalog's fingerprint of the dataset (per tile for LiDAR: of the
   distributions that feed the tile) differs from the data version recorded at its last download;
 - it was never materialized (new asset, new tile);
+- its last attempt failed (the latest run that selected it did not materialize it: its step failed or
+  was skipped), even when nothing else changed since (e.g. a configuration error that was fixed);
 - its code version differs from the one of its last materialization (a changed algorithm);
 - or anything upstream of it is rebuilt in the same refresh.
 Nothing else runs, so a night without source changes costs one catalog read.
@@ -16,6 +18,7 @@ from typing import Callable, Iterable
 
 import dagster as dg
 
+from .run_state import last_attempt_failed
 from .settings_versions import READS, only_settings_changed
 
 SOURCE_PREFIX = "sources"
@@ -161,6 +164,8 @@ def plan_refresh(instance: dg.DagsterInstance, asset_graph, tile_ids: Iterable[s
                 why = "never materialized"
             elif _upstream_newer(asset_graph, latest, key, part, found[1], tile_ids, partitioned):
                 why = "an upstream asset was materialized after it (e.g. an earlier run failed here)"
+            elif last_attempt_failed(instance, key, part, found[1]):
+                why = "its last attempt failed"
             elif node.code_version is not None and tags.get("dagster/code_version") != node.code_version:
                 was = tags.get("dagster/code_version")
                 if only_settings_changed(was, node.code_version):

@@ -23,7 +23,12 @@ def build_nightly_schedule(settings: Settings | None) -> dg.ScheduleDefinition:
     def nightly_refresh(context: dg.ScheduleEvaluationContext, settings: SettingsResource):
         from .refresh_runner import plan_for
 
+        from citymodel.refresh_lock import current_holder
+
         s = settings.load()
+        holder = current_holder(s.output_dir)
+        if holder is not None:  # one refresh at a time per output folder
+            return dg.SkipReason(f"another refresh of {s.output_dir} is running: {holder.describe()}")
         plan = plan_for(context.instance, s, context.repository_def.asset_graph)
         if plan.empty:
             return dg.SkipReason("no source, tile or code version changed since the last refresh")

@@ -76,8 +76,8 @@ READS: dict[str, tuple[str, ...]] = {
 #: settings that change no published result (component-wise prefixes)
 NO_REBUILD = (
     "catalog",                     # where and how to download: the data itself is fingerprinted
-    "schedule", "orchestration",   # when and how many at once
-    "output_dir", "quality.schema_dir", "publish.keep_releases",
+    "schedule", "orchestration", "refresh",   # when, how many at once, how long to wait for another
+    "output_dir", "quality.schema_dir", "publish.keep_releases", "publish.min_free_mb",
     "variants.inbox_dir", "variants.inbox_settle_s",
     "tile_size_m", "tile_prefix",  # the tile set: new tiles are new partitions
 )

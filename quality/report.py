@@ -34,6 +34,12 @@ models, the fallbacks' reasons, the roof fit RMSE and the validity codes; ``anal
 (optional) lists the latest result of every check of the model and the analysis layers (reported
 here, not judged: the release checks the blocking ones itself).
 
+``states`` (optional) says which results are not from this refresh: one dict per staged part whose
+staging failed or was not redone, ``{"role", "tile", "state": "carried_over" | "degraded" | "failed",
+"text": "..."}`` (:mod:`citymodel.release.contents`). The entry of that role and tile gets ``state``
+and ``state_text`` (its figures are those of the earlier run named in the text); a failed part without
+an entry gets one with status ``fail``; ``summary.not_current`` lists them all in words.
+
 ``quarantine`` is the concatenation of the quarantine tables of
 :func:`citymodel.vector.validate_records` (columns ``dataset``, ``role``, ``record_id``, ``reason``,
 ``geometry_wkt``, ``values_json``, ``reason_codes``); it may be empty or None.
@@ -47,9 +53,10 @@ Output: ``report.json``
       "generated_at": "2025-06-21T02:00:00+00:00",
       "status": "pass" | "warn" | "fail",
       "summary": {"entries": 6, "pass": 4, "warn": 1, "fail": 1, "skipped": 0, "quarantined": 13,
-                  "blocking_failures": ["trees/geometry_valid", ...]},
+                  "blocking_failures": ["trees/geometry_valid", ...],
+                  "not_current": ["lidar/32_682_5645: carried over from ...: ...", ...]},
       "entries": [
-        {"dataset", "role", "tile", "status", "counts",
+        {"dataset", "role", "tile", "status", "counts", "state", "state_text",
          "suite": {"role", "success", "blocking", "row_count", "expectations": [
                      {"name", "success", "severity", "blocking", "observed", "kwargs",
                       "expectation", "description"}]} | None,
@@ -91,7 +98,7 @@ _STATUS_ORDER = {"pass": 0, "warn": 1, "fail": 2}
 def write_report(results: list[dict], quarantine: pd.DataFrame | None, out_dir: str | os.PathLike, *,
                  title: str = "Quality report", generated_at: datetime | None = None,
                  max_html_records: int = 2000, buildings: dict | None = None, model: dict | None = None,
-                 analysis_checks: list[dict] | None = None) -> tuple[Path, Path]:
+                 analysis_checks: list[dict] | None = None, states: list[dict] | None = None) -> tuple[Path, Path]:
     """Write ``report.json`` and ``report.html`` into ``out_dir``.
 
     Parameters
@@ -115,6 +122,8 @@ def write_report(results: list[dict], quarantine: pd.DataFrame | None, out_dir: 
     analysis_checks : list of dict, optional
         The latest result of each check of the model and the analysis layers (``asset``, ``name``,
         ``partition``, ``passed``, ``blocking``, ``description``).
+    states : list of dict, optional
+        Results that are not from this refresh (shape in the module docstring).
 
     Returns
     -------
@@ -122,7 +131,7 @@ def write_report(results: list[dict], quarantine: pd.DataFrame | None, out_dir: 
         Paths of ``report.json`` and ``report.html``.
     """
     report = build_report(results, quarantine, generated_at=generated_at, buildings=buildings, model=model,
-                          analysis_checks=analysis_checks)
+                          analysis_checks=analysis_checks, states=states)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / "report.json"
@@ -134,7 +143,8 @@ def write_report(results: list[dict], quarantine: pd.DataFrame | None, out_dir: 
 
 def build_report(results: list[dict], quarantine: pd.DataFrame | None, *,
                  generated_at: datetime | None = None, buildings: dict | None = None,
-                 model: dict | None = None, analysis_checks: list[dict] | None = None) -> dict:
+                 model: dict | None = None, analysis_checks: list[dict] | None = None,
+                 states: list[dict] | None = None) -> dict:
     """The report as a JSON-safe dict (what ``report.json`` holds)."""
     when = (generated_at or datetime.now(timezone.utc)).isoformat(timespec="seconds")
     q = _quarantine_frame(quarantine)
@@ -166,6 +176,7 @@ def build_report(results: list[dict], quarantine: pd.DataFrame | None, *,
             "counts": _json_safe(dict(res.get("counts") or {})), "suite": suite, "checks": checks,
             "quarantine": {"total": int(len(mine)), "by_reason": _by_reason(mine)},
         })
+    not_current = _apply_states(entries, states or [])
     counts = Counter(e["status"] for e in entries)
     overall = max((e["status"] for e in entries if e["status"] != "skipped"), key=_STATUS_ORDER.__getitem__,
                   default="pass")
@@ -183,7 +194,7 @@ def build_report(results: list[dict], quarantine: pd.DataFrame | None, *,
         "status": overall,
         "summary": {"entries": len(entries), "pass": counts.get("pass", 0), "warn": counts.get("warn", 0),
                     "fail": counts.get("fail", 0), "skipped": counts.get("skipped", 0), "quarantined": int(len(q)),
-                    "blocking_failures": blocking_failures},
+                    "blocking_failures": blocking_failures, "not_current": not_current},
         "entries": entries,
         "quarantine": {"total": int(len(q)),
                        "by_dataset": {str(k): int(v) for k, v in q["dataset"].value_counts().items()}
@@ -191,6 +202,25 @@ def build_report(results: list[dict], quarantine: pd.DataFrame | None, *,
                        "by_reason": _by_reason(q), "records": records},
         **extra,
     }
+
+
+def _apply_states(entries: list[dict], states: list[dict]) -> list[str]:
+    """Mark the entries whose results are not from this refresh; add entries for failed parts that
+    have none. Returns the states in words."""
+    out = []
+    for st in states:
+        label = "/".join(str(x) for x in (st["role"], st.get("tile")) if x)
+        text = f"{label}: {st['text']}"
+        out.append(text)
+        hits = [e for e in entries if e.get("role") == st["role"] and e.get("tile") == st.get("tile")]
+        for e in hits:
+            e["state"], e["state_text"] = st["state"], st["text"]
+        if not hits:
+            entries.append({"dataset": st.get("dataset") or st["role"], "role": st["role"], "tile": st.get("tile"),
+                            "status": "fail" if st["state"] == "failed" else "warn", "counts": {}, "suite": None,
+                            "checks": [], "quarantine": {"total": 0, "by_reason": {}},
+                            "state": st["state"], "state_text": st["text"]})
+    return out
 
 
 def _quarantine_frame(quarantine) -> pd.DataFrame:
@@ -396,6 +426,10 @@ def render_html(report: dict, *, title: str = "Quality report", max_records: int
     if s["blocking_failures"]:
         out.append("<p><strong>Blocking failures:</strong> "
                    + ", ".join(f"<code>{esc(x)}</code>" for x in s["blocking_failures"]) + "</p>")
+    if s.get("not_current"):
+        out.append("<p><strong>Not from this refresh</strong> (staging failed or was not redone; the figures "
+                   "below are those of the run named):</p><ul>"
+                   + "".join(f"<li>{esc(x)}</li>" for x in s["not_current"]) + "</ul>")
 
     out.append("<h2>Summary</h2><table><tr><th>Dataset</th><th>Role</th><th>Tile</th><th>Status</th>"
                "<th>Counts</th><th>Quarantined</th><th>Failed expectations and checks</th></tr>")

@@ -78,3 +78,43 @@ def pipeline_city(tmp_path_factory, sample_city_session):
         yield SimpleNamespace(root=root, src=src, server=server, cfg=cfg, settings=settings, instance=instance,
                               defs=defs, first_plan=plan, outcome=outcome, truth=sample_city_session, log=log)
     server.stop()
+
+
+def citymodel_cli(cfg: Path, *args: str, timeout: float = 3600, **env):
+    """``citymodel --config cfg ...`` of this checkout in a fresh process (as an operator or the
+    nightly refresh starts it; its Dagster instance: the output folder's)."""
+    import subprocess
+    import sys
+
+    from pipelines.cli import fresh_environment
+
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", "--config", str(cfg), *args],
+                          cwd=PROJECT_ROOT, env=fresh_environment(**env), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def served_city(tmp_path_factory, sample_city_session):
+    """A copy of the sample city served over HTTP (tests/catalog_server.py) after one good
+    ``citymodel run``: the whole-city fault tests (slow) share it, because one refresh of the whole
+    sample city takes minutes. A test that changes the served files or catalog leaves them good
+    again (and may set ``good_catalog`` to the catalog it leaves)."""
+    from types import SimpleNamespace
+
+    from catalog_server import CatalogServer
+
+    root = tmp_path_factory.mktemp("served_city")
+    src = root / "city"
+    import shutil
+
+    shutil.copytree(sample_city_session.out_dir, src)
+    server = CatalogServer(src).start()
+    try:
+        out = root / "out"
+        cfg = write_config(root, server.url("catalog.jsonld"), out)
+        first = citymodel_cli(cfg, "run")
+        assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+        yield SimpleNamespace(root=root, src=src, server=server, cfg=cfg, out=out, first_run=first,
+                              catalog=src / "catalog.jsonld", good_catalog=(src / "catalog.jsonld").read_bytes())
+    finally:
+        server.stop()

@@ -1,7 +1,7 @@
 """Fault injection, untrusted input, end to end: ``citymodel run`` on the sample city.
 
-One good run of the whole sample city (served over HTTP by tests/catalog_server.py) is shared by
-the module; each test then injects one fault into the served catalog or server, runs
+One good run of the whole sample city (served over HTTP by tests/catalog_server.py) is shared with
+test_faults_city.py (``served_city`` in conftest.py); each test then injects one fault into the served catalog or server, runs
 ``citymodel run`` as an operator would, and asserts the exit status, the message (dataset, URL,
 fix), that nothing was recorded as downloaded (``raw/`` unchanged), that ``latest`` still verifies
 with ``sha256sum -c SHA256SUMS`` and still points at the same release, and that the next good run
@@ -14,21 +14,17 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from catalog_server import CatalogServer
-from conftest import PROJECT_ROOT, write_config
-from pipelines.cli import fresh_environment
+from conftest import citymodel_cli, write_config
 
-# one good run of the whole sample city and a run per fault (and per recovery): 50 min on a busy
-# 2-core machine (load 15; the first run alone 29 min)
+# a run per fault and per recovery after the shared good run: 50 min on a busy 2-core machine
+# (load 15; the first run alone 29 min)
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(5400)]
 
 FLOOD = "jena-sample-ueberschwemmungsgebiete"
@@ -36,10 +32,7 @@ FLOOD_FILE = "files/ueberschwemmungsgebiete.geojson"
 
 
 def citymodel(cfg: Path, *args: str, timeout: float = 3600) -> subprocess.CompletedProcess:
-    """``citymodel --config cfg ...`` in a fresh process (its Dagster instance: the output folder's)."""
-    env = fresh_environment()
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", "--config", str(cfg), *args],
-                          cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    return citymodel_cli(cfg, *args, timeout=timeout)
 
 
 def latest_state(out: Path) -> tuple[str, bytes]:
@@ -84,23 +77,10 @@ def edit_distribution(catalog: Path, dataset: str, **changes) -> None:
 
 
 @pytest.fixture(scope="module")
-def city(tmp_path_factory, sample_city_session):
+def city(served_city):
     """The sample city over HTTP after one good ``citymodel run`` (a release in ``latest``)."""
-    root = tmp_path_factory.mktemp("faults_e2e")
-    src = root / "city"
-    shutil.copytree(sample_city_session.out_dir, src)
-    server = CatalogServer(src).start()
-    out = root / "out"
-    cfg = write_config(root, server.url("catalog.jsonld"), out)
-    first = citymodel(cfg, "run")
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    assert latest_verifies(out)
-    try:
-        yield SimpleNamespace(root=root, src=src, server=server, cfg=cfg, out=out,
-                              catalog=src / "catalog.jsonld",
-                              good_catalog=(src / "catalog.jsonld").read_bytes())
-    finally:
-        server.stop()
+    assert latest_verifies(served_city.out)
+    return served_city
 
 
 @pytest.fixture()

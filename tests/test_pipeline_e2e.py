@@ -235,6 +235,15 @@ def test_release_is_complete_and_verifiable(city):
               "data/buildings.city.json", "data/buildings.gml", "data/buildings.gpkg", "data/buildings.parquet",
               "data/buildings.csv", "data/tile_index.geojson"):
         assert (rel / p).is_file(), p
+    # what the release holds covers every part it is made from, the tiles' too (not only the assets of
+    # the run that made it), and says it is complete
+    contents = json.loads((rel / "release.json").read_text(encoding="utf-8"))["contents"]
+    assert contents["status"] == "complete" and contents["gaps"] == [], contents["gaps"]
+    labels = {p["asset"] + (f"[{p['tile']}]" if p["tile"] else "") for p in contents["parts"]}
+    for t in city.settings.tile_ids:
+        assert {f"staging/point_cloud[{t}]", f"buildings/lod2[{t}]", f"analysis/sun_hours[{t}]"} <= labels, labels
+    assert {"staging/trees", "buildings/model", "quality/report"} <= labels
+    assert not any(label.startswith("variants/") for label in labels)
     # every file is in SHA256SUMS and matches
     sums = dict(line.split("  ", 1)[::-1] for line in (rel / "SHA256SUMS").read_text().splitlines())
     files = {str(p.relative_to(rel)) for p in rel.rglob("*") if p.is_file()} - {"SHA256SUMS"}

@@ -11,6 +11,7 @@ import pandas as pd
 from citymodel.config import Settings
 from citymodel.errors import SourceDataError, dataset_error
 
+from ..common import write_csv_atomic
 from .files import analysis_dir, building_values_path, flood_raster_path, tile_files
 
 
@@ -92,7 +93,7 @@ def add_analysis_to_release(builder, settings: Settings) -> list[str]:
         else:
             p = builder.path(f"data/analysis/{name}.csv", dataset=f"analysis-{layer}", title=f"{title} (CSV)",
                              media_type="text/csv", format="CSV")
-            frame.to_csv(p, index=False)
+            write_csv_atomic(frame, p)
             written.append(f"data/analysis/{name}.csv")
 
     sh = [tile_files(settings, "sun_hours", t)["raster"] for t in tiles]

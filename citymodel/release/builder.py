@@ -6,6 +6,7 @@ release ids, atomicity, refusal and crashes, the content digest, pruning.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -19,9 +20,10 @@ from types import MappingProxyType
 from typing import Any
 
 from ..errors import CityModelError, ReleaseError, dataset_error
-from ..fileio import atomic_output, atomic_write_bytes, sha256_file
+from ..fileio import atomic_output, atomic_write_bytes, dir_mode, file_mode, sha256_file
 from .checks import evaluate_checks
 from .checksums import write_sha256sums
+from .contents import PublishPolicy, ReleaseContents
 from .dcat import (DEFAULT_LICENSE, THEME_REGI, DatasetEntry, DistributionEntry, catalog_document,
                    check_spatial_wkt)
 from .formats import SPECS, file_kind
@@ -77,12 +79,79 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _link_or_copy(src: str, dst: str) -> str:
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """A hard link where the file system allows (no space needed), else a copy (mode from the umask)."""
     try:
         os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-    return dst
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        shutil.copyfile(src, dst)
+
+
+def _copy_tree(src: Path, dst: Path) -> None:
+    """Copy the folder ``src`` to ``dst`` (which must not exist), files hard-linked where possible.
+
+    Stops at the first error and raises it as it is (``shutil.copytree`` would gather an error
+    per file into one ``shutil.Error`` line of many kilobytes when the disk is full).
+    """
+    dst.mkdir()
+    for dirpath, dirnames, filenames in os.walk(src):
+        here = Path(dirpath)
+        target = dst / here.relative_to(src)
+        for d in sorted(dirnames):
+            (target / d).mkdir()
+        for f in sorted(filenames):
+            _link_or_copy(here / f, target / f)
+
+
+def _mb(n: float) -> str:
+    """Bytes as MB for messages: one decimal below 1,000 MB (never 0.0 for a positive amount)."""
+    mb = n / 1e6
+    if mb >= 1000:
+        return f"{mb:,.0f} MB"
+    return f"{max(mb, 0.1) if n > 0 else 0.0:.1f} MB"
+
+
+def disk_full(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or an error it was raised from) says the disk or quota is full."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        text = str(exc)[:2000].lower()
+        if "no space left on device" in text or "database or disk is full" in text or "disk quota exceeded" in text:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def folder_bytes(path: str | os.PathLike) -> int:
+    """Total size of the files below ``path`` (0 when it does not exist)."""
+    total = 0
+    for dirpath, _, filenames in os.walk(path):
+        for f in filenames:
+            try:
+                total += os.lstat(os.path.join(dirpath, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def _normalise_modes(root: Path) -> None:
+    """Every folder of a release ``0777 & ~umask`` and every file ``0666 & ~umask`` (0755/0644 under
+    the usual umask 022), whatever the writer did: a web server running as another user must be
+    able to serve every file."""
+    fm, dm = file_mode(), dir_mode()
+    for dirpath, dirnames, filenames in os.walk(root):
+        for d in [dirpath] + [os.path.join(dirpath, n) for n in dirnames]:
+            if (os.stat(d).st_mode & 0o7777) != dm:
+                os.chmod(d, dm)
+        for f in filenames:
+            path = os.path.join(dirpath, f)
+            if (os.lstat(path).st_mode & 0o7777) != fm:
+                os.chmod(path, fm)
 
 
 class ReleaseBuilder:
@@ -131,6 +200,9 @@ class ReleaseBuilder:
         Returns the current UTC time (tests).
     lock_timeout_s : float
         How long ``begin`` waits for another builder on the same output directory.
+    min_free_bytes : int
+        Space that must remain free on the disk of ``releases/`` after the release is written
+        (``publish.min_free_mb``); see :meth:`begin`.
     """
 
     def __init__(self, output_dir: str | os.PathLike, keep: int = 5, license: str = DEFAULT_LICENSE,
@@ -142,7 +214,8 @@ class ReleaseBuilder:
                  contributor_id: str | None = None, publisher_uri: str | None = None,
                  version_notes: str | None = None, theme: str | None = THEME_REGI,
                  contact: str | None = None, facts: dict[str, Any] | None = None,
-                 clock: Callable[[], datetime] | None = None, lock_timeout_s: float = 30.0):
+                 clock: Callable[[], datetime] | None = None, lock_timeout_s: float = 30.0,
+                 min_free_bytes: int = 0):
         if int(keep) < 1:
             raise dataset_error(ReleaseError, "release", f"keep={keep} would delete the current release",
                                 "set publish.keep_releases to 1 or more")
@@ -170,6 +243,7 @@ class ReleaseBuilder:
         self.facts: dict[str, Any] = dict(facts or {})
         self.clock = clock or utc_now
         self.lock_timeout_s = float(lock_timeout_s)
+        self.min_free_bytes = int(min_free_bytes)
         self._reset()
 
     # -- state ---------------------------------------------------------------------------------
@@ -180,6 +254,8 @@ class ReleaseBuilder:
         self._datasets: dict[str, DatasetEntry] = {}
         self._dists: dict[str, DistributionEntry] = {}
         self._lock_fd: int | None = None
+        self._expected_bytes = 0
+        self._space_pruned: list[str] = []
 
     @property
     def releases_dir(self) -> Path:
@@ -246,11 +322,17 @@ class ReleaseBuilder:
                 self._lock_fd = None
 
     # -- begin ---------------------------------------------------------------------------------
-    def begin(self, release_id: str | None = None) -> Path:
-        """Open a new release: clean leftovers, take the lock, create ``releases/<x>.partial/``.
+    def begin(self, release_id: str | None = None, expected_bytes: int | None = None) -> Path:
+        """Open a new release: clean leftovers, take the lock, check the space, create
+        ``releases/<x>.partial/``.
 
         ``release_id`` fixes the id of the release (it must not exist yet); by default the id
         is made by :meth:`finalize` from the start time and the content digest.
+
+        ``expected_bytes`` is the estimated size of what goes in (files that will be hard-linked
+        need none). When less than ``expected_bytes + min_free_bytes`` is free, old releases are
+        pruned first, oldest first (never the one ``latest`` points to); if that is not enough,
+        nothing is written and a :class:`ReleaseError` says how much to free.
 
         Returns
         -------
@@ -268,6 +350,8 @@ class ReleaseBuilder:
         try:
             self.releases_dir.mkdir(parents=True, exist_ok=True)
             self._clean_leftovers()
+            self._expected_bytes = int(expected_bytes or 0)
+            self._space_pruned = self._ensure_space(self._expected_bytes) if expected_bytes is not None else []
             if release_id is not None and (self.releases_dir / release_id).exists():
                 raise dataset_error(ReleaseError, "release", f"release {release_id} already exists",
                                     "choose another release id or let finalize() make one")
@@ -292,12 +376,68 @@ class ReleaseBuilder:
         for p in self.output_dir.glob(".latest.*"):
             p.unlink()
 
-    def abort(self, remove: bool = True) -> None:
-        """Give up the open release (removes its partial folder unless ``remove=False``)."""
-        if self.partial_dir is not None and remove and self.partial_dir.exists():
-            shutil.rmtree(self.partial_dir)
+    def abort(self, remove: bool = True, error: BaseException | None = None) -> BaseException | None:
+        """Give up the open release (removes its partial folder unless ``remove=False``).
+
+        With ``error`` (what went wrong while the release was being filled), returns the exception
+        to raise for it: a full disk becomes one readable :class:`ReleaseError` with the fix, and
+        the partial folder is removed whatever ``remove`` says (it would only hold the space);
+        any other error is returned as it is.
+        """
+        partial = self.partial_dir
+        full = error is not None and not isinstance(error, ReleaseError) and disk_full(error)
+        if partial is not None and (remove or full) and partial.exists():
+            shutil.rmtree(partial, ignore_errors=True)
+        out = self._disk_full_error() if full else error
         self._unlock()
         self._reset()
+        return out
+
+    # -- space -----------------------------------------------------------------------------------
+    def _free_bytes(self) -> int:
+        return shutil.disk_usage(self.releases_dir).free
+
+    def _ensure_space(self, expected_bytes: int) -> list[str]:
+        need = expected_bytes + self.min_free_bytes
+        free = self._free_bytes()
+        pruned: list[str] = []
+        if free >= need:
+            return pruned
+        cur = latest_release(self.output_dir)
+        for rid in list_releases(self.output_dir):  # oldest first
+            if cur is not None and rid == cur.name:
+                continue
+            self._remove_release(rid)
+            pruned.append(rid)
+            free = self._free_bytes()
+            if free >= need:
+                return pruned
+        latest = cur.name if cur is not None else "(none)"
+        raise dataset_error(
+            ReleaseError, "release",
+            f"not enough free space for a new release in {self.releases_dir}: about {_mb(need)} needed "
+            f"({_mb(expected_bytes)} for the release, {_mb(self.min_free_bytes)} to stay free), {_mb(free)} free"
+            + (f" after pruning {len(pruned)} old release(s)" if pruned else "")
+            + f"; nothing was written, latest still points to {latest}",
+            f"free {_mb(need - free)} in {self.releases_dir} (or lower publish.keep_releases, now {self.keep}, "
+            f"or publish.min_free_mb), then run again")
+
+    def _disk_full_error(self) -> ReleaseError:
+        """One line for a disk that became full: where, what is free, the fix."""
+        where = self.releases_dir
+        try:
+            free = self._free_bytes()
+        except OSError:  # pragma: no cover
+            free = 0
+        cur = latest_release(self.output_dir)
+        estimate = (f" (about {_mb(self._expected_bytes + self.min_free_bytes)} by the estimate)"
+                    if self._expected_bytes else "")
+        return dataset_error(
+            ReleaseError, "release",
+            f"the disk of {where} became full while the release was written; the unfinished release was "
+            f"removed, nothing was published, latest still points to {cur.name if cur is not None else '(none)'}",
+            f"the release needs more than the {_mb(free)} free now{estimate}: free space in {where} or lower "
+            f"publish.keep_releases (now {self.keep}), then run again")
 
     # -- registration ----------------------------------------------------------------------------
     def dataset(self, identifier: str, title: str | None = None, description: str | None = None, *,
@@ -416,7 +556,7 @@ class ReleaseBuilder:
                                 "add each folder once", record=rel)
         target.parent.mkdir(parents=True, exist_ok=True)
         # hard links where the file system allows: tiles are written once and never changed in place
-        shutil.copytree(src, target, symlinks=False, copy_function=_link_or_copy)
+        _copy_tree(src, target)
         self.register_folder(rel, dataset=dataset, entry=entry, title=title, description=description,
                              media_type=media_type, format=format, conforms_to=conforms_to,
                              in_digest=in_digest)
@@ -500,7 +640,8 @@ class ReleaseBuilder:
         return target
 
     # -- finalize ------------------------------------------------------------------------------
-    def finalize(self, checks: Sequence[Mapping[str, Any]] = ()) -> ReleaseInfo:
+    def finalize(self, checks: Sequence[Mapping[str, Any]] = (), contents: ReleaseContents | None = None,
+                 policy: PublishPolicy | None = None) -> ReleaseInfo:
         """Check, describe, publish and switch ``latest``; see the module docstring.
 
         Parameters
@@ -509,6 +650,13 @@ class ReleaseBuilder:
             ``{"name": str, "passed": bool, "blocking": bool (default: severity != "WARN"),
             "severity": "ERROR" | "WARN", "description": str, "asset": str}``; Dagster-style
             ``check_name``/``asset_key`` are accepted too.
+        contents : ReleaseContents, optional
+            What the release holds, part by part (:mod:`citymodel.release.contents`). A part that is
+            carried over or failed refuses the release unless ``policy`` allows it; allowed gaps
+            are said in words in ``index.html``, ``release.json`` and ``catalog.jsonld`` and count
+            for the content digest.
+        policy : PublishPolicy, optional
+            What the deployment allows (default: no gaps, at least one building and one point).
 
         Returns
         -------
@@ -523,19 +671,30 @@ class ReleaseBuilder:
         """
         t0 = time.perf_counter()
         partial = self._require_open()
+        policy = policy or PublishPolicy()
         try:
             failed, warnings, check_rows = evaluate_checks(checks)
-            if failed:
+            refusals = contents.refusals(policy) if contents is not None else []
+            if failed or refusals:
                 raise dataset_error(
                     ReleaseError, "release",
-                    f"{len(failed)} blocking check(s) failed: {'; '.join(failed)}. Nothing was "
-                    f"published; latest still points to {self._latest_id() or '(none)'}; the "
+                    (f"{len(failed)} blocking check(s) failed: {'; '.join(failed)}. " if failed else "")
+                    + (f"{len(refusals)} part(s) not publishable: {'; '.join(refusals)}. " if refusals else "")
+                    + f"Nothing was published; latest still points to {self._latest_id() or '(none)'}; the "
                     f"unpublished release is kept for inspection in {partial}",
                     "fix the data or the checks named above and run the release again")
-            info = self._publish(partial, check_rows, warnings)
+            if contents is not None:
+                warnings = warnings + [f"{p.label} {p.text('en')}" for p in contents.gaps]
+            info = self._publish(partial, check_rows, warnings, contents, policy)
         except BaseException as exc:
+            full = isinstance(exc, Exception) and disk_full(exc)
+            if full:
+                shutil.rmtree(partial, ignore_errors=True)
+                error = self._disk_full_error()
             self._unlock()
             self._reset()
+            if full:
+                raise error from exc
             if isinstance(exc, CityModelError) or not isinstance(exc, Exception):
                 raise
             raise dataset_error(
@@ -553,7 +712,8 @@ class ReleaseBuilder:
         cur = latest_release(self.output_dir)
         return cur.name if cur is not None else None
 
-    def _publish(self, partial: Path, check_rows: list[dict], warnings: list[str]) -> ReleaseInfo:
+    def _publish(self, partial: Path, check_rows: list[dict], warnings: list[str],
+                 contents: ReleaseContents | None = None, policy: PublishPolicy | None = None) -> ReleaseInfo:
         created = self._started
         # every registered file must exist
         for rel, d in sorted(self._dists.items()):
@@ -566,7 +726,7 @@ class ReleaseBuilder:
                                     record=d.rel_path)
         files = list_release_files(partial)
         hashes = {rel: sha256_file(partial / rel) for rel in files}
-        digest = self._content_digest(partial, files, hashes)
+        digest = self._content_digest(partial, files, hashes, contents)
 
         current = latest_release(self.output_dir)
         previous_id = current.name if current is not None else None
@@ -576,8 +736,8 @@ class ReleaseBuilder:
             return ReleaseInfo(current.name, current, True, digest,
                                parse_iso(m.get("created")) or created, int(m.get("files", 0)),
                                int(m.get("bytes", 0)), previous_id=previous_id,
-                               pruned=self._prune(current.name), datasets=sorted(self._datasets),
-                               warnings=warnings, pointer=self._pointer_kind())
+                               pruned=self._space_pruned + self._prune(current.name),
+                               datasets=sorted(self._datasets), warnings=warnings, pointer=self._pointer_kind())
 
         release_id = self._explicit_id or f"{self._stamp}-{digest[:8]}"
         final = self.releases_dir / release_id
@@ -588,7 +748,7 @@ class ReleaseBuilder:
         release_id = final.name
         urls = self._url_base(release_id)
 
-        catalog = catalog_document(self, release_id, created, hashes, partial, urls)
+        catalog = catalog_document(self, release_id, created, hashes, partial, urls, contents=contents)
         atomic_write_bytes(partial / CATALOG_FILE, (json.dumps(catalog, ensure_ascii=False, indent=1)
                                                     + "\n").encode("utf-8"))
         total = sum((partial / r).stat().st_size for r in files)
@@ -601,13 +761,17 @@ class ReleaseBuilder:
             "license": self.license, "checks": check_rows, "warnings": warnings,
             "datasets": sorted(self._datasets),
         }
+        if contents is not None:
+            manifest["contents"] = contents.to_dict(policy)
         atomic_write_bytes(partial / MANIFEST_FILE,
                            (json.dumps(manifest, ensure_ascii=False, indent=1) + "\n").encode("utf-8"))
-        page = render_index_page(self, release_id, created, hashes, partial, check_rows, warnings, urls)
+        page = render_index_page(self, release_id, created, hashes, partial, check_rows, warnings, urls,
+                                 contents=contents)
         atomic_write_bytes(partial / INDEX_FILE, page.encode("utf-8"))
         for name in (CATALOG_FILE, MANIFEST_FILE, INDEX_FILE):
             hashes[name] = sha256_file(partial / name)
         write_sha256sums(partial / SUMS_FILE, hashes)
+        _normalise_modes(partial)
         _fsync_dir(partial)
 
         os.rename(partial, final)
@@ -617,7 +781,7 @@ class ReleaseBuilder:
         except BaseException:
             os.rename(final, partial)  # back to unpublished; latest was not replaced
             raise
-        pruned = self._prune(release_id)
+        pruned = self._space_pruned + self._prune(release_id)
         return ReleaseInfo(release_id, final, False, digest, created, len(files), total,
                            previous_id=previous_id, pruned=pruned, datasets=sorted(self._datasets),
                            unregistered=unregistered, warnings=warnings, pointer=pointer)
@@ -633,7 +797,8 @@ class ReleaseBuilder:
             out.append(rel)
         return out
 
-    def _content_digest(self, partial: Path, files: list[str], hashes: dict[str, str]) -> str:
+    def _content_digest(self, partial: Path, files: list[str], hashes: dict[str, str],
+                        contents: ReleaseContents | None = None) -> str:
         excluded_folders = [d.folder for d in self._dists.values() if d.folder and not d.in_digest]
         # a dataset whose distributions are all outside the digest (e.g. the variants listing) is too
         counted = {d.dataset for d in self._dists.values() if d.in_digest}
@@ -657,6 +822,8 @@ class ReleaseBuilder:
             "datasets": [asdict(self._datasets[k]) for k in sorted(self._datasets) if k not in outside],
             "distributions": [asdict(self._dists[k]) for k in sorted(self._dists) if self._dists[k].in_digest],
         }
+        if contents is not None:  # the same files with other gaps are another release
+            meta["contents"] = contents.digest_items()
         h.update(json.dumps(meta, sort_keys=True, default=list).encode("utf-8"))
         return h.hexdigest()
 
@@ -704,12 +871,16 @@ class ReleaseBuilder:
         for rid in list_releases(self.output_dir):
             if rid in keep_ids:
                 continue
-            src = self.releases_dir / rid
-            doomed = self.releases_dir / f"{rid}{DELETING_SUFFIX}"
-            os.rename(src, doomed)
-            shutil.rmtree(doomed, ignore_errors=True)
+            self._remove_release(rid)
             pruned.append(rid)
         return pruned
+
+    def _remove_release(self, rid: str) -> None:
+        """Rename to ``<id>.deleting`` (nothing that looks like a release is left if this stops
+        half-way), then delete."""
+        doomed = self.releases_dir / f"{rid}{DELETING_SUFFIX}"
+        os.rename(self.releases_dir / rid, doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
 
 
 def _json_digest_without(path: Path, keys: Iterable[str]) -> str | None:

@@ -22,6 +22,7 @@ from .titles import entry_texts
 
 if TYPE_CHECKING:
     from .builder import ReleaseBuilder
+    from .contents import ReleaseContents
 
 #: Licence of published data unless configured: Datenlizenz Deutschland - Namensnennung 2.0.
 DEFAULT_LICENSE = "http://dcat-ap.de/def/licenses/dl-by-de/2.0"
@@ -90,12 +91,14 @@ class DistributionEntry:
 
 
 def catalog_document(rb: ReleaseBuilder, release_id: str, created: datetime, hashes: dict[str, str],
-                     partial: Path, urls: str) -> dict:
+                     partial: Path, urls: str, *, contents: ReleaseContents | None = None) -> dict:
     """The DCAT-AP catalog (JSON-LD) of a release being published by ``rb``.
 
     One ``dcat:Dataset`` per dataset that has distributions, one ``dcat:Distribution`` per
     registered file (with ``spdx:checksum`` from ``hashes`` and ``dcat:byteSize``); URLs are
-    ``urls`` + the path in the release.
+    ``urls`` + the path in the release. With ``contents``: the catalog's ``rdfs:comment`` says
+    in words (German and English) whether the release is complete, which parts are missing or
+    old and what is not computed; a dataset with a gap says which in ``adms:versionNotes``.
     """
     when = {"@value": iso_utc(created), "@type": "xsd:dateTime"}
     lic = {"@id": rb.license}
@@ -197,8 +200,11 @@ def catalog_document(rb: ReleaseBuilder, release_id: str, created: datetime, has
         conforms = list(dict.fromkeys(crs_iris + list(ds.conforms_to)))
         if conforms:
             entry["dct:conformsTo"] = [{"@id": c} for c in conforms]
-        if rb.version_notes:
-            entry["adms:versionNotes"] = _lit(rb.language, rb.version_notes)
+        notes = [_lit(rb.language, rb.version_notes)] if rb.version_notes else []
+        if contents is not None and contents.dataset_gaps(ds_id):
+            notes += [_lit("de", contents.dataset_note(ds_id, "de")), _lit_en(contents.dataset_note(ds_id, "en"))]
+        if notes:
+            entry["adms:versionNotes"] = notes if len(notes) > 1 else notes[0]
         datasets.append(entry)
     catalog = {
         "@id": "#catalog",
@@ -220,6 +226,9 @@ def catalog_document(rb: ReleaseBuilder, release_id: str, created: datetime, has
     if rb.spatial_wkt:
         wkt = {"@value": rb.spatial_wkt, "@type": "gsp:wktLiteral"}
         catalog["dct:spatial"] = {"@type": "dct:Location", "dcat:bbox": wkt, "locn:geometry": wkt}
+    if contents is not None:
+        catalog["rdfs:comment"] = [_lit("de", "\n".join(contents.lines("de"))),
+                                  _lit_en("\n".join(contents.lines("en")))]
     return {"@context": dict(JSONLD_CONTEXT), "@graph": [catalog, publisher, build] + datasets}
 
 

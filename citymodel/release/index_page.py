@@ -19,6 +19,7 @@ from .titles import entry_texts
 
 if TYPE_CHECKING:
     from .builder import ReleaseBuilder
+    from .contents import ReleaseContents
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2430;background:#f6f7f9}
@@ -78,9 +79,12 @@ def _variants_section(partial: Path) -> str:
 
 
 def render_index_page(rb: ReleaseBuilder, release_id: str, created: datetime, hashes: Mapping[str, str],
-                      partial: Path, check_rows: list[dict], warnings: list[str], urls: str) -> str:
+                      partial: Path, check_rows: list[dict], warnings: list[str], urls: str, *,
+                      contents: ReleaseContents | None = None) -> str:
     """The ``index.html`` of a release being published by ``rb``: one self-contained page (no
-    scripts, the tile map inlined as PNG) listing the files, viewer snippets, quality and CRS notes."""
+    scripts, the tile map inlined as PNG) listing the files, viewer snippets, quality and CRS notes;
+    with ``contents``, first of all what the release holds (German first): complete, or which
+    parts are missing or old, and what the deployment does not compute."""
     e = html.escape
     parts: list[str] = []
     parts.append(f"<!DOCTYPE html>\n<html lang='{e(rb.language)}'><head><meta charset='utf-8'>"
@@ -92,6 +96,8 @@ def render_index_page(rb: ReleaseBuilder, release_id: str, created: datetime, ha
                  f"</header><main>")
     if rb.description:
         parts.append(f"<p>{e(rb.description)}</p>")
+    if contents is not None:
+        parts.append(render_contents_section(contents))
     parts.append(_viewer_section(partial))
     parts.append(_variants_section(partial))
 
@@ -274,3 +280,37 @@ def _human_size(n: int) -> str:
             return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n} B"  # pragma: no cover
+
+
+def render_contents_section(contents: ReleaseContents) -> str:
+    """The section "Stand und Vollständigkeit / Status and completeness" (German first)."""
+    e = html.escape
+    gaps = contents.gaps
+    css = "warn" if gaps else "pass"
+    out = [f"<section id='contents'><h2>Stand und Vollständigkeit <span class='muted'>/ Status and "
+           f"completeness</span></h2><p lang='de'><span class='badge {css}'>"
+           f"{'unvollständig' if gaps else 'vollständig'}</span> {e(contents.summary('de'))}</p>"
+           f"<p lang='en' class='muted'>{e(contents.summary('en'))}</p>"]
+    if gaps:
+        out.append("<table><tr><th>Teil <span class='muted'>/ part</span></th><th>Kachel <span class='muted'>"
+                   "/ tile</span></th><th>Stand <span class='muted'>/ state</span></th></tr>")
+        for p in gaps:
+            out.append(f"<tr><td>{e(p.asset)}</td><td>{e(p.tile or 'ganze Stadt / whole city')}</td>"
+                       f"<td><span lang='de'>{e(p.text('de'))}</span><br><span lang='en' class='muted'>"
+                       f"{e(p.text('en'))}</span></td></tr>")
+        out.append("</table>")
+    counts = contents.counts()
+    out.append(f"<p class='muted'>Teile / parts: {counts['fresh']} in diesem Lauf erstellt / built in this "
+               f"refresh, {counts['current']} unverändert / unchanged, {counts['carried_over']} übernommen / "
+               f"carried over, {counts['degraded']} unvollständig / incomplete, {counts['failed']} fehlend / "
+               f"missing"
+               + (f"; Lauf / refresh <code>{e(contents.refresh_id)}</code>" if contents.refresh_id else "")
+               + ". Einzelheiten / details: <a href='release.json'>release.json</a> (<code>contents</code>).</p>")
+    if contents.not_computed:
+        out.append("<p>Nicht berechnet <span class='muted'>/ not computed</span>:</p><ul>")
+        for n in contents.not_computed:
+            out.append(f"<li><span lang='de'>{e(n.text_de)}</span> <span lang='en' class='muted'>"
+                       f"/ {e(n.text_en)}</span></li>")
+        out.append("</ul>")
+    out.append("</section>")
+    return "".join(out)

@@ -9,6 +9,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ..fileio import atomic_write_text
+
 
 def _corners(volume: dict) -> np.ndarray | None:
     if "box" in volume:
@@ -70,8 +72,5 @@ def compose_tilesets(children: Sequence[Path], out_path: Path, *, geometric_erro
     ge = geometric_error if geometric_error is not None else max(errors + [0.0]) * 2 or 500.0
     doc = {"asset": {"version": "1.1", **({"extras": extras} if extras else {})}, "geometricError": ge,
            "root": {"boundingVolume": volume, "geometricError": ge, "refine": "ADD", "children": kids}}
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=1), encoding="utf-8")
-    tmp.replace(out_path)
+    atomic_write_text(out_path, json.dumps(doc, indent=1))
     return out_path

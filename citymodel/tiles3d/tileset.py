@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
+
+from ..fileio import atomic_write_bytes
 
 __all__ = ["Region", "GEOMETRIC_ERROR_DIVISOR", "write_json_atomic", "write_bytes_atomic",
            "validate_tileset_schema", "quadtree_parents", "column_major", "tileset_document"]
@@ -105,17 +105,9 @@ def quadtree_parents(keys: Iterable[tuple[int, int]]) -> list[tuple[int, int, in
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write ``data`` atomically with the project's one writer (:func:`citymodel.fileio.atomic_write_bytes`:
+    readers never see half a file; the mode follows the umask, 0644 under the usual one)."""
+    atomic_write_bytes(path, data)
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
