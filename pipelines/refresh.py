@@ -18,7 +18,7 @@ from typing import Callable, Iterable
 
 import dagster as dg
 
-from .run_state import last_attempt_failed
+from .run_state import last_attempt_failed, latest_materialization
 from .settings_versions import READS, only_settings_changed
 
 SOURCE_PREFIX = "sources"
@@ -95,13 +95,8 @@ class RefreshPlan:
 
 def _latest(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None) -> tuple[dict, int] | None:
     """Tags and storage id (a global, increasing event number) of the latest materialization."""
-    flt = dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None)
-    result = instance.fetch_materializations(flt, limit=1)
-    if not result.records:
-        return None
-    rec = result.records[0]
-    mat = rec.asset_materialization
-    return (dict(mat.tags or {}) if mat is not None else {}), rec.storage_id
+    m = latest_materialization(instance, key, partition)
+    return None if m is None else (m.tags, m.storage_id)
 
 
 def _upstream_newer(asset_graph, latest, key, part, storage_id, tile_ids, partitioned) -> bool:

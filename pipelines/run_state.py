@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import dagster as dg
@@ -91,10 +91,13 @@ def _is_project_error(e) -> bool:
 # ------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Materialization:
+    """The latest materialization of a part: its event number (global, increasing), time, run and tags."""
+
     storage_id: int
     time: datetime
     run_id: str
     code_version: str | None
+    tags: dict = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ def latest_materialization(instance: dg.DagsterInstance, key: dg.AssetKey, parti
     mat = rec.asset_materialization
     tags = dict(mat.tags or {}) if mat is not None else {}
     return Materialization(rec.storage_id, datetime.fromtimestamp(rec.timestamp, timezone.utc).replace(microsecond=0),
-                           rec.run_id, tags.get("dagster/code_version"))
+                           rec.run_id, tags.get("dagster/code_version"), tags)
 
 
 def latest_attempt(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None) -> Attempt | None:
