@@ -10,6 +10,7 @@ import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
 
+from pipelines.run_state import full_asset_graph
 from resources.settings import SettingsResource
 from resources.warehouse import WarehouseResource
 
@@ -20,14 +21,13 @@ from .staging import DTM_KEY, POINT_CLOUD_KEY, VECTOR_ROLES, WEATHER_KEY
 REPORT_KEY = dg.AssetKey(["quality", "report"])
 
 
-def staging_states(context, settings) -> list[dict]:
+def staging_states(context, settings, graph) -> list[dict]:
     """The staged parts whose results on disk are not from this refresh (their staging or download
     failed, or an input did), as the quality report takes them: role, tile, state and words."""
     from citymodel.release.contents import GAP_STATES
     from citymodel.requirements import not_configured_assets
-    from pipelines.run_state import REFRESH_TAG, city_asset_keys, full_asset_graph, part_states
+    from pipelines.run_state import REFRESH_TAG, city_asset_keys, part_states
 
-    graph = full_asset_graph(context, settings)
     keys = city_asset_keys(graph, REPORT_KEY)
     parts = part_states(context.instance, graph, settings.tile_ids, keys,
                         refresh_id=context.run.tags.get(REFRESH_TAG), current_run_id=context.run_id,
@@ -49,7 +49,7 @@ def staging_states(context, settings) -> list[dict]:
     + [dg.AssetKey(["staging", "lod2_reference"]), WEATHER_KEY, POINT_CLOUD_KEY, DTM_KEY, MODEL_KEY,
        dg.AssetKey(["analysis", "building_values"])],
     group_name="quality",
-    code_version="3",
+    code_version="4",
     automation_condition=dg.AutomationCondition.eager(),
     kinds={"html", "json"},
     description="Quality report of the staged sources (suites, checks, quarantined records), of the "
@@ -82,8 +82,9 @@ def quality_report(context: AssetExecutionContext, settings: SettingsResource,
         frame = pd.DataFrame(table.drop(columns="geometry"))
         buildings = quality_summary(frame)
         model = model_details(frame)
-    checks = latest_check_results(context, ("buildings", "analysis"))
-    states = staging_states(context, s)
+    graph = full_asset_graph(context, s)
+    checks = latest_check_results(context, ("buildings", "analysis"), graph)
+    states = staging_states(context, s, graph)
     json_path, html_path = write_report(results, quarantine, s.quality_dir, title=f"Quality report: {s.title or s.name}",
                                         buildings=buildings, model=model, analysis_checks=checks, states=states)
     report = read_json(json_path)

@@ -82,6 +82,12 @@ def test_first_refresh_builds_every_asset_and_tile(city):
     report = json.loads((s.quality_dir / "report.json").read_text())
     assert report["status"] == "pass"
     assert (s.quality_dir / "report.html").is_file()
+    # the report lists the checks of the whole model and every analysis, each tile of the tile assets,
+    # not only those of the run that happened to build the report (that made a rebuilt city another release)
+    checked = {(c["asset"], c["partition"]) for c in report["analysis_checks"]["checks"]}
+    assert {("buildings/lod2", t) for t in s.tile_ids} <= checked
+    assert {("analysis/solar", t) for t in s.tile_ids} <= checked
+    assert ("buildings/model", None) in checked and ("analysis/building_values", None) in checked
 
 
 def test_staged_buildings_match_the_source_and_bad_records_are_quarantined(city):
