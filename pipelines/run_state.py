@@ -47,7 +47,10 @@ NEIGHBOUR_TAG = "citymodel/reads_neighbour_tiles"
 IN_PROGRESS = frozenset({dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
                          dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING})
 #: Dagster's wrappers around the error a step raised (the cause is the message people need)
-_WRAPPERS = ("DagsterExecutionStepExecutionError", "DagsterUserCodeExecutionError", "DagsterExecutionInterruptedError")
+#: Dagster's wrappers around what a step raised (the last error of a step that used up its retries
+#: comes as RetryRequestedFromPolicy "Exceeded max_retries of N", the real one as its cause)
+_WRAPPERS = ("DagsterExecutionStepExecutionError", "DagsterUserCodeExecutionError", "DagsterExecutionInterruptedError",
+             "RetryRequestedFromPolicy")
 
 
 def new_refresh_id(now: datetime | None = None) -> str:

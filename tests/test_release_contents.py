@@ -42,8 +42,8 @@ def _maybe_fail(name: str, tile: str | None) -> None:
         raise dg.Failure(description="tile 32_1_0: no staged point cloud. Fix: materialize staging/point_cloud")
 
 
-@dg.asset(key=["sources", "x"], partitions_def=TILES, code_version="1")
-def src(context):
+@dg.asset(key=["sources", "x"], partitions_def=TILES, code_version="1", retry_policy=dg.RetryPolicy(max_retries=1))
+def src(context):  # a download: retried by its policy, like the real sources
     _maybe_fail("sources/x", context.partition_key)
     return dg.MaterializeResult(data_version=dg.DataVersion("v1"))
 
@@ -212,6 +212,16 @@ def test_step_messages_are_unwrapped_from_dagster(instance, kind, expected):
     assert "DagsterExecutionStepExecutionError" not in out.failed[0][1]
     st = _states(instance, "R1")
     assert st["analysis/b[32_1_0]"].detail == expected
+
+
+def test_a_step_that_used_up_its_retries_says_what_failed(instance):
+    # Dagster wraps the last error in RetryRequestedFromPolicy ("Exceeded max_retries of 1")
+    FAULTS[("sources/x", "32_1_0")] = "error"
+    out = _refresh(instance, "R1")
+    expected = ("dataset 'lidar', record 'las_32_1_0.laz': the file ends after 1,000 of 2,000 declared points. "
+                "Fix: publish the complete file")
+    assert [f.message for f in out.steps_failed] == [expected]
+    assert _states(instance, "R1")["sources/x[32_1_0]"].detail == expected
 
 
 def test_not_configured_layers_are_listed_and_block_nothing(instance):
