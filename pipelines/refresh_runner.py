@@ -14,7 +14,9 @@ from citymodel.sources import not_configured_version, source_version
 from .partitions import sync_tiles
 from .refresh import RefreshPlan, plan_refresh
 
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+#: Dagster's console log of a run without ``--verbose``: none of its step logs (a failed step's stack
+#: trace in Dagster's wrapper included); the command prints each failed step's own message at the end
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 def source_fingerprints(settings: Settings):

@@ -62,7 +62,11 @@ def _inject_and_recover(city, rel_file: str, damage, needs: tuple[str, ...]) -> 
     releases_before = sorted(p.name for p in (city.out / "releases").iterdir())
     damage(path, good)
     _bump_distribution(city.src / "catalog.jsonld", rel_file, path)
-    bad = _run(city)
+    try:
+        bad = _run(city)
+    finally:  # the served city is shared with the other whole-city fault tests: always give the good file back
+        path.write_bytes(good)
+        _bump_distribution(city.src / "catalog.jsonld", rel_file, path)
     assert bad.returncode == 1, (bad.stdout[-3000:], bad.stderr[-3000:])
     err = bad.stderr
     for n in needs:
@@ -73,8 +77,6 @@ def _inject_and_recover(city, rel_file: str, damage, needs: tuple[str, ...]) -> 
     assert _latest(city) == latest_before and _sha256sum_ok(latest_before)
     assert sorted(p.name for p in (city.out / "releases").iterdir()) == releases_before
     # the good file back: the next run rebuilds what failed, and the same content is no new release
-    path.write_bytes(good)
-    _bump_distribution(city.src / "catalog.jsonld", rel_file, path)
     again = _run(city)
     assert again.returncode == 0, (again.stdout[-3000:], again.stderr[-3000:])
     assert f"content unchanged, no new release (latest: {latest_before.name})" in again.stdout, again.stdout[-3000:]
