@@ -146,7 +146,8 @@ def test_the_planner_rebuilds_what_reads_a_changed_setting_and_says_why(pipeline
     # every tile's noise, and downstream of it only what gathers the analyses
     assert {k for k in new if k.startswith("analysis/noise[")} == {f"analysis/noise[{t}]" for t in city.settings.tile_ids}
     assert {k.split("[")[0] for k in new} <= {"analysis/noise", "analysis/traffic_change", "analysis/building_values",
-                                             "publish/analysis_tiles", "publish/release", "quality/report"}
+                                             "publish/analysis_tiles", "publish/building_tiles",  # per-building noise
+                                             "publish/release", "quality/report"}
     assert not any(k.startswith(("buildings/", "staging/", "analysis/sun_hours", "analysis/solar")) for k in new)
 
 
