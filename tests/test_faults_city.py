@@ -67,17 +67,18 @@ def _inject_and_recover(city, rel_file: str, damage, needs: tuple[str, ...]) -> 
     finally:  # the served city is shared with the other whole-city fault tests: always give the good file back
         path.write_bytes(good)
         _bump_distribution(city.src / "catalog.jsonld", rel_file, path)
-    assert bad.returncode == 1, (bad.stdout[-3000:], bad.stderr[-3000:])
-    err = bad.stderr
-    for n in needs:
-        assert n in err, (n, err[-3000:])
-    assert "DagsterExecutionStepExecutionError" not in err and "Error occurred while executing" not in err
-    # the release refused itself: it names the part and that nothing was published
-    assert "not published" in err and latest_before.name in err, err[-3000:]
-    assert _latest(city) == latest_before and _sha256sum_ok(latest_before)
-    assert sorted(p.name for p in (city.out / "releases").iterdir()) == releases_before
-    # the good file back: the next run rebuilds what failed, and the same content is no new release
-    again = _run(city)
+    try:
+        assert bad.returncode == 1, (bad.stdout[-3000:], bad.stderr[-3000:])
+        err = bad.stderr
+        for n in needs:
+            assert n in err, (n, err[-3000:])
+        assert "DagsterExecutionStepExecutionError" not in err and "Error occurred while executing" not in err
+        # the release refused itself: it names the part and that nothing was published
+        assert "not published" in err and latest_before.name in err, err[-3000:]
+        assert _latest(city) == latest_before and _sha256sum_ok(latest_before)
+        assert sorted(p.name for p in (city.out / "releases").iterdir()) == releases_before
+    finally:  # the good file back: the next run rebuilds what failed (also for the tests after this one)
+        again = _run(city)
     assert again.returncode == 0, (again.stdout[-3000:], again.stderr[-3000:])
     assert f"content unchanged, no new release (latest: {latest_before.name})" in again.stdout, again.stdout[-3000:]
     assert _latest(city) == latest_before and _sha256sum_ok(latest_before)
@@ -98,4 +99,5 @@ def test_a_tree_file_that_lost_its_id_column_publishes_nothing_and_the_next_run_
         path.write_text(head.replace("baumnummer", "baum_nr") + "\n" + rest, encoding="utf-8")
 
     _inject_and_recover(city, "baumkataster.csv", rename_id,
-                        needs=("staging/trees", "no id column for 'tree_id'", "sources.trees.columns.tree_id"))
+                        needs=("staging/trees", "column 'baumnummer' (configured for 'tree_id') is not in the file",
+                               "Fix: correct 'sources.trees.columns.tree_id'"))
