@@ -289,6 +289,30 @@ def test_unreadable_neighbour_files_cost_only_the_halo(tmp_path):
         stage_tile([north, own], Tile(682, 5646), "dom", out / "n.las", out / "n.tif", "EPSG:25832")
 
 
+def test_a_broken_west_neighbour_whose_points_end_on_the_edge_costs_only_the_halo(tmp_path):
+    """Tiles cut at the 1 km line: after the LAS scale the west file's last points lie on x = 682000.00,
+    the east tile's min edge. Its file is still a neighbour's: when it breaks, the tile is built."""
+    import numpy as np
+
+    from citymodel.lidar import stage_tile
+    from citymodel.tiles import Tile
+
+    tile = Tile(682, 5645)
+    own = _tile_file(tmp_path, 682, 5645, seed=1)
+    x, y = _uniform((681000.0, 5645000.0, 682000.0, 5646000.0), 0.02, seed=2)
+    x[:5] = 681999.999                                   # written as 682000.00 at a 0.01 m scale
+    cls = np.where(np.arange(len(x)) % 3 == 0, 2, 1).astype(np.uint8)
+    west = _truncate(_write_las(tmp_path / "las_32_681_5645_1_th.laz", x, y, 200.0 + 0 * x, cls))
+    import laspy
+
+    assert laspy.open(west).header.maxs[0] == pytest.approx(682000.0)   # the header touches the tile
+    out = tmp_path / "out"
+    stats = stage_tile([own, west], tile, "dom", out / "t.las", out / "t.tif", "EPSG:25832")
+    assert [g["file"] for g in stats.halo_files_unreadable] == [west.name]
+    assert stats.halo_files_unreadable[0]["tile"] == "32_681_5645"
+    assert stats.point_count > 0
+
+
 # ----------------------------------------------------------------------------------------------
 # Suites measure the input as delivered (before: after quarantine, so they could not fail)
 

@@ -118,6 +118,14 @@ def _overlaps_tile(b, tile_bounds) -> bool:
     return b[2] >= tile_bounds[0] and b[0] < tile_bounds[2] and b[3] >= tile_bounds[1] and b[1] < tile_bounds[3]
 
 
+def _reaches_into_tile(b, tile_bounds) -> bool:
+    """True when a file's bounds cover part of the tile proper, not just its min edge line: a west or
+    south neighbour's file whose points end at the shared edge (682000.00 after the LAS scale) only
+    feeds the halo, so that when it breaks the tile is built without it (its edge-line points are
+    part of the recorded halo gap) instead of failing with it."""
+    return b[2] > tile_bounds[0] and b[0] < tile_bounds[2] and b[3] > tile_bounds[1] and b[1] < tile_bounds[3]
+
+
 def _named_neighbour_box(path: Path, tile: Tile):
     """The 1 km tile a file's name gives (``las_32_682_5645_1_th.laz``) when it is not ``tile``
     itself: an unreadable file of a neighbour only costs the halo. None when the name gives no
@@ -334,7 +342,7 @@ def stage_tile(paths: Iterable[str | os.PathLike], tile: Tile, dataset: str, out
                                 arr.tofile(spool_f)
                             n_staged += len(arr)
                     except SourceDataError as exc:
-                        if _overlaps_tile(info.bounds_in(proc), tb):
+                        if _reaches_into_tile(info.bounds_in(proc), tb):
                             raise                 # the tile's own points: the tile fails
                         broken = (info, exc)
                         break
