@@ -220,9 +220,7 @@ def _record(out: RefreshOutcome, instance: dg.DagsterInstance, failed: set, r, k
         steps.append(StepFailure([k.to_user_string() for k in keys], r.partition_key, lost))
     out.steps_failed += steps
     out.failed.append((label, "; ".join(f"{', '.join(s.assets)}: {s.message}" for s in steps) or "run failed"))
-    for s in steps:
-        for a in s.assets:
-            failed.add((a, r.partition_key))
+    # a failed step's assets are among those the run did not materialize
     done = _materialized(instance, run_id) if run_id else set()
     for k in keys:
         if k.to_user_string() not in done:
