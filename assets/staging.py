@@ -25,6 +25,8 @@ from .common import (bbox_metadata, new_figure, no_retry_on_permanent_errors, pn
 from .sources import manifest_path
 
 STAGING_CODE_VERSION = "1"
+#: 2: PVGIS' irradiance time offset is applied (kept with the staged table)
+WEATHER_CODE_VERSION = f"{STAGING_CODE_VERSION}.2"
 NOT_CONFIGURED = "role not configured in the deployment file (sources)"
 VECTOR_ROLES = ("buildings", "trees", "roads", "flood_zones", "viewpoints")
 
@@ -255,7 +257,7 @@ def _weather_check_specs(key) -> list[dg.AssetCheckSpec]:
 
 
 @dg.asset(key=WEATHER_KEY, deps=[dg.AssetKey(["sources", "weather"])], group_name="staging",
-          code_version=STAGING_CODE_VERSION, check_specs=_weather_check_specs(WEATHER_KEY), kinds={"parquet"},
+          code_version=WEATHER_CODE_VERSION, check_specs=_weather_check_specs(WEATHER_KEY), kinds={"parquet"},
           description="Hourly typical-year weather (DWD TRY, EPW or PVGIS TMY): global and diffuse horizontal "
                       "irradiance per hour, the climate of the solar layer.")
 def weather(context: AssetExecutionContext, settings: SettingsResource) -> dg.MaterializeResult:

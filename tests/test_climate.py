@@ -65,14 +65,16 @@ def write_epw(path, h: pd.DataFrame, tz: float = 1.0) -> None:
     path.write_text("\n".join(head + rows) + "\n", encoding="utf-8")
 
 
-def write_pvgis(path, h: pd.DataFrame) -> None:
-    """A PVGIS TMY CSV: site lines, the months selected, ``time(UTC),...,G(h),Gb(n),Gd(h),...``
+def write_pvgis(path, h: pd.DataFrame, time_offset_h: float | None = None) -> None:
+    """A PVGIS TMY CSV: site lines (with ``Irradiance Time Offset (h)`` as files since December
+    2024 have it, when given), the months selected, ``time(UTC),...,G(h),Gb(n),Gd(h),...``
     (``h`` must be in UTC), then the legend."""
     mid = pd.to_datetime(pd.DataFrame({"year": 2015, "month": h["month"], "day": h["day"], "hour": h["hour"]})) \
         + pd.Timedelta(minutes=30)
     zen = pvlib.solarposition.get_solarposition(pd.DatetimeIndex(mid).tz_localize("UTC"), LAT, LON)["zenith"].to_numpy()
     dni = np.where(h["B"] > 0, h["B"] / np.maximum(np.cos(np.radians(zen)), 0.05), 0.0)
     lines = [f"Latitude (decimal degrees): {LAT}", f"Longitude (decimal degrees): {LON}", "Elevation (m): 160.0",
+             *([f"Irradiance Time Offset (h): {time_offset_h}"] if time_offset_h is not None else []),
              "month,year", *[f"{m},{2010 + m}" for m in range(1, 13)],
              "time(UTC),T2m,RH,G(h),Gb(n),Gd(h),IR(h),WS10m,WD10m,SP"]
     for m, d, hr, b, df, n in zip(h["month"], h["day"], h["hour"], h["B"], h["D"], dni):
@@ -123,6 +125,41 @@ def test_a_pvgis_tmy_csv_round_trips_to_the_same_hourly_sums(tmp_path):
     assert w.format == "pvgis_tmy" and w.utc_offset_h == 0.0
     assert np.allclose(w.frame["ghi_w_m2"].to_numpy(), (h["B"] + h["D"]).to_numpy(float))
     assert np.allclose(w.frame["beam_h_w_m2"].to_numpy(), h["B"].to_numpy(float))
+
+
+def test_pvgis_irradiance_time_offset_places_each_hour_around_its_instant(tmp_path):
+    """PVGIS' values stand for the instant HH:00 + offset: each record becomes the hour centred on
+    that instant (the year's times are the hours' centres); without the line, the hour starting
+    at HH:00. The annual sum stays the file's; the shift survives staging (the Parquet table)."""
+    h = _hourly(seed=5, utc_offset_h=0.0)
+    write_pvgis(tmp_path / "plain.csv", h)
+    write_pvgis(tmp_path / "sarah.csv", h, time_offset_h=0.18)
+    plain, sarah = C.read_weather(tmp_path / "plain.csv"), C.read_weather(tmp_path / "sarah.csv")
+    assert plain.record_shift_h == 0.0
+    assert sarah.record_shift_h == pytest.approx(-0.32) and sarah.metadata["irradiance_time_offset_h"] == 0.18
+    yp = C.weather_year(plain, LAT, LON, year=2025)
+    ys = C.weather_year(sarah, LAT, LON, year=2025)
+    stamps = pd.to_datetime(pd.DataFrame({"year": 2025, "month": h["month"], "day": h["day"], "hour": h["hour"]}))
+    stamps = pd.DatetimeIndex(stamps).tz_localize("UTC")
+    lit = (h["B"] + h["D"]).to_numpy() > 0
+    assert ys.times.tz_convert("UTC").equals(stamps[lit] + pd.Timedelta(hours=0.18))
+    assert yp.times.tz_convert("UTC").equals(stamps[lit] + pd.Timedelta(minutes=30))
+    for y in (yp, ys):
+        assert float((y.ghi * y.step_h).sum()) / 1000.0 == pytest.approx((h["B"] + h["D"]).sum() / 1000.0, rel=1e-9)
+    # each hour's sun lies earlier in its path: further east before noon (south = 180°)
+    am = (ys.times.tz_convert("UTC").hour < 9)
+    assert np.all(ys.azimuth_deg[am] < yp.azimuth_deg[am])
+    table = sarah.to_table()
+    table.to_parquet(tmp_path / "w.parquet")
+    assert C.WeatherData.from_table(pd.read_parquet(tmp_path / "w.parquet")).record_shift_h == pytest.approx(-0.32)
+
+
+def test_a_pvgis_time_offset_outside_the_hour_names_the_file(tmp_path):
+    write_pvgis(tmp_path / "odd.csv", _hourly(seed=6, utc_offset_h=0.0), time_offset_h=3.5)
+    with pytest.raises(SourceDataError) as e:
+        C.read_weather(tmp_path / "odd.csv", "weather-pvgis")
+    msg = str(e.value)
+    assert "weather-pvgis" in msg and "odd.csv" in msg and "3.5" in msg and "Fix" in msg
 
 
 def test_the_hourly_year_keeps_the_files_irradiation_in_each_time_frame(tmp_path):

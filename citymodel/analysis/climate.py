@@ -26,10 +26,13 @@ hour's sum in Wh/m²). Where the hour lies:
   time), the hour *ending* at ``HH`` (DWD, TRY handbook: "Stundenmittel der vorangegangenen Stunde").
 * EPW: hours 1..24 in local standard time (the file's ``TZ``), the hour ending at the hour;
   ``pvlib.iotools.read_epw`` labels each record with its hour's start.
-* PVGIS TMY CSV: ``time(UTC)`` is taken as the start of the hour the values stand for. Newer files
-  state an ``Irradiance Time Offset (h)``, the instant within the hour of the satellite
-  irradiance; it is recorded in the metadata, not applied (at most an hour's shift of a
-  fraction, which moves irradiation between morning and afternoon, not the annual sum).
+* PVGIS TMY CSV: ``time(UTC)`` is written as ``HH:00``. Files since December 2024 state an
+  ``Irradiance Time Offset (h)``: the values stand for the instant ``HH:00`` + offset (SARAH
+  satellite data: the scan time within the hour, about 0.1-0.2 h; ERA5: 0.5, the hour's mean
+  centred on the half hour). The record is then taken as the hour centred on that instant, i.e.
+  starting ``offset - 0.5`` h after ``HH:00`` (``WeatherData.record_shift_h``); without the
+  line, as the hour starting at ``HH:00`` (ERA5's convention). The shift moves irradiation
+  between morning and afternoon (which faces get it), not the annual sum.
 
 The records are placed into ``year`` (the deployment's ``analysis.year``) by month, day and hour
 in their own time frame, so that a typical year made of months of different years keeps its
@@ -276,6 +279,9 @@ class WeatherData:
         The data's site where the file states it.
     metadata : dict
         What the file says about itself (station, period, kind of year, ...).
+    record_shift_h : float
+        Where each record's hour starts, after ``hour`` (PVGIS' irradiance time offset - 0.5 h;
+        0 for the hour-mean formats).
     """
 
     frame: pd.DataFrame
@@ -285,13 +291,14 @@ class WeatherData:
     longitude: float | None = None
     altitude_m: float | None = None
     metadata: dict = field(default_factory=dict)
+    record_shift_h: float = 0.0
 
     def to_table(self) -> pd.DataFrame:
         """The hourly table with its metadata in ``.attrs`` (what staging stores as Parquet)."""
         t = self.frame.copy()
         t.attrs = {"format": self.format, "utc_offset_h": self.utc_offset_h, "latitude": self.latitude,
                    "longitude": self.longitude, "altitude_m": self.altitude_m,
-                   "metadata": {k: v for k, v in self.metadata.items()}}
+                   "metadata": {k: v for k, v in self.metadata.items()}, "record_shift_h": self.record_shift_h}
         return t
 
     @classmethod
@@ -299,7 +306,7 @@ class WeatherData:
         a = dict(table.attrs)
         return cls(pd.DataFrame(table).reset_index(drop=True), float(a.get("utc_offset_h", 0.0)),
                    str(a.get("format", "")), a.get("latitude"), a.get("longitude"), a.get("altitude_m"),
-                   dict(a.get("metadata") or {}))
+                   dict(a.get("metadata") or {}), float(a.get("record_shift_h", 0.0)))
 
 
 def annual_ghi_kwh_m2(weather: WeatherData) -> float:
@@ -386,10 +393,17 @@ def _read_pvgis(path: Path, dataset: str) -> WeatherData:
     inputs = meta.get("inputs", {}) if isinstance(meta, dict) else {}
     months = meta.get("months_selected", []) if isinstance(meta, dict) else []
     md = {"source": "PVGIS TMY", "months_selected": ", ".join(f"{m['month']}:{m['year']}" for m in months)}
+    shift = 0.0
     if "irradiance time offset" in inputs:
-        md["irradiance_time_offset_h"] = inputs["irradiance time offset"]
+        offset = float(inputs["irradiance time offset"])
+        if not 0.0 <= offset <= 1.0:
+            raise dataset_error(SourceDataError, dataset, f"{path.name} states an irradiance time offset of "
+                                f"{offset} h, outside the hour (0..1)", "publish the PVGIS file unchanged",
+                                record="Irradiance Time Offset (h)")
+        md["irradiance_time_offset_h"] = offset
+        shift = offset - 0.5
     return WeatherData(frame, 0.0, "pvgis_tmy", inputs.get("latitude"), inputs.get("longitude"),
-                       inputs.get("elevation"), md)
+                       inputs.get("elevation"), md, shift)
 
 
 #: header keys of a DWD TRY file that are kept as metadata (key in the file -> metadata name)
@@ -568,7 +582,8 @@ def weather_year(weather: WeatherData, latitude: float, longitude: float, conver
     f = f[keep]
     start_local = pd.to_datetime(pd.DataFrame({"year": year, "month": f["month"].to_numpy(int),
                                                "day": f["day"].to_numpy(int), "hour": f["hour"].to_numpy(int)}))
-    start_utc = start_local - pd.Timedelta(hours=float(weather.utc_offset_h))
+    start_utc = start_local - pd.Timedelta(hours=float(weather.utc_offset_h)) \
+        + pd.Timedelta(hours=float(weather.record_shift_h))
     start = pd.DatetimeIndex(start_utc).tz_localize("UTC")
     n = len(start)
     offs = (np.arange(substeps) + 0.5) / substeps
