@@ -134,4 +134,4 @@ def lidar_source(context: AssetExecutionContext, settings: SettingsResource) -> 
 
 
 source_assets = [_build_source_asset(r) for r in (*VECTOR_SOURCE_ROLES, *FILE_SOURCE_ROLES)] + [lidar_source]
-assert set(VECTOR_SOURCE_ROLES) | set(FILE_SOURCE_ROLES) | {"lidar", "dtm"} == set(ROLES)
+assert set(VECTOR_SOURCE_ROLES) | set(FILE_SOURCE_ROLES) | {"lidar"} == set(ROLES)

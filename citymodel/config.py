@@ -21,7 +21,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "sample_city.yaml"
 ENV_VAR = "CITYMODEL_CONFIG"
 
-ROLES = ("buildings", "lidar", "dtm", "lod2_reference", "trees", "roads", "flood_zones", "viewpoints", "variants", "weather")
+ROLES = ("buildings", "lidar", "lod2_reference", "trees", "roads", "flood_zones", "viewpoints", "variants", "weather")
 REQUIRED_ROLES = ("buildings", "lidar")
 
 
@@ -104,7 +104,7 @@ DEFAULT_MAX_FEATURES: dict[str, int] = {
     "flood_zones": 100_000, "viewpoints": 10_000}
 #: default ``quality.max_file_bytes`` per role: a larger download or data file is refused
 DEFAULT_MAX_FILE_BYTES: dict[str, int] = {
-    "buildings": 4 * GIB, "lidar": 8 * GIB, "dtm": 8 * GIB, "lod2_reference": 4 * GIB, "trees": 1 * GIB,
+    "buildings": 4 * GIB, "lidar": 8 * GIB, "lod2_reference": 4 * GIB, "trees": 1 * GIB,
     "roads": 2 * GIB, "flood_zones": 2 * GIB, "viewpoints": 256 << 20}
 
 
@@ -557,6 +557,10 @@ class Settings(_Strict):
     @field_validator("sources")
     @classmethod
     def _known_roles(cls, v: dict[str, SourceSettings]) -> dict[str, SourceSettings]:
+        if "dtm" in v:
+            raise ValueError("role 'dtm' is not read by any stage: the terrain model is derived from each "
+                             "LiDAR tile's ground points (class 2, `lidar.dtm_resolution_m`) and published as "
+                             "staging/dtm. Fix: remove 'dtm' from sources (its dataset may stay in the catalog)")
         unknown = sorted(set(v) - set(ROLES))
         if unknown:
             raise ValueError(f"unknown role(s) {unknown}; known roles are {list(ROLES)}")

@@ -83,10 +83,12 @@ def test_first_run_recognises_roles_and_writes_a_catalog_the_pipeline_reads(tmp_
     gpd.GeoDataFrame({"szenario": ["HQ100"], "wsp_m": [150.2]}, geometry=[_box(681500, 5644500, 100)],
                      crs=CRS).to_file(d / "hochwasser.gpkg")
     (d / "notes.txt").write_text("hello", encoding="utf-8")
+    (d / "dgm1_32_681_5644.tif").write_bytes(b"II*\x00")      # a terrain raster: said to be unused
     res = init_folder(d, **PUB)
     assert set(res.roles) == {"buildings", "lidar", "trees", "roads", "flood_zones"}
     assert res.roles["lidar"] == ["laz/dom_32_681_5644_1_th.laz", "laz/dom_32_682_5644_1_th.laz"]
     assert any("notes.txt" in s for s in res.skipped)
+    assert any("dgm1_32_681_5644.tif" in s and "derived from the LiDAR" in s for s in res.skipped)
     cat = load_catalog(d / CATALOG_NAME)
     for role, files in res.roles.items():
         ds = cat.dataset(f"musterstadt-{role.replace('_', '-')}")
@@ -191,6 +193,19 @@ def test_without_publication_keys_the_file_says_what_to_set(tmp_path):
     text = (d / DEPLOYMENT_NAME).read_text(encoding="utf-8")
     assert "publisher: null   # REQUIRED" in text
     with pytest.raises(ConfigError, match=r"publish\.publisher, publish\.license, publish\.contact are not set"):
+        load_config(d / DEPLOYMENT_NAME)
+
+
+def test_a_dtm_source_is_refused_with_what_to_do(tmp_path):
+    """No stage reads a 'dtm' role (the terrain comes from the LiDAR ground points): configuring one
+    is an error that says so, not a silently ignored dataset."""
+    import yaml
+    d = _folder(tmp_path)
+    init_folder(d, **PUB)
+    cfg = yaml.safe_load((d / DEPLOYMENT_NAME).read_text(encoding="utf-8"))
+    cfg["sources"]["dtm"] = {"dataset": "musterstadt-dgm1"}
+    (d / DEPLOYMENT_NAME).write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"role 'dtm' is not read.*ground points.*Fix: remove 'dtm' from sources"):
         load_config(d / DEPLOYMENT_NAME)
 
 

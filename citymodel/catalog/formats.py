@@ -18,7 +18,6 @@ from .model import Dataset, Distribution
 ROLE_FORMATS: dict[str, frozenset[str]] = {
     "buildings": frozenset({"geojson", "gpkg", "shp", "zip"}),
     "lidar": frozenset({"laz", "las", "zip"}),
-    "dtm": frozenset({"geotiff", "zip"}),
     "lod2_reference": frozenset({"citygml", "cityjson", "zip"}),
     "trees": frozenset({"csv", "geojson", "gpkg"}),
     "roads": frozenset({"geojson", "gpkg", "zip"}),

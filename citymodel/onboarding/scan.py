@@ -102,6 +102,10 @@ def scan_folder(root: str | Path, exclude: tuple[str, ...] = ()) -> tuple[list[F
         suffix = p.suffix.lower()
         if suffix in _SHAPEFILE_PARTS:
             continue
+        if suffix in (".tif", ".tiff"):
+            skipped.append(f"{rel}: a raster (a terrain model?): not used, the terrain model is derived from "
+                           f"the LiDAR tiles' ground points")
+            continue
         if suffix not in DATA_SUFFIXES:
             skipped.append(f"{rel}: not a supported format (LAZ/LAS, GeoPackage, GeoJSON, CSV, zipped "
                            f"Shapefile, CityGML)")
