@@ -34,7 +34,7 @@ SCENE = ("analysis.scene_margin_m", "analysis.terrain_cell_m", "analysis.crown_t
 _VECTOR_QUALITY = ("quality.max_quarantine_share", "quality.blocking")
 _ROLE_QUALITY = {"buildings": ("quality.storeys_max", "quality.min_footprint_area_m2"),
                  "trees": ("quality.tree_height_max_m",)}
-_LIDAR = ("sources.lidar", "sources.dtm", "lidar", "quality.max_file_bytes.lidar", "quality.max_file_bytes.dtm", "processing_crs",
+_LIDAR = ("sources.lidar", "lidar", "quality.max_file_bytes.lidar", "processing_crs",
           "vertical_crs")
 
 

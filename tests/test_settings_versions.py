@@ -75,7 +75,7 @@ def _setting_paths(model: type[BaseModel], prefix: str = "") -> list[str]:
 
 def test_every_setting_is_read_by_an_asset_or_changes_no_result():
     paths = _setting_paths(Settings)
-    assert "analysis.noise.grid_spacing_m" in paths and "sources.dtm.columns" in paths  # the walk is complete
+    assert "analysis.noise.grid_spacing_m" in paths and "sources.weather.columns" in paths  # the walk is complete
     read = [p for ps in READS.values() for p in ps]
     unplaced = [p for p in paths if not _no_rebuild(p) and not _covered(p, read)]
     assert unplaced == [], f"place these settings in READS or NO_REBUILD of pipelines/settings_versions.py: {unplaced}"
