@@ -224,7 +224,8 @@ def building_model(context: AssetExecutionContext, settings: SettingsResource,
     import geopandas as gpd
 
     from citymodel.citygml import validate_citygml_xsd, write_citygml
-    from citymodel.cityjson import validate_cityjson_schema, write_cityjson
+    from citymodel.cityjson import write_cityjson
+    from citymodel.cityjson_schema import validate_cityjson_schema
     from citymodel.lod2.compare import compare_with_official, coverage_from_names
     from citymodel.release import write_geopackage
 

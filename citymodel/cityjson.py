@@ -1,4 +1,4 @@
-"""CityJSON 2.0 and CityJSONSeq: writer, reader (1.0/1.1/2.0) and schema validation.
+"""CityJSON 2.0 and CityJSONSeq: writer and reader (1.0/1.1/2.0).
 
 Writer
     :func:`to_cityjson` / :func:`write_cityjson` build one CityJSON 2.0 document with a shared,
@@ -12,10 +12,7 @@ Writer
 Reader
     :func:`read_cityjson` reads CityJSON 1.0, 1.1, 2.0 (``.city.json``) and CityJSONSeq
     (``.city.jsonl``) into :class:`CityBuilding` records (vertices decoded with ``transform``).
-Schema validation
-    :func:`validate_cityjson_schema` validates a document, a feature, or a file against the official
-    CityJSON 2.0.2 JSON schemas in a folder the caller names (draft-07, ``$ref`` resolved inside that
-    folder, nothing is fetched from the network).
+Schema validation is :mod:`citymodel.cityjson_schema`.
 
 Reference system: CityJSON wants an OGC CRS URL (``https://www.opengis.net/def/crs/EPSG/0/<code>``)
 and recommends the 3D (compound) CRS. EPSG has no compound code for ETRS89 / UTM 32N + DHHN2016
@@ -28,9 +25,6 @@ system is then named in ``metadata.title``.
 from __future__ import annotations
 
 import json
-import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -38,7 +32,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from .errors import ConfigError, SourceDataError, dataset_error
+from .errors import SourceDataError, dataset_error
 from .geometry3d import Solid, Surface, newell_normal
 from .fileio import atomic_write_text, json_safe
 
@@ -512,113 +506,3 @@ def _read_seq(objs: list[dict], dataset: str) -> CityJSONData:
         buildings.extend(_buildings_from(f.get("CityObjects", {}), verts, dataset))
     md = header.get("metadata") or {}
     return CityJSONData(str(header.get("version")), md, buildings, md.get("referenceSystem"), tr)
-
-
-# ----------------------------------------------------------------------------- schema validation
-
-@lru_cache(maxsize=4)
-def _validators(schema_dir: str):
-    import jsonschema
-    from referencing import Registry, Resource
-    from referencing.jsonschema import DRAFT7
-
-    folder = Path(schema_dir)
-    main = folder / "cityjson.schema.json"
-    feat = folder / "cityjsonfeature.schema.json"
-    if not folder.is_dir() or not main.is_file() or not feat.is_file():
-        raise dataset_error(ConfigError, "cityjson-schemas",
-                            f"schema folder {folder} does not hold cityjson.schema.json and "
-                            "cityjsonfeature.schema.json",
-                            "pass the folder of the official CityJSON 2.0.2 schemas "
-                            "(e.g. <shared>/schemas/cityjson-2.0.2)")
-    resources = []
-    schemas = {}
-    for p in sorted(folder.glob("*.schema.json")):
-        if ".min." in p.name:
-            continue
-        contents = json.loads(p.read_text(encoding="utf-8"))
-        schemas[p.name] = contents
-        res = Resource.from_contents(contents, default_specification=DRAFT7)
-        resources.append((contents.get("$id", p.resolve().as_uri()), res))
-        resources.append((p.resolve().as_uri(), res))
-    registry = Registry().with_resources(resources)
-    fc = jsonschema.Draft7Validator.FORMAT_CHECKER
-    return (jsonschema.Draft7Validator(schemas[main.name], registry=registry, format_checker=fc),
-            jsonschema.Draft7Validator(schemas[feat.name], registry=registry, format_checker=fc))
-
-
-def _leaf_errors(err) -> list:
-    """Descend oneOf/anyOf: follow the branch whose ``type`` matched (e.g. the CityObject type)."""
-    from jsonschema.exceptions import best_match
-
-    if not err.context:
-        return [err]
-    branches: dict[Any, list] = {}
-    for c in err.context:
-        branches.setdefault(c.relative_schema_path[0] if c.relative_schema_path else None, []).append(c)
-    matched = [errs for errs in branches.values()
-               if not any(list(c.relative_path) == ["type"] for c in errs)]
-    if all(not c.context and not list(c.relative_path) for c in err.context):
-        return [err]   # alternatives of one value (e.g. an enum of consts): report the value itself
-    if matched:
-        chosen = min(matched, key=len)
-        return [leaf for c in chosen for leaf in _leaf_errors(c)]
-    return _leaf_errors(best_match(err.context))
-
-
-def _messages(validator, obj: Any, where: str) -> list[str]:
-    out = []
-    for err in validator.iter_errors(obj):
-        for e in _leaf_errors(err):
-            loc = "/".join(str(p) for p in e.absolute_path) or "(root)"
-            msg = e.message if len(e.message) <= 300 else e.message[:297] + "..."
-            out.append(f"{where}{loc}: {msg}")
-    return list(dict.fromkeys(out))
-
-
-def validate_cityjson_schema(obj_or_path: dict | str | Path, schema_dir: str | Path) -> list[str]:
-    """Validate against the official CityJSON 2.0.2 JSON schemas; returns error messages.
-
-    Parameters
-    ----------
-    obj_or_path : dict or path
-        A ``CityJSON`` or ``CityJSONFeature`` object, a ``.city.json`` file, or a CityJSONSeq
-        ``.city.jsonl`` file (line 1 against ``cityjson.schema.json``, every further line against
-        ``cityjsonfeature.schema.json``).
-    schema_dir : path
-        Folder holding ``cityjson.schema.json`` and the files it references. A missing folder
-        raises :class:`~citymodel.errors.ConfigError`.
-
-    Returns
-    -------
-    list of str
-        Empty when valid; otherwise ``"<line N: ><json path>: <message>"`` per error.
-    """
-    main, feat = _validators(str(Path(schema_dir).resolve()))
-    if isinstance(obj_or_path, Mapping):
-        v = feat if obj_or_path.get("type") == "CityJSONFeature" else main
-        return _messages(v, obj_or_path, "")
-    path = Path(obj_or_path)
-    if not path.is_file():
-        raise dataset_error(SourceDataError, "cityjson", f"file {path} not found",
-                            "pass an existing .city.json or .city.jsonl file")
-    if path.name.endswith(".jsonl"):
-        errors: list[str] = []
-        with path.open(encoding="utf-8") as f:
-            for i, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    o = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    errors.append(f"line {i}: not valid JSON ({exc})")
-                    continue
-                if i == 1 and o.get("type") != "CityJSON":
-                    errors.append("line 1: the first line must be a CityJSON object (header)")
-                errors.extend(_messages(main if i == 1 else feat, o, f"line {i}: "))
-        return errors
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        return [f"not valid JSON ({exc})"]
-    return _messages(main, doc, "")

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from citymodel.cityjson import (CityBuilding, read_cityjson, reference_system_url, to_cityjson,
-                                validate_cityjson_schema, write_cityjson, write_cityjsonseq)
+from citymodel.cityjson import (CityBuilding, read_cityjson, reference_system_url, to_cityjson, write_cityjson,
+                                write_cityjsonseq)
+from citymodel.cityjson_schema import validate_cityjson_schema
 from citymodel.errors import ConfigError, SourceDataError
 from citymodel.geometry3d import Solid, Surface, prism
 from citymodel.validate3d import validate_indexed, validate_solid

@@ -482,7 +482,8 @@ def test_empty_footprint_rejected():
 def test_results_write_valid_cityjson(tmp_path):
     from pathlib import Path
 
-    from citymodel.cityjson import read_cityjson, validate_cityjson_schema, write_cityjson
+    from citymodel.cityjson import read_cityjson, write_cityjson
+    from citymodel.cityjson_schema import validate_cityjson_schema
 
     schemas = Path(__file__).resolve().parent.parent.parent / "shared" / "schemas"
     p = part(RoofForm.HIP, angle=20.0, cx=X0 + 100, cy=Y0 + 100)

@@ -229,7 +229,7 @@ def test_release_is_complete_and_verifiable(city):
     import rdflib
 
     from citymodel.catalog import parse_catalog
-    from citymodel.cityjson import validate_cityjson_schema
+    from citymodel.cityjson_schema import validate_cityjson_schema
     from citymodel.citygml import validate_citygml_xsd
 
     out = city.settings.output_dir

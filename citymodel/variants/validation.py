@@ -1151,7 +1151,7 @@ def _check_design(i: int, design: dict, ctx: ValidationContext, problems: _Probl
     # ---------------------------------------------------------------- the official CityJSON schema
     sdir = ctx.cityjson_schema_dir
     if sdir is not None and (Path(sdir) / "cityjson.schema.json").is_file():
-        from ..cityjson import validate_cityjson_schema
+        from ..cityjson_schema import validate_cityjson_schema
 
         for msg in validate_cityjson_schema(design, sdir)[:50]:
             loc, _, text = msg.partition(": ")
