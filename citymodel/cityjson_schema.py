@@ -3,6 +3,19 @@
 :func:`validate_cityjson_schema` validates a document, a feature, or a file (``.city.json``,
 CityJSONSeq ``.city.jsonl``) against the official CityJSON 2.0.2 JSON schemas in a folder the caller
 names (draft-07, ``$ref`` resolved inside that folder, nothing is fetched from the network).
+
+Two validators of the same schemas
+----------------------------------
+The schemas give every CityObject a ``oneOf`` over some 30 types. ``jsonschema`` evaluates every
+branch of a ``oneOf`` in full (it collects all errors of each branch to report the best one), so a
+city's document costs about 0.2 CPU s per building (66 s for 300 buildings, measured 2026-12-06).
+``fastjsonschema`` compiles the same draft-07 schemas to Python code that leaves a branch at its
+first error: 60x faster on the same document. It decides; where it finds a document invalid,
+``jsonschema`` reports why, on a copy that holds only the CityObjects that fail (found one by one with
+the compiled CityObject schema, at most :data:`DETAIL_OBJECTS`), so the messages stay the detailed
+ones of ``jsonschema`` and their cost does not grow with the city. Should the two disagree on a
+document (the compiled one refuses, ``jsonschema`` finds nothing), the compiled validator's own
+message is reported: a document is never passed because the messages could not be made.
 """
 
 from __future__ import annotations
@@ -43,6 +56,80 @@ def _validators(schema_dir: str):
     fc = jsonschema.Draft7Validator.FORMAT_CHECKER
     return (jsonschema.Draft7Validator(schemas[main.name], registry=registry, format_checker=fc),
             jsonschema.Draft7Validator(schemas[feat.name], registry=registry, format_checker=fc))
+
+
+#: at most this many failing CityObjects are reported in detail
+DETAIL_OBJECTS = 20
+_CITYOBJECT_REF = "#/properties/CityObjects/additionalProperties"
+
+
+@lru_cache(maxsize=16)
+def _fast_validator(schema_dir: str, which: str):
+    """A compiled validator (``fastjsonschema``) of ``which``: ``document``, ``feature`` or
+    ``cityobject``, compiled on first use (about 0.7 s each); every ``$ref`` is resolved from the
+    schema files of ``schema_dir`` (by ``$id`` or file URI)."""
+    import fastjsonschema
+
+    _validators(schema_dir)            # the same checks of the folder, the same error
+    folder = Path(schema_dir)
+    store: dict[str, dict] = {}
+    by_name: dict[str, dict] = {}
+    for p in sorted(folder.glob("*.schema.json")):
+        if ".min." in p.name:
+            continue
+        contents = json.loads(p.read_text(encoding="utf-8"))
+        by_name[p.name] = contents
+        store[contents.get("$id", p.resolve().as_uri())] = contents
+        store[p.resolve().as_uri()] = contents
+
+    def resolve(uri: str) -> dict:
+        base = uri.split("#", 1)[0]
+        if base not in store:
+            raise dataset_error(ConfigError, "cityjson-schemas", f"the schemas refer to {base}, which is not in "
+                                f"{folder}", "pass the complete folder of the official CityJSON 2.0.2 schemas")
+        return store[base]
+
+    handlers = {"https": resolve, "http": resolve, "file": resolve}
+    main = by_name["cityjson.schema.json"]
+    if which == "document":
+        schema = main
+    elif which == "feature":
+        schema = by_name["cityjsonfeature.schema.json"]
+    else:
+        schema = {"$ref": main.get("$id", (folder / "cityjson.schema.json").resolve().as_uri()) + _CITYOBJECT_REF}
+    return fastjsonschema.compile(schema, handlers=handlers)
+
+
+def _check(schema_dir: str, obj: Any, feature: bool, where: str) -> list[str]:
+    """Messages for ``obj`` (empty when valid): decided by the compiled validator, explained by
+    ``jsonschema`` (module docstring)."""
+    from fastjsonschema import JsonSchemaException
+
+    slow_main, slow_feat = _validators(schema_dir)
+    try:
+        _fast_validator(schema_dir, "feature" if feature else "document")(obj)
+        return []
+    except JsonSchemaException as exc:
+        verdict = exc
+    cos = obj.get("CityObjects") if isinstance(obj, Mapping) else None
+    detail = obj
+    if isinstance(cos, Mapping) and cos:
+        failing = []
+        fast_object = _fast_validator(schema_dir, "cityobject")
+        for key, co in cos.items():
+            try:
+                fast_object(co)
+            except JsonSchemaException:
+                failing.append(key)
+                if len(failing) >= DETAIL_OBJECTS:
+                    break
+        detail = {**obj, "CityObjects": {k: cos[k] for k in failing}}
+    messages = _messages(slow_feat if feature else slow_main, detail, where)
+    if not messages:
+        path = getattr(verdict, "path", None) or []
+        loc = "/".join(str(p) for p in path[1:]) or "(root)"
+        messages = [f"{where}{loc}: {verdict.message}"]
+    return messages
 
 
 def _leaf_errors(err) -> list:
@@ -92,10 +179,9 @@ def validate_cityjson_schema(obj_or_path: dict | str | Path, schema_dir: str | P
     list of str
         Empty when valid; otherwise ``"<line N: ><json path>: <message>"`` per error.
     """
-    main, feat = _validators(str(Path(schema_dir).resolve()))
+    folder = str(Path(schema_dir).resolve())
     if isinstance(obj_or_path, Mapping):
-        v = feat if obj_or_path.get("type") == "CityJSONFeature" else main
-        return _messages(v, obj_or_path, "")
+        return _check(folder, obj_or_path, obj_or_path.get("type") == "CityJSONFeature", "")
     path = Path(obj_or_path)
     if not path.is_file():
         raise dataset_error(SourceDataError, "cityjson", f"file {path} not found",
@@ -113,10 +199,10 @@ def validate_cityjson_schema(obj_or_path: dict | str | Path, schema_dir: str | P
                     continue
                 if i == 1 and o.get("type") != "CityJSON":
                     errors.append("line 1: the first line must be a CityJSON object (header)")
-                errors.extend(_messages(main if i == 1 else feat, o, f"line {i}: "))
+                errors.extend(_check(folder, o, i != 1, f"line {i}: "))
         return errors
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         return [f"not valid JSON ({exc})"]
-    return _messages(main, doc, "")
+    return _check(folder, doc, False, "")

@@ -194,6 +194,74 @@ def test_invalid_documents_give_schema_errors(tmp_path, schema_dir):
     assert validate_cityjson_schema(feature, schema_dir)         # features must not carry a transform
 
 
+def _mutations():
+    """Invalid variants of a valid document, each breaking one rule of the schemas (the kinds of
+    mistake a writer or a hand edit makes), and one valid variant."""
+    def lod(d):
+        d["CityObjects"]["DETH0002"]["geometry"][0]["lod"] = "9"
+
+    def depth(d):
+        g = d["CityObjects"]["DETH0001"]["geometry"][0]
+        g["boundaries"] = g["boundaries"][0]                     # a Solid's boundaries one level short
+
+    def cotype(d):
+        d["CityObjects"]["DETH0001"]["type"] = "Hochhaus"
+
+    def extra(d):
+        d["CityObjects"]["DETH0003"]["geometry"][0]["colour"] = "red"      # additionalProperties: false
+
+    def vertex(d):
+        d["vertices"][5] = d["vertices"][5][:2]
+
+    def parents(d):
+        d["CityObjects"]["DETH0003-p1"]["parents"] = "DETH0003"           # must be an array
+
+    def surface(d):
+        d["CityObjects"]["DETH0001"]["geometry"][1]["semantics"]["surfaces"][0]["type"] = "FloorPlan"
+
+    def no_transform(d):
+        del d["transform"]
+
+    def version(d):
+        d["version"] = "1.1"
+
+    def many(d):
+        for co in d["CityObjects"].values():
+            co["geometry"][0]["lod"] = 7
+
+    def valid(d):
+        d["CityObjects"]["DETH0001"]["attributes"]["note"] = "ein Kommentar"
+    return [lod, depth, cotype, extra, vertex, parents, surface, no_transform, version, many, valid]
+
+
+@pytest.mark.parametrize("mutate", _mutations(), ids=lambda f: f.__name__)
+def test_the_compiled_validator_decides_like_jsonschema_and_reports_its_messages(schema_dir, mutate):
+    """The compiled schemas (fastjsonschema) decide; jsonschema explains. On every mutation both
+    validators give the same verdict, and the messages are jsonschema's own on the whole document."""
+    from citymodel.cityjson_schema import _messages, _validators
+
+    doc = to_cityjson(buildings())
+    for b in doc["CityObjects"].values():
+        b.setdefault("attributes", {})
+    mutate(doc)
+    slow = _messages(_validators(str(schema_dir.resolve()))[0], doc, "")
+    fast = validate_cityjson_schema(doc, schema_dir)
+    assert bool(fast) == bool(slow) == (mutate.__name__ != "valid")
+    assert sorted(fast) == sorted(slow)
+
+
+def test_only_failing_objects_are_explained_and_at_most_a_bounded_number(schema_dir, monkeypatch):
+    import citymodel.cityjson_schema as CS
+
+    doc = to_cityjson(buildings())
+    for co in doc["CityObjects"].values():
+        co["geometry"][0]["lod"] = 7
+    monkeypatch.setattr(CS, "DETAIL_OBJECTS", 2)
+    errs = validate_cityjson_schema(doc, schema_dir)
+    named = {e.split("/")[1] for e in errs}
+    assert len(named) == 2 and all(e.startswith("CityObjects/") and "lod" in e for e in errs)
+
+
 def test_missing_schema_folder_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match=r"cityjson\.schema\.json.*Fix:"):
         validate_cityjson_schema({"type": "CityJSON"}, tmp_path / "nowhere")
