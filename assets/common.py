@@ -197,6 +197,32 @@ def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def latest_check_evaluations(instance, key: dg.AssetCheckKey) -> dict[str | None, object]:
+    """The latest evaluation (``passed``, ``metadata``) of the asset check ``key`` per partition.
+
+    Results of partitioned assets' checks carry their tile only on the run (its
+    ``dagster/partition`` tag), so a record without a partition takes its run's; the history is
+    read newest first, so the first evaluation met per partition is the latest one."""
+    storage = instance.event_log_storage
+    runs: dict[str, str | None] = {}
+    latest: dict[str | None, object] = {}
+    for record in storage.get_asset_check_execution_history(key, limit=1000):  # newest first
+        if record.event is None or record.event.dagster_event is None:
+            continue
+        partition = record.partition
+        if partition is None:
+            if record.run_id not in runs:
+                run = instance.get_run_by_id(record.run_id)
+                runs[record.run_id] = run.tags.get("dagster/partition") if run is not None else None
+            partition = runs[record.run_id]
+        if partition in latest:
+            continue
+        evaluation = record.event.dagster_event.event_specific_data
+        if getattr(evaluation, "passed", None) is not None:
+            latest[partition] = evaluation
+    return latest
+
+
 def latest_check_results(context, groups: tuple[str, ...], graph) -> list[dict]:
     """The latest result of every asset check of the assets in ``groups`` (key prefixes), per
     partition: ``asset``, ``name``, ``partition``, ``passed``, ``blocking``, ``description``.
@@ -204,32 +230,14 @@ def latest_check_results(context, groups: tuple[str, ...], graph) -> list[dict]:
     ``graph`` is the whole asset graph (:func:`pipelines.run_state.full_asset_graph`): the run's own
     job knows only the assets it selected, and a report that listed only those would change with
     whichever assets a refresh happened to rebuild."""
-    instance = context.instance
-    storage = instance.event_log_storage
-    runs: dict[str, str | None] = {}
-
-    def partition_of(run_id: str) -> str | None:
-        if run_id not in runs:
-            run = instance.get_run_by_id(run_id)
-            runs[run_id] = run.tags.get("dagster/partition") if run is not None else None
-        return runs[run_id]
-
     out = []
     for key in sorted(graph.asset_check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name)):
         if key.asset_key.path[0] not in groups:
             continue
         spec = graph.get_check_spec(key)
-        latest: dict = {}
-        for record in storage.get_asset_check_execution_history(key, limit=1000):  # newest first
-            if record.event is None or record.event.dagster_event is None:
-                continue
-            partition = record.partition or partition_of(record.run_id)
-            if partition in latest:
-                continue
-            passed = getattr(record.event.dagster_event.event_specific_data, "passed", None)
-            if passed is not None:
-                latest[partition] = bool(passed)
-        for partition, passed in sorted(latest.items(), key=lambda kv: str(kv[0])):
+        latest = latest_check_evaluations(context.instance, key)
+        for partition, evaluation in sorted(latest.items(), key=lambda kv: str(kv[0])):
             out.append({"asset": key.asset_key.to_user_string(), "name": key.name, "partition": partition,
-                        "passed": passed, "blocking": bool(spec.blocking), "description": spec.description or ""})
+                        "passed": bool(evaluation.passed), "blocking": bool(spec.blocking),
+                        "description": spec.description or ""})
     return out

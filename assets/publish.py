@@ -13,7 +13,7 @@ from citymodel.viewer.bundle import viewer_code_version
 from pipelines.partitions import TILES
 from resources.settings import SettingsResource
 
-from .common import check_status, timer, write_json_atomic
+from .common import check_status, latest_check_evaluations, timer, write_json_atomic
 from .quality_report import REPORT_KEY
 from .staging import DTM_KEY, POINT_CLOUD_KEY, point_cloud_paths
 
@@ -355,12 +355,6 @@ def _add_buildings(builder, s: Settings, pub: Path) -> None:
                            title="Buildings (3D Tiles 1.1)")
 
 
-def _run_partition(instance, run_id: str) -> str | None:
-    """The tile a run was for (check results of partitioned assets carry it only on the run)."""
-    run = instance.get_run_by_id(run_id)
-    return run.tags.get("dagster/partition") if run is not None else None
-
-
 def _blocking_check_results(context, graph=None) -> list[dict]:
     """The latest result of every blocking asset check of the assets the release is made from, per
     tile for tile assets: a failed one stops the release (a later passing tile must not hide an
@@ -368,7 +362,6 @@ def _blocking_check_results(context, graph=None) -> list[dict]:
     the run's own job knows only the assets it selected."""
     from pipelines.run_state import city_asset_keys
 
-    storage = context.instance.event_log_storage
     graph = graph if graph is not None else context.job_def.asset_layer.asset_graph
     upstream = set(city_asset_keys(graph, RELEASE_KEY)) | {RELEASE_KEY}
     out = []
@@ -376,21 +369,12 @@ def _blocking_check_results(context, graph=None) -> list[dict]:
         spec = graph.get_check_spec(key)
         if not spec.blocking or key.asset_key not in upstream:
             continue
-        latest_by_partition: dict = {}
-        for record in storage.get_asset_check_execution_history(key, limit=1000):  # newest first
-            if record.event is None or record.event.dagster_event is None:
-                continue
-            partition = record.partition or _run_partition(context.instance, record.run_id)
-            if partition in latest_by_partition:
-                continue
-            evaluation = record.event.dagster_event.event_specific_data
-            passed = getattr(evaluation, "passed", None)
-            if passed is not None:
-                latest_by_partition[partition] = (passed, check_status(passed, getattr(evaluation, "metadata", None)))
-        for partition, (passed, status) in sorted(latest_by_partition.items(), key=lambda kv: str(kv[0])):
+        latest = latest_check_evaluations(context.instance, key)
+        for partition, evaluation in sorted(latest.items(), key=lambda kv: str(kv[0])):
             name = f"{key.asset_key.to_user_string()}/{key.name}" + (f"[{partition}]" if partition else "")
-            out.append({"name": name, "passed": bool(passed), "blocking": True, "description": spec.description or "",
-                        "status": status})
+            out.append({"name": name, "passed": bool(evaluation.passed), "blocking": True,
+                        "description": spec.description or "",
+                        "status": check_status(evaluation.passed, getattr(evaluation, "metadata", None))})
     return out
 
 
