@@ -526,6 +526,54 @@ def test_smallest_eigenpairs_match_lapack():
     assert np.allclose(np.abs(np.einsum("ni,ni->n", v0[well], v[well, :, 0])), 1.0, atol=1e-9)
 
 
+def test_neighbourhood_pca_kernel_matches_lapack():
+    """The compiled neighbourhood PCA: covariances as numpy's, smallest eigenpairs as LAPACK's eigh."""
+    from scipy.spatial import cKDTree
+
+    from citymodel.lod2.kernels import neighbourhood_pca
+    from citymodel.lod2.points import local_roughness
+
+    rng = np.random.default_rng(4)
+    p = rng.normal(size=(3000, 3)) * np.array([8.0, 5.0, 0.03])             # a noisy plane ...
+    p[:500, 2] += 0.4 * p[:500, 0]                                            # ... with a tilted part
+    p[2000:2100] = np.linspace(0, 1, 100)[:, None] * np.array([1.0, 2.0, 0.5])  # a line: degenerate
+    p = p @ np.linalg.qr(rng.normal(size=(3, 3)))[0].T
+    nb = cKDTree(p).query(p, k=10)[1].astype(np.int64)
+    x = p[nb]
+    q = x - x.mean(axis=1, keepdims=True)
+    cov = np.matmul(q.transpose(0, 2, 1), q) / 10
+    w, v = np.linalg.eigh(cov)
+    w0, v0, c6, bad = neighbourhood_pca(p, nb)
+    assert np.allclose(c6, cov[:, [0, 1, 2, 0, 0, 1], [0, 1, 2, 1, 2, 2]], rtol=0, atol=1e-12)
+    scale = w[:, 2]
+    ok = ~bad
+    assert ok.sum() > 2500 and bad[2000:2100].sum() > 50                    # the line is flagged
+    assert np.all(np.abs(w0[ok] - w[ok, 0]) <= 1e-11 * scale[ok])
+    well = ok & (w[:, 1] - w[:, 0] > 1e-6)
+    assert np.allclose(np.abs(np.einsum("ni,ni->n", v0[well], v[well, :, 0])), 1.0, atol=1e-9)
+    normals, rough, _ = local_roughness(p)                                  # flagged ones by eigh
+    assert np.allclose(rough, np.sqrt(np.clip(w[:, 0], 0, None)), rtol=0, atol=1e-7)
+    assert np.all(normals[:, 2] >= 0)
+    assert np.all(np.abs(np.einsum("nij,nj->ni", cov, normals) - w[:, :1] * normals) <= 1e-9 * scale[:, None])
+
+
+def test_component_labels_match_scipy():
+    """Union-find components numbered as scipy's connected_components numbers them."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from citymodel.lod2.kernels import component_labels
+
+    rng = np.random.default_rng(6)
+    for n, m in ((1, 0), (50, 0), (200, 120), (1000, 900), (1000, 3000)):
+        i = rng.integers(0, n, m).astype(np.int64)
+        j = rng.integers(0, n, m).astype(np.int64)
+        count, ref = connected_components(coo_matrix((np.ones(m), (i, j)), shape=(n, n)), directed=False)
+        got = component_labels(n, i, j)
+        assert got.max() + 1 == count
+        assert np.array_equal(got, ref)
+
+
 def test_points_by_footprint_and_outliers_match_reference():
     """Point selection = shapely STRtree 'intersects' (boundary included); outlier test = ball counts."""
     from scipy.spatial import cKDTree

@@ -1,0 +1,233 @@
+"""Compiled per-point loops of the roof plane segmentation (numba, ``nogil``).
+
+The segmentation visits every point's k neighbours three times: the neighbourhood's covariance
+and its smallest eigenpair (normal, roughness), the link tests between neighbours and the
+connected components of the links. As numpy expressions those passes gather (n, k, 3) arrays and
+allocate a dozen temporaries per building; as loops over the points they cost a fraction of it.
+
+The results are those of the numpy formulation they replace up to rounding:
+:func:`neighbourhood_pca` evaluates the closed form of
+:func:`citymodel.lod2.points.smallest_eigenpairs` per point, and :func:`component_labels` numbers
+the components as ``scipy.sparse.csgraph.connected_components`` does (by their lowest point
+index); ``tests/test_lod2_reconstruct.py`` checks both against LAPACK and scipy.
+Compiled functions are cached on disk (``cache=True``): only the first run on a machine compiles.
+Import this module only where the loops run (numba costs ~0.3 s to import): ``import
+citymodel.lod2`` does not import it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+__all__ = ["neighbourhood_pca", "link_components", "component_labels", "best_plane_inliers"]
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _smallest_eigenpair(a00, a11, a22, a01, a02, a12, v):
+    """Smallest eigenvalue of a symmetric 3x3 matrix, its unit eigenvector in ``v``; (w0, ill-conditioned)."""
+    m = (a00 + a11 + a22) / 3.0
+    b00, b11, b22 = a00 - m, a11 - m, a22 - m
+    p2 = (b00 * b00 + b11 * b11 + b22 * b22 + 2.0 * (a01 * a01 + a02 * a02 + a12 * a12)) / 6.0
+    p = math.sqrt(p2)
+    det = b00 * (b11 * b22 - a12 * a12) - a01 * (a01 * b22 - a12 * a02) + a02 * (a01 * a12 - b11 * a02)
+    r = det / (2.0 * p * p2) if p2 > 0 else 0.0
+    r = min(max(r, -1.0), 1.0)
+    phi = math.acos(r) / 3.0
+    w0 = m + 2.0 * p * math.cos(phi + 2.0 * math.pi / 3.0)
+    w2 = m + 2.0 * p * math.cos(phi)
+    d0, d1, d2 = a00 - w0, a11 - w0, a22 - w0
+    # cross products of the rows (d0 a01 a02), (a01 d1 a12), (a02 a12 d2); the longest one
+    c00, c01, c02 = a01 * a12 - a02 * d1, a02 * a01 - d0 * a12, d0 * d1 - a01 * a01
+    c10, c11, c12 = a01 * d2 - a02 * a12, a02 * a02 - d0 * d2, d0 * a12 - a01 * a02
+    c20, c21, c22 = d1 * d2 - a12 * a12, a12 * a02 - a01 * d2, a01 * a12 - d1 * a02
+    n0 = c00 * c00 + c01 * c01 + c02 * c02
+    n1 = c10 * c10 + c11 * c11 + c12 * c12
+    n2 = c20 * c20 + c21 * c21 + c22 * c22
+    big, x, y, z = n0, c00, c01, c02
+    if n1 > big:
+        big, x, y, z = n1, c10, c11, c12
+    if n2 > big:
+        big, x, y, z = n2, c20, c21, c22
+    s = math.sqrt(big if big > 0 else 1.0)
+    v[0], v[1], v[2] = x / s, y / s, z / s
+    w1 = 3.0 * m - w0 - w2
+    top = max(w2, 1e-300)
+    bad = not (big > 1e-12 * top ** 4) or not (w1 - w0 > 1e-8 * top)
+    return w0, bad
+
+
+@numba.njit(nogil=True, cache=True)
+def neighbourhood_pca(p, nb):
+    """Covariance of every point's neighbourhood and its smallest eigenpair.
+
+    Parameters
+    ----------
+    p : (n, 3) float64 array
+        Points (m).
+    nb : (n, k) int64 array
+        Neighbour indices of every point (itself included).
+
+    Returns
+    -------
+    w0 : (n,) smallest eigenvalues (m²)
+    v0 : (n, 3) their unit eigenvectors (sign as computed)
+    cov : (n, 6) the covariances (xx, yy, zz, xy, xz, yz)
+    bad : (n,) bool, True where the closed form is ill-conditioned (two equal smallest
+        eigenvalues: collinear or identical points); the caller solves those by ``eigh``.
+    """
+    n, k = nb.shape
+    w0 = np.empty(n)
+    v0 = np.empty((n, 3))
+    cov = np.empty((n, 6))
+    bad = np.zeros(n, dtype=np.bool_)
+    for i in range(n):
+        mx = 0.0
+        my = 0.0
+        mz = 0.0
+        for t in range(k):
+            j = nb[i, t]
+            mx += p[j, 0]
+            my += p[j, 1]
+            mz += p[j, 2]
+        mx /= k
+        my /= k
+        mz /= k
+        sxx = syy = szz = sxy = sxz = syz = 0.0
+        for t in range(k):
+            j = nb[i, t]
+            dx = p[j, 0] - mx
+            dy = p[j, 1] - my
+            dz = p[j, 2] - mz
+            sxx += dx * dx
+            syy += dy * dy
+            szz += dz * dz
+            sxy += dx * dy
+            sxz += dx * dz
+            syz += dy * dz
+        cov[i, 0], cov[i, 1], cov[i, 2] = sxx / k, syy / k, szz / k
+        cov[i, 3], cov[i, 4], cov[i, 5] = sxy / k, sxz / k, syz / k
+        w0[i], bad[i] = _smallest_eigenpair(cov[i, 0], cov[i, 1], cov[i, 2], cov[i, 3], cov[i, 4], cov[i, 5],
+                                            v0[i])
+    return w0, v0, cov, bad
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _find(parent, a):
+    root = a
+    while parent[root] != root:
+        root = parent[root]
+    while parent[a] != root:            # path compression
+        nxt = parent[a]
+        parent[a] = root
+        a = nxt
+    return root
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _union(parent, a, b):
+    ra = _find(parent, a)
+    rb = _find(parent, b)
+    if ra < rb:
+        parent[rb] = ra
+    elif rb < ra:
+        parent[ra] = rb
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _number(parent):
+    """Component labels 0, 1, ... in the order of each component's lowest node (as scipy numbers them)."""
+    n = len(parent)
+    labels = np.empty(n, dtype=np.int64)
+    count = 0
+    for a in range(n):
+        r = _find(parent, a)
+        if r == a:                       # the root is the component's lowest node
+            labels[a] = count
+            count += 1
+        else:
+            labels[a] = labels[r]
+    return labels
+
+
+@numba.njit(nogil=True, cache=True)
+def component_labels(n, i, j):
+    """Connected components of the undirected graph on ``n`` nodes with the edges ``(i[e], j[e])``.
+
+    Returns
+    -------
+    (n,) int64 array
+        Component labels, numbered in the order of each component's lowest node (the numbering of
+        ``scipy.sparse.csgraph.connected_components(..., directed=False)``).
+    """
+    parent = np.arange(n)
+    for e in range(len(i)):
+        _union(parent, i[e], j[e])
+    return _number(parent)
+
+
+@numba.njit(nogil=True, cache=True)
+def link_components(p, normals, nb, smooth, min_cos, max_offset_m):
+    """Components of the region-growing links between neighbouring smooth points.
+
+    Points ``a`` and its neighbour ``b = nb[a, t]`` are linked when both are smooth, distinct, their
+    normals' dot product is at least ``min_cos`` and each lies within ``max_offset_m`` of the
+    other's tangent plane (``|n · (p_b - p_a)|``).
+
+    Returns
+    -------
+    (n,) int64 array
+        Component labels as :func:`component_labels` numbers them (every point has one; a point
+        without links is a component of its own).
+    """
+    n, k = nb.shape
+    parent = np.arange(n)
+    for a in range(n):
+        if not smooth[a]:
+            continue
+        for t in range(k):
+            b = nb[a, t]
+            if b == a or not smooth[b]:
+                continue
+            if not (normals[a, 0] * normals[b, 0] + normals[a, 1] * normals[b, 1] + normals[a, 2] * normals[b, 2]
+                    >= min_cos):
+                continue
+            dx = p[b, 0] - p[a, 0]
+            dy = p[b, 1] - p[a, 1]
+            dz = p[b, 2] - p[a, 2]
+            if not abs(normals[a, 0] * dx + normals[a, 1] * dy + normals[a, 2] * dz) <= max_offset_m:
+                continue
+            if not abs(normals[b, 0] * dx + normals[b, 1] * dy + normals[b, 2] * dz) <= max_offset_m:
+                continue
+            _union(parent, a, b)
+    return _number(parent)
+
+
+@numba.njit(nogil=True, cache=True)
+def best_plane_inliers(q, normals, offsets, tol_m):
+    """Inliers of the RANSAC hypothesis with the most of them.
+
+    Point ``q[i]`` is an inlier of plane ``h`` when ``|q[i] · normals[h] - offsets[h]| <= tol_m``.
+
+    Returns
+    -------
+    (n,) bool array
+        The inliers of the plane with the most inliers (the first one on ties).
+    """
+    best_h = 0
+    best = -1
+    for h in range(len(normals)):
+        nx, ny, nz, c = normals[h, 0], normals[h, 1], normals[h, 2], offsets[h]
+        count = 0
+        for i in range(len(q)):
+            if abs(q[i, 0] * nx + q[i, 1] * ny + q[i, 2] * nz - c) <= tol_m:
+                count += 1
+        if count > best:
+            best, best_h = count, h
+    nx, ny, nz, c = normals[best_h, 0], normals[best_h, 1], normals[best_h, 2], offsets[best_h]
+    out = np.empty(len(q), dtype=np.bool_)
+    for i in range(len(q)):
+        out[i] = abs(q[i, 0] * nx + q[i, 1] * ny + q[i, 2] * nz - c) <= tol_m
+    return out
