@@ -11,8 +11,9 @@ The results are those of the numpy formulation they replace up to rounding:
 the components as ``scipy.sparse.csgraph.connected_components`` does (by their lowest point
 index); ``tests/test_lod2_reconstruct.py`` checks both against LAPACK and scipy.
 Compiled functions are cached on disk (``cache=True``): only the first run on a machine compiles.
-Import this module only where the loops run (numba costs ~0.3 s to import): ``import
-citymodel.lod2`` does not import it.
+They are compiled for their signatures when this module is imported (loaded from the cache: with
+numba's own import ~0.6 s CPU once per process), so the first building pays nothing more. Import
+this module only where the loops run: ``import citymodel.lod2`` does not import it.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def _smallest_eigenpair(a00, a11, a22, a01, a02, a12, v):
     return w0, bad
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit("Tuple((f8[::1], f8[:, ::1], f8[:, ::1], b1[::1]))(f8[:, ::1], i8[:, ::1])", nogil=True, cache=True)
 def neighbourhood_pca(p, nb):
     """Covariance of every point's neighbourhood and its smallest eigenpair.
 
@@ -152,7 +153,7 @@ def _number(parent):
     return labels
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit("i8[::1](i8, i8[::1], i8[::1])", nogil=True, cache=True)
 def component_labels(n, i, j):
     """Connected components of the undirected graph on ``n`` nodes with the edges ``(i[e], j[e])``.
 
@@ -168,7 +169,7 @@ def component_labels(n, i, j):
     return _number(parent)
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit("i8[::1](f8[:, ::1], f8[:, ::1], i8[:, ::1], b1[::1], f8, f8)", nogil=True, cache=True)
 def link_components(p, normals, nb, smooth, min_cos, max_offset_m):
     """Components of the region-growing links between neighbouring smooth points.
 
@@ -205,7 +206,7 @@ def link_components(p, normals, nb, smooth, min_cos, max_offset_m):
     return _number(parent)
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit("b1[::1](f8[:, ::1], f8[:, ::1], f8[::1], f8)", nogil=True, cache=True)
 def best_plane_inliers(q, normals, offsets, tol_m):
     """Inliers of the RANSAC hypothesis with the most of them.
 
