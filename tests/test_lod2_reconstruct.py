@@ -574,6 +574,31 @@ def test_component_labels_match_scipy():
         assert np.array_equal(got, ref)
 
 
+def test_trimmed_fits_kernel_matches_lstsq():
+    """Each candidate: numpy lstsq, then lstsq again on the points within max(0.15, 3 x truncated RMS)."""
+    from citymodel.lod2.kernels import trimmed_fits
+
+    rng = np.random.default_rng(8)
+    n = 400
+    for p in (1, 2, 3):
+        X = rng.uniform(-1, 1, size=(5, p, n))
+        X[:, 0] = 1.0
+        truth = np.array([160.0, 2.0, -1.5])[:p]
+        z = truth @ X[0] + rng.normal(0, 0.03, n)
+        z[:40] += rng.uniform(1, 5, 40)                       # outliers (vegetation over the roof)
+        theta, res, cost = trimmed_fits(X, z, 0.3, 0.15)
+        for c in range(len(X)):
+            A = X[c].T
+            t0 = np.linalg.lstsq(A, z, rcond=None)[0]
+            r = z - A @ t0
+            keep = r * r <= max(0.15, 3 * np.sqrt(np.mean(np.minimum(r * r, 0.09)))) ** 2
+            t1 = np.linalg.lstsq(A[keep], z[keep], rcond=None)[0]
+            assert np.allclose(theta[c], t1, rtol=0, atol=1e-6)
+            assert np.allclose(res[c], z - A @ t1, rtol=0, atol=1e-6)
+            assert cost[c] == pytest.approx(np.sum(np.minimum((z - A @ t1) ** 2, 0.09)), rel=1e-9)
+        assert np.allclose(theta[0], truth, atol=0.02)        # the outliers are trimmed away
+
+
 def test_points_by_footprint_and_outliers_match_reference():
     """Point selection = shapely STRtree 'intersects' (boundary included); outlier test = ball counts."""
     from scipy.spatial import cKDTree

@@ -1,15 +1,19 @@
-"""Compiled per-point loops of the roof plane segmentation (numba, ``nogil``).
+"""Compiled per-point loops of the LoD2 reconstruction (numba, ``nogil``).
 
 The segmentation visits every point's k neighbours three times: the neighbourhood's covariance
 and its smallest eigenpair (normal, roughness), the link tests between neighbours and the
 connected components of the links. As numpy expressions those passes gather (n, k, 3) arrays and
 allocate a dozen temporaries per building; as loops over the points they cost a fraction of it.
+The parametric roof fit solves some hundred small least-squares problems per rectangle
+(:func:`trimmed_fits`), each with a trimmed refit: one loop per candidate instead of a dozen
+stacked array passes.
 
 The results are those of the numpy formulation they replace up to rounding:
 :func:`neighbourhood_pca` evaluates the closed form of
 :func:`citymodel.lod2.points.smallest_eigenpairs` per point, and :func:`component_labels` numbers
 the components as ``scipy.sparse.csgraph.connected_components`` does (by their lowest point
-index); ``tests/test_lod2_reconstruct.py`` checks both against LAPACK and scipy.
+index), :func:`trimmed_fits` solves the normal equations of ``citymodel.lod2.fit``;
+``tests/test_lod2_reconstruct.py`` checks them against LAPACK, scipy and ``numpy.linalg.lstsq``.
 Compiled functions are cached on disk (``cache=True``): only the first run on a machine compiles.
 They are compiled for their signatures when this module is imported (loaded from the cache: with
 numba's own import ~0.6 s CPU once per process), so the first building pays nothing more. Import
@@ -23,7 +27,7 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["neighbourhood_pca", "link_components", "component_labels", "best_plane_inliers"]
+__all__ = ["neighbourhood_pca", "link_components", "component_labels", "best_plane_inliers", "trimmed_fits"]
 
 
 @numba.njit(nogil=True, cache=True, inline="always")
@@ -232,3 +236,113 @@ def best_plane_inliers(q, normals, offsets, tol_m):
     for i in range(len(q)):
         out[i] = abs(q[i, 0] * nx + q[i, 1] * ny + q[i, 2] * nz - c) <= tol_m
     return out
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _weighted_fit(X, z, w, reg, A, b, theta):
+    """``theta`` of ``min sum w (z - X theta)²`` by the normal equations ``(X'WX + reg I) theta = X'Wz``
+    (Gaussian elimination with partial pivoting; ``A``, ``b`` are work space; 1 to 3 columns)."""
+    p, n = X.shape
+    s00 = s01 = s02 = s11 = s12 = s22 = b0 = b1 = b2 = 0.0
+    for i in range(n):
+        wi = w[i]
+        x0 = X[0, i]
+        x1 = X[1, i] if p > 1 else 0.0
+        x2 = X[2, i] if p > 2 else 0.0
+        wz = wi * z[i]
+        w0, w1 = wi * x0, wi * x1
+        s00 += w0 * x0
+        s01 += w0 * x1
+        s02 += w0 * x2
+        s11 += w1 * x1
+        s12 += w1 * x2
+        s22 += wi * x2 * x2
+        b0 += x0 * wz
+        b1 += x1 * wz
+        b2 += x2 * wz
+    A[0, 0], A[0, 1], A[0, 2] = s00 + reg, s01, s02
+    A[1, 0], A[1, 1], A[1, 2] = s01, s11 + reg, s12
+    A[2, 0], A[2, 1], A[2, 2] = s02, s12, s22 + reg
+    b[0], b[1], b[2] = b0, b1, b2
+    for col in range(p):
+        piv = col
+        for r in range(col + 1, p):
+            if abs(A[r, col]) > abs(A[piv, col]):
+                piv = r
+        if piv != col:
+            for c in range(p):
+                A[col, c], A[piv, c] = A[piv, c], A[col, c]
+            b[col], b[piv] = b[piv], b[col]
+        for r in range(col + 1, p):
+            f = A[r, col] / A[col, col]
+            for c in range(col, p):
+                A[r, c] -= f * A[col, c]
+            b[r] -= f * b[col]
+    for r in range(p - 1, -1, -1):
+        acc = b[r]
+        for c in range(r + 1, p):
+            acc -= A[r, c] * theta[c]
+        theta[r] = acc / A[r, r]
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _residuals(X, z, theta, res):
+    p, n = X.shape
+    t0 = theta[0]
+    t1 = theta[1] if p > 1 else 0.0
+    t2 = theta[2] if p > 2 else 0.0
+    for i in range(n):
+        x1 = X[1, i] if p > 1 else 0.0
+        x2 = X[2, i] if p > 2 else 0.0
+        res[i] = z[i] - (X[0, i] * t0 + x1 * t1 + x2 * t2)
+
+
+@numba.njit("Tuple((f8[:, ::1], f8[:, ::1], f8[::1]))(f8[:, :, ::1], f8[::1], f8, f8)", nogil=True, cache=True)
+def trimmed_fits(X, z, truncate_m, min_keep_m):
+    """Least squares of ``z = X[c].T @ theta`` for a stack of design matrices, with one trimmed refit.
+
+    Each fit is repeated on the points whose squared residual is at most
+    ``max(min_keep_m, 3 s)²``, ``s`` the RMS of the residuals truncated at ``truncate_m``; the
+    normal equations carry a ridge of 1e-9 (a column of zeros does not make them singular).
+
+    Parameters
+    ----------
+    X : (m, p, n) array
+        Design matrices, column by column (1 <= p <= 3 columns of comparable scale).
+    z : (n,) array
+        Heights (m).
+
+    Returns
+    -------
+    theta : (m, p) parameters of the refit
+    res : (m, n) residuals ``z - X[c].T theta`` of all points
+    cost : (m,) truncated quadratic cost ``sum min(res², truncate_m²)`` (m²)
+    """
+    m, p, n = X.shape
+    theta = np.empty((m, p))
+    res = np.empty((m, n))
+    cost = np.empty(m)
+    A = np.empty((3, 3))
+    b = np.empty(3)
+    w = np.ones(n)
+    t2 = truncate_m * truncate_m
+    for c in range(m):
+        Xc = X[c]
+        r = res[c]
+        for i in range(n):
+            w[i] = 1.0
+        _weighted_fit(Xc, z, w, 1e-9, A, b, theta[c])
+        _residuals(Xc, z, theta[c], r)
+        acc = 0.0
+        for i in range(n):
+            acc += min(r[i] * r[i], t2)
+        lim = max(min_keep_m, 3.0 * math.sqrt(acc / n)) ** 2
+        for i in range(n):
+            w[i] = 1.0 if r[i] * r[i] <= lim else 0.0
+        _weighted_fit(Xc, z, w, 1e-9, A, b, theta[c])
+        _residuals(Xc, z, theta[c], r)
+        acc = 0.0
+        for i in range(n):
+            acc += min(r[i] * r[i], t2)
+        cost[c] = acc
+    return theta, res, cost
