@@ -27,7 +27,8 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["neighbourhood_pca", "link_components", "component_labels", "best_plane_inliers", "trimmed_fits"]
+__all__ = ["neighbourhood_pca", "link_components", "component_labels", "best_plane_inliers", "trimmed_fits",
+           "fit_plane_members"]
 
 
 @numba.njit(nogil=True, cache=True, inline="always")
@@ -346,3 +347,48 @@ def trimmed_fits(X, z, truncate_m, min_keep_m):
             acc += min(r[i] * r[i], t2)
         cost[c] = acc
     return theta, res, cost
+
+
+@numba.njit("Tuple((f8, f8, f8, f8, b1))(f8[:, ::1], i8[::1])", nogil=True, cache=True)
+def fit_plane_members(p, members):
+    """Least-squares plane ``z = a x + b y + c`` through the points ``p[members]`` (normal equations on
+    centred coordinates).
+
+    Returns
+    -------
+    (a, b, c, rmse_m, ok)
+        ``ok`` is False (and the rest undefined) for fewer than 3 points or an ill-conditioned
+        system (collinear points): the caller fits those by ``numpy.linalg.lstsq``.
+    """
+    n = len(members)
+    if n < 3:
+        return 0.0, 0.0, 0.0, 0.0, False
+    mx = my = mz = 0.0
+    for t in range(n):
+        i = members[t]
+        mx += p[i, 0]
+        my += p[i, 1]
+        mz += p[i, 2]
+    mx /= n
+    my /= n
+    mz /= n
+    sxx = sxy = syy = sxz = syz = 0.0
+    for t in range(n):
+        i = members[t]
+        dx, dy, dz = p[i, 0] - mx, p[i, 1] - my, p[i, 2] - mz
+        sxx += dx * dx
+        sxy += dx * dy
+        syy += dy * dy
+        sxz += dx * dz
+        syz += dy * dz
+    det = sxx * syy - sxy * sxy
+    if not det > 1e-9 * max(sxx * syy, 1e-300):
+        return 0.0, 0.0, 0.0, 0.0, False
+    a = (syy * sxz - sxy * syz) / det
+    b = (sxx * syz - sxy * sxz) / det
+    ss = 0.0
+    for t in range(n):
+        i = members[t]
+        r = (p[i, 2] - mz) - a * (p[i, 0] - mx) - b * (p[i, 1] - my)
+        ss += r * r
+    return a, b, mz - a * mx - b * my, math.sqrt(ss / n), True

@@ -63,26 +63,20 @@ def fit_plane(xyz: np.ndarray, origin: np.ndarray) -> tuple[np.ndarray, float]:
     return coef, float(np.sqrt(np.mean(res ** 2))) if len(res) else 0.0
 
 
-def _fit_plane_fast(p: np.ndarray) -> tuple[np.ndarray, float]:
-    """Coefficients of :func:`fit_plane` (origin 0) by the normal equations on centred coordinates.
+def _fit_plane_fast(p: np.ndarray, members: np.ndarray) -> tuple[np.ndarray, float]:
+    """Coefficients of :func:`fit_plane` (origin 0) of the points ``p[members]``, by the normal
+    equations on centred coordinates (a compiled loop, :func:`.kernels.fit_plane_members`).
 
     For the intermediate fits of the segmentation (membership tests at decimetres); the planes
     returned to the caller are fitted by :func:`fit_plane` (the generic roof is sensitive to the
     last bits of its planes).
     """
-    if len(p) >= 3:
-        x, y, z = p[:, 0], p[:, 1], p[:, 2]
-        mx, my, mz = x.mean(), y.mean(), z.mean()
-        dx, dy, dz = x - mx, y - my, z - mz
-        sxx, sxy, syy = dx @ dx, dx @ dy, dy @ dy
-        sxz, syz = dx @ dz, dy @ dz
-        det = sxx * syy - sxy * sxy
-        if det > 1e-9 * max(sxx * syy, 1e-300):
-            a = (syy * sxz - sxy * syz) / det
-            b = (sxx * syz - sxy * sxz) / det
-            res = dz - a * dx - b * dy
-            return np.array([a, b, mz - a * mx - b * my]), float(np.sqrt(np.mean(res * res)))
-    return fit_plane(p, np.zeros(2))
+    from .kernels import fit_plane_members   # numba: imported on first use (see the kernels module)
+
+    a, b, c, rmse, ok = fit_plane_members(p, members)
+    if ok:
+        return np.array([a, b, c]), rmse
+    return fit_plane(p[members], np.zeros(2))
 
 
 def segment_planes(xyz: np.ndarray, *, k: int = 10, max_roughness_m: float = 0.08,
@@ -144,7 +138,7 @@ def segment_planes(xyz: np.ndarray, *, k: int = 10, max_roughness_m: float = 0.0
     rng = np.random.default_rng(0)
     while comps:
         members, splittable = comps.pop()
-        coef, rmse = _fit_plane_fast(p[members])
+        coef, rmse = _fit_plane_fast(p, members)
         if splittable and rmse > split_rmse_m and len(members) >= 2 * min_points:
             # leaked over a ridge or a step: split by RANSAC planes, each its largest connected piece
             for piece in _ransac_split(p, members, nb, rng, max_offset_m, min_points):
@@ -155,7 +149,7 @@ def segment_planes(xyz: np.ndarray, *, k: int = 10, max_roughness_m: float = 0.0
             members = members[res <= max_dist_m]
             if len(members) < min_points:
                 break
-            coef, _ = _fit_plane_fast(p[members])
+            coef, _ = _fit_plane_fast(p, members)
         if len(members) < min_points:
             continue
         if np.degrees(np.arctan(np.hypot(coef[0], coef[1]))) > max_slope_deg:
@@ -240,7 +234,7 @@ def _merge(p, tree, segs, coefs, angle_deg, offset_m):
                 if not np.isfinite(dist).any():
                     continue
                 members = np.concatenate([segs[a], segs[b]])
-                coef, _ = _fit_plane_fast(p[members])
+                coef, _ = _fit_plane_fast(p, members)
                 segs[a] = members
                 coefs[a] = coef
                 del segs[b], coefs[b]
