@@ -144,35 +144,41 @@ def _rings(poly: Polygon) -> list[np.ndarray]:
 
 
 def _node_rings(rings_per_piece: list[list[np.ndarray]], tol: float = 2e-3) -> list[list[np.ndarray]]:
-    """Insert into every ring edge the vertices of all rings that lie on it (T-junctions)."""
-    allv = np.unique(np.round(np.concatenate([r for rs in rings_per_piece for r in rs]), 2), axis=0)
+    """Insert into every ring edge the vertices of all rings that lie on it (T-junctions).
+
+    A vertex lies on an edge when it is within ``tol`` of the edge's line and more than ``tol``
+    from its ends; the inserted vertices follow each other along the edge. All edges of all rings
+    are tested at once (one ball query per edge, vectorised tests).
+    """
+    flat = [r for rs in rings_per_piece for r in rs]
+    allv = np.unique(np.round(np.concatenate(flat), 2), axis=0)
     tree = cKDTree(allv)
-    out = []
+    A = np.concatenate(flat)                                           # every edge a -> b
+    B = np.concatenate([np.concatenate([r[1:], r[:1]]) for r in flat])
+    seg = B - A
+    L = np.hypot(seg[:, 0], seg[:, 1])
+    edge = np.flatnonzero(L >= tol)
+    cand = tree.query_ball_point((A[edge] + B[edge]) / 2, L[edge] / 2 + tol)
+    count = np.fromiter((len(c) for c in cand), dtype=np.int64, count=len(edge))
+    e = np.repeat(edge, count)                                         # (edge, candidate vertex) pairs
+    q = allv[np.fromiter((i for c in cand for i in c), dtype=np.int64, count=int(count.sum()))]
+    a, sg, le = A[e], seg[e], L[e]
+    t = ((q[:, 0] - a[:, 0]) * sg[:, 0] + (q[:, 1] - a[:, 1]) * sg[:, 1]) / (le * le)
+    d = np.abs((q[:, 0] - a[:, 0]) * sg[:, 1] - (q[:, 1] - a[:, 1]) * sg[:, 0]) / le
+    m = (t > tol / le) & (t < 1 - tol / le) & (d < tol)
+    e, t = e[m], t[m]
+    # each edge's start vertex (t = -1), then its inserted vertices by t
+    owner = np.concatenate([np.arange(len(A)), e])
+    key = np.concatenate([np.full(len(A), -1.0), t])
+    order = np.lexsort((key, owner))
+    pts = np.concatenate([A, A[e] + t[:, None] * seg[e]])[order]
+    ring_of = np.repeat(np.arange(len(flat)), [len(r) for r in flat])
+    ends = np.cumsum(np.bincount(ring_of[owner], minlength=len(flat)))
+    noded = np.split(pts, ends[:-1])
+    out, k = [], 0
     for rs in rings_per_piece:
-        new_rs = []
-        for r in rs:
-            nxt = np.roll(r, -1, axis=0)
-            pts = [r[:0]]
-            for a, b in zip(r, nxt):
-                seg = b - a
-                L = float(np.hypot(*seg))
-                pts.append(a[None])
-                if L < tol:
-                    continue
-                cand = tree.query_ball_point((a + b) / 2, L / 2 + tol)
-                if not cand:
-                    continue
-                q = allv[cand]
-                t = ((q - a) @ seg) / (L * L)
-                d = np.abs((q[:, 0] - a[0]) * seg[1] - (q[:, 1] - a[1]) * seg[0]) / L
-                m = (t > tol / L) & (t < 1 - tol / L) & (d < tol)
-                if m.any():
-                    tt = t[m]
-                    o = np.argsort(tt)
-                    pts.append(a + tt[o, None] * seg)
-            ring = np.concatenate(pts)
-            new_rs.append(ring)
-        out.append(new_rs)
+        out.append(noded[k:k + len(rs)])
+        k += len(rs)
     return out
 
 
