@@ -9,7 +9,7 @@ Prints, per data set, buildings per second for reconstruction + validation (insi
 ``reconstruct_tile``, including reading the staged LAS (``--staged laz``: LAZ) and DTM) +
 writing CityJSONSeq per tile (``citymodel.cityjson``), with a pool of warm worker processes over tiles
 (imports are done before the clock starts, including numba and the compiled loops of
-:mod:`citymodel.lod2.kernels`: ~0.6 s CPU once per process), and the peak memory (max RSS) of the
+:mod:`citymodel.lod2.kernels` and :mod:`citymodel.validate3d_kernels`: ~0.7 s CPU once per process), and the peak memory (max RSS) of the
 worker after each tile (an upper bound of the tile's peak: a worker keeps its high-water mark).
 Goal: >= 50 buildings/s on 2 cores.
 
@@ -101,6 +101,7 @@ def _warm(_=None):
     import citymodel.cityjson  # noqa: F401
     import citymodel.lod2  # noqa: F401
     import citymodel.lod2.kernels  # noqa: F401  (numba, ~0.6 s once per process: loads the compiled loops)
+    import citymodel.validate3d_kernels  # noqa: F401
     return True
 
 
