@@ -496,8 +496,10 @@ def _assemble(rings_per_piece, labs, planes, ground_z, building_id, snap_ridges_
                 float(planes[lab].origin[0]), float(planes[lab].origin[1])) for lab in set(labs)}
 
     def zf(f: int, i: int) -> float:
+        # nodes[i] holds the Python floats of P[i] (P is rebuilt from nodes whenever they change)
         a, b, c, o0, o1 = pc[labs[f]]
-        return a * (float(P[i, 0]) - o0) + b * (float(P[i, 1]) - o1) + c
+        x, y = nodes[i]
+        return a * (x - o0) + b * (y - o1) + c
 
     # split interior edges whose heights cross
     crossing: dict[int, tuple[int, int]] = {node_id[k]: v for k, v in (pre_crossing or {}).items() if k in node_id}
@@ -542,7 +544,7 @@ def _assemble(rings_per_piece, labs, planes, ground_z, building_id, snap_ridges_
     P = np.array(nodes, dtype=float)
     if snap_ridges_m > 0:
         P = _snap_to_intersections(P, faces, labs, planes, snap_ridges_m)
-        nodes[:] = [tuple(p) for p in P]
+        nodes[:] = [tuple(p) for p in P.tolist()]
     node_faces: dict[int, set[int]] = {}
     for f, face in enumerate(faces):
         for ring in face:
@@ -557,7 +559,7 @@ def _assemble(rings_per_piece, labs, planes, ground_z, building_id, snap_ridges_
                 if labs[fs[x]] != labs[fs[y]] and abs(zf(fs[x], i) - zf(fs[y], i)) < 0.01:
                     crossing[i] = (labs[fs[x]], labs[fs[y]])
     P = _kink_collinear(P, faces, labs, planes, crossing)
-    nodes[:] = [tuple(p) for p in P]
+    nodes[:] = [tuple(p) for p in P.tolist()]
     edges = _edge_map(faces)
     # heights per (face, node), snapped per node
     zmap: dict[tuple[int, int], float] = {}
@@ -593,7 +595,8 @@ def _assemble(rings_per_piece, labs, planes, ground_z, building_id, snap_ridges_
         return [float(z) for z in canon[i] if lo + _ZTOL < z < hi - _ZTOL]
 
     def v3(i: int, z: float) -> list[float]:
-        return [P[i, 0], P[i, 1], z]
+        x, y = nodes[i]
+        return [x, y, z]
 
     surfaces: list[Surface] = []
     for f, face in enumerate(faces):
@@ -704,7 +707,7 @@ def _kink_collinear(P: np.ndarray, faces, labs, planes, crossing, shift_m: float
             if n < 3:
                 continue
             idx = np.array(ring)
-            a, b, c = P[np.roll(idx, 1)], P[idx], P[np.roll(idx, -1)]
+            a, b, c = P[np.concatenate([idx[-1:], idx[:-1]])], P[idx], P[np.concatenate([idx[1:], idx[:1]])]
             u, w = b - a, c - b
             cross = u[:, 0] * w[:, 1] - u[:, 1] * w[:, 0]
             denom = np.linalg.norm(u, axis=1) * np.linalg.norm(w, axis=1)
