@@ -599,6 +599,36 @@ def test_trimmed_fits_kernel_matches_lstsq():
         assert np.allclose(theta[0], truth, atol=0.02)        # the outliers are trimmed away
 
 
+def test_design_matrices_reproduce_the_roof_models():
+    """X.T @ theta of every shape family = the closed-form roof height of citymodel.roofs."""
+    from citymodel.lod2.fit import Rect, _design_stack
+
+    rng = np.random.default_rng(9)
+    L, W, g = 14.0, 9.0, 150.0
+    rect = Rect(0.0, 0.0, L, W, 0.0)
+    u, v = rng.uniform(-L / 2, L / 2, 500), rng.uniform(-W / 2, W / 2, 500)
+    e, b, r = 156.0, 158.5, 160.0                 # eave, mansard break, ridge (absolute)
+    cases = [  # kind, q, form, RoofPart extras, theta
+        ("hip", 1.0, RoofForm.HIP, {"hip_length_m": 4.5}, (e, r - e)),
+        ("half_hip", 0.45, RoofForm.HALF_HIP, {"half_hip_fraction": 0.45, "hip_length_m": 0.45 * 4.5}, (e, r - e)),
+        ("mansard", 0.14, RoofForm.MANSARD, {"mansard_break_m": b - g, "mansard_inset_m": 0.14 * W}, (e, b, r)),
+        ("mansard4", 0.14, RoofForm.MANSARD, {"mansard_break_m": b - g, "mansard_inset_m": 0.14 * W,
+                                              "mansard_sides": 4}, (e, b, r)),
+        ("gable_asym", 0.2, RoofForm.GABLE, {"ridge_offset_m": 1.8, "eave2_m": r - g - 0.8 * (W / 2 - 1.8)},
+         (r, 0.8)),
+        ("gable_asym2", 0.3, RoofForm.GABLE, {"ridge_offset_m": 2.7, "eave2_m": r - g - 1.1 * (W / 2 - 2.7)},
+         (r, 0.6, 1.1)),
+    ]
+    for kind, q, form, extra, theta in cases:
+        shapes, qs, X = _design_stack(kind, rect, [q], u, v)
+        assert qs == [q] and X.shape == (1, len(theta), len(u))
+        eave = theta[0] - theta[1] * (W / 2 + 2.7) if kind == "gable_asym2" else (
+            theta[0] - theta[1] * (W / 2 + 1.8) if kind == "gable_asym" else e)
+        part = RoofPart(0.0, 0.0, L, W, 0.0, g, eave - g, r - g, form, **extra)
+        want = building_roof_height([part], u, v)
+        assert np.allclose(X[0].T @ np.array(theta), want, atol=1e-9), kind
+
+
 def test_points_by_footprint_and_outliers_match_reference():
     """Point selection = shapely STRtree 'intersects' (boundary included); outlier test = ball counts."""
     from scipy.spatial import cKDTree

@@ -146,67 +146,47 @@ def _design_stack(kind: str, rect: Rect, qs, u: np.ndarray, v: np.ndarray):
 
     Parameters the form cannot take are skipped. Returns ``(shapes, qs, X)``: the shape dicts and
     parameters of the applicable ``qs`` (in order) and their design matrices stacked column by
-    column, ``(m, p, n)``, with ``z = X[c].T @ theta``.
+    column, ``(m, p, n)``, with ``z = X[c].T @ theta`` (:func:`.kernels.design_columns`):
+
+    - mansard, inset ``i = q W`` (mansard4: ``q min(L, W)``), ``theta`` = (eave, break, ridge):
+      columns ``(1 - t, t, 0)`` below the break (``t`` = distance from the eave / ``i``), else
+      ``(0, w, 1 - w)`` (``w`` = distance from the ridge line / its half width);
+    - gable_asym ``z = r - s |v - vr|``, ``vr = q W``: theta = (r, s);
+    - gable_asym2 ``z = r - s1 (vr - v)+ - s2 (v - vr)+``: theta = (r, s1, s2);
+    - hip, depth ``d = q W / 2``: ``[1, min(1 - 2|v|/W, (L/2 - |u|) / d)]``;
+    - half_hip, fraction ``q``: ``[1, min(1 - 2|v|/W, 1 - q (1 - (L/2 - |u|) / d))]``.
     """
+    from .kernels import DESIGN_CODES, design_columns   # numba: imported on first use
+
     L, W = rect.length_m, rect.width_m
     q = np.asarray([float(x) for x in qs], dtype=float)
-    av = np.abs(v)
+    u = np.ascontiguousarray(u, dtype=np.float64)
+    v = np.ascontiguousarray(v, dtype=np.float64)
+    code = DESIGN_CODES[kind]
     if kind in ("mansard", "mansard4"):
         four = kind == "mansard4"
-        side = min(L, W) if four else W
         q = q[(q > 0) & (q < 0.5)]
-        i = q * side
-        ic = i[:, None]
-        if four:
-            au = np.abs(u)
-            t = np.minimum(W / 2 - av, L / 2 - au)[None, :] / ic          # distance from the eave / inset
-            li, wi = L - 2 * ic, W - 2 * ic
-            a, c = np.maximum(0.0, (li - wi) / 2), np.maximum(0.0, (wi - li) / 2)
-            w = np.maximum(au[None, :] - a, av[None, :] - c) / (np.minimum(li, wi) / 2)
-        else:
-            t = (W / 2 - av[None, :]) / ic
-            w = av[None, :] / (W / 2 - ic)
-        lower = t <= 1.0
-        col = np.empty((len(q), 3, len(u)))
-        col[:, 0] = np.where(lower, 1 - t, 0.0)
-        col[:, 1] = np.where(lower, t, w)
-        col[:, 2] = np.where(lower, 0.0, 1 - w)
+        i = q * (min(L, W) if four else W)
         extra = {"mansard_sides": 4} if four else {}
-        return [{"mansard_inset_m": float(x), **extra} for x in i], [float(x) for x in q], col
-    if kind == "gable_asym":         # z = r - s |v - vr|: theta = (r, s)
+        return ([{"mansard_inset_m": float(x), **extra} for x in i], [float(x) for x in q],
+                design_columns(code, L, W, i, i, u, v))
+    if kind in ("gable_asym", "gable_asym2"):
         q = q[np.abs(q) < 0.5]
         vr = q * W
-        X = np.empty((len(q), 2, len(u)))
-        X[:, 0] = 1.0
-        X[:, 1] = -np.abs(v[None, :] - vr[:, None])
-        return [{"ridge_offset_m": float(x), "slopes": 1} for x in vr], [float(x) for x in q], X
-    if kind == "gable_asym2":        # z = r - s1 (vr - v)+ - s2 (v - vr)+: theta = (r, s1, s2)
-        q = q[np.abs(q) < 0.5]
-        vr = q * W
-        d = v[None, :] - vr[:, None]
-        X = np.empty((len(q), 3, len(u)))
-        X[:, 0] = 1.0
-        X[:, 1] = -np.maximum(-d, 0.0)
-        X[:, 2] = -np.maximum(d, 0.0)
-        return [{"ridge_offset_m": float(x), "slopes": 2} for x in vr], [float(x) for x in q], X
-    side = 1.0 - 2.0 * av / W
-    s = L / 2 - np.abs(u)
+        slopes = 1 if kind == "gable_asym" else 2
+        return ([{"ridge_offset_m": float(x), "slopes": slopes} for x in vr], [float(x) for x in q],
+                design_columns(code, L, W, vr, vr, u, v))
     d = q * W / 2
     if kind == "hip":
         ok = ~((d > L / 2 + 1e-9) | (d < 0.5))
         q, d = q[ok], d[ok]
-        X = np.empty((len(q), 2, len(u)))
-        X[:, 0] = 1.0
-        X[:, 1] = np.minimum(side[None, :], s[None, :] / d[:, None])
-        return [{"hip_length_m": min(float(x), L / 2)} for x in d], [float(x) for x in q], X
+        return ([{"hip_length_m": min(float(x), L / 2)} for x in d], [float(x) for x in q],
+                design_columns(code, L, W, d, d, u, v))
     if kind == "half_hip":
         ok = ~((d > L / 2) | (d < 0.3) | ~((q > 0) & (q < 1)))
         q, d = q[ok], d[ok]
-        X = np.empty((len(q), 2, len(u)))
-        X[:, 0] = 1.0
-        X[:, 1] = np.minimum(side[None, :], 1.0 - q[:, None] * (1.0 - s[None, :] / d[:, None]))
         return ([{"half_hip_fraction": float(a), "hip_length_m": float(b)} for a, b in zip(q, d)],
-                [float(x) for x in q], X)
+                [float(x) for x in q], design_columns(code, L, W, q, d, u, v))
     raise ValueError(kind)
 
 

@@ -28,7 +28,7 @@ import numba
 import numpy as np
 
 __all__ = ["neighbourhood_pca", "link_components", "component_labels", "best_plane_inliers", "trimmed_fits",
-           "fit_plane_members"]
+           "fit_plane_members", "design_columns", "DESIGN_CODES"]
 
 
 @numba.njit(nogil=True, cache=True, inline="always")
@@ -392,3 +392,79 @@ def fit_plane_members(p, members):
         r = (p[i, 2] - mz) - a * (p[i, 0] - mx) - b * (p[i, 1] - my)
         ss += r * r
     return a, b, mz - a * mx - b * my, math.sqrt(ss / n), True
+
+
+#: shape family -> code of :func:`design_columns`
+DESIGN_CODES = {"mansard": 0, "mansard4": 1, "gable_asym": 2, "gable_asym2": 3, "hip": 4, "half_hip": 5}
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _min(a, b):
+    return a if a <= b else b          # numpy.minimum's choice between equal values (signed zeros)
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _max(a, b):
+    return a if a >= b else b
+
+
+@numba.njit("f8[:, :, ::1](i8, f8, f8, f8[::1], f8[::1], f8[::1], f8[::1])", nogil=True, cache=True)
+def design_columns(code, L, W, a, b, u, v):
+    """Design matrices of one shape family of ``citymodel.lod2.fit`` for many shape parameters.
+
+    Parameters
+    ----------
+    code : int
+        :data:`DESIGN_CODES` of the family.
+    L, W : float
+        Length and width of the rectangle (m).
+    a, b : (m,) arrays
+        The family's parameters: the inset ``i`` (mansard, mansard4), the ridge offset ``vr``
+        (gable_asym, gable_asym2), the hip depth ``d`` (hip), the fraction ``q`` and the depth ``d``
+        (half_hip: ``a = q``, ``b = d``); ``b`` is unused otherwise.
+    u, v : (n,) arrays
+        Point coordinates along and across the rectangle (m).
+
+    Returns
+    -------
+    (m, p, n) array
+        The columns of each design matrix (``z = X[c].T @ theta``), elementwise the formulas of
+        ``fit._design_stack``.
+    """
+    m, n = len(a), len(u)
+    p = 3 if code in (0, 1, 3) else 2
+    X = np.empty((m, p, n))
+    for c in range(m):
+        for k in range(n):
+            av = abs(v[k])
+            if code == 0 or code == 1:
+                i = a[c]
+                if code == 1:
+                    au = abs(u[k])
+                    t = _min(W / 2 - av, L / 2 - au) / i
+                    li, wi = L - 2 * i, W - 2 * i
+                    sa, sc = _max(0.0, (li - wi) / 2), _max(0.0, (wi - li) / 2)
+                    w = _max(au - sa, av - sc) / (_min(li, wi) / 2)
+                else:
+                    t = (W / 2 - av) / i
+                    w = av / (W / 2 - i)
+                if t <= 1.0:
+                    X[c, 0, k], X[c, 1, k], X[c, 2, k] = 1 - t, t, 0.0
+                else:
+                    X[c, 0, k], X[c, 1, k], X[c, 2, k] = 0.0, w, 1 - w
+                continue
+            X[c, 0, k] = 1.0
+            if code == 2:
+                X[c, 1, k] = -abs(v[k] - a[c])
+            elif code == 3:
+                d = v[k] - a[c]
+                X[c, 1, k] = -_max(-d, 0.0)
+                X[c, 2, k] = -_max(d, 0.0)
+            else:
+                side = 1.0 - 2.0 * av / W
+                s = L / 2 - abs(u[k])
+                if code == 4:
+                    X[c, 1, k] = _min(side, s / a[c])
+                else:
+                    X[c, 1, k] = _min(side, 1.0 - a[c] * (1.0 - s / b[c]))
+    return X
