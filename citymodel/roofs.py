@@ -53,6 +53,7 @@ than the upper ones.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Sequence
 
@@ -525,11 +526,11 @@ def _hipped_mansard_faces(part: RoofPart) -> list[tuple[str, list[tuple[float, f
 def _clean_ring(ring: np.ndarray, tol: float = 1e-7) -> np.ndarray:
     """Drop consecutive duplicate vertices (degenerate parameters collapse edges)."""
     keep = []
-    n = len(ring)
-    for k in range(n):
-        if not keep or np.linalg.norm(ring[k] - ring[keep[-1]]) > tol:
+    pts = ring.tolist()                  # Python floats: a few vertices, math.dist without array overhead
+    for k, p in enumerate(pts):
+        if not keep or math.dist(p, pts[keep[-1]]) > tol:
             keep.append(k)
-    if len(keep) > 1 and np.linalg.norm(ring[keep[0]] - ring[keep[-1]]) <= tol:
+    if len(keep) > 1 and math.dist(pts[keep[0]], pts[keep[-1]]) <= tol:
         keep.pop()
     return ring[keep]
 

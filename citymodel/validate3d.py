@@ -698,79 +698,39 @@ def _self_intersections(pts, tris, tri_poly) -> list[tuple[int, int]]:
 
 
 def _bbox_pairs(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index pairs (i < j) of overlapping 3D boxes: sweep along x, then filter y and z."""
+    """Index pairs of overlapping 3D boxes: all pairs ``i < j`` of a few boxes, else a sweep along x
+    (compiled: :func:`citymodel.validate3d_kernels.box_pairs`)."""
+    from .validate3d_kernels import box_pairs    # numba: imported on first use (see that module)
+
     T = len(lo)
     if T < 2:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    if T <= 48:
-        i, j = np.triu_indices(T, 1)
-    else:
-        order = np.argsort(lo[:, 0], kind="stable")
-        los = lo[order, 0]
-        stop = np.searchsorted(los, hi[order, 0], side="right")
-        start = np.arange(1, T + 1)
-        cnt = np.maximum(stop - start, 0)
-        a = np.repeat(np.arange(T), cnt)
-        offs = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-        b = start[a] + offs
-        i, j = order[a], order[b]
-    m = np.all((lo[i] <= hi[j]) & (lo[j] <= hi[i]), axis=1)
-    return i[m], j[m]
+    order = np.empty(0, dtype=np.int64) if T <= 48 else np.argsort(lo[:, 0], kind="stable")
+    return box_pairs(np.ascontiguousarray(lo, dtype=np.float64), np.ascontiguousarray(hi, dtype=np.float64),
+                     order.astype(np.int64))
 
 
 def _tri_tri(pts, ti, tj, shared) -> np.ndarray:
-    """Vectorised triangle-triangle test: True where a pair intersects beyond what it shares."""
-    res = np.zeros(len(ti), dtype=bool)
-    V1 = pts[ti]
-    V2 = pts[tj]
-    n1 = _cross(V1[:, 1] - V1[:, 0], V1[:, 2] - V1[:, 0])
-    n2 = _cross(V2[:, 1] - V2[:, 0], V2[:, 2] - V2[:, 0])
-    l1 = np.linalg.norm(n1, axis=1)
-    l2 = np.linalg.norm(n2, axis=1)
-    valid = ~_degenerate(V1, l1) & ~_degenerate(V2, l2) & (shared < 3)
-    n1 = n1 / np.where(l1 > 0, l1, 1)[:, None]
-    n2 = n2 / np.where(l2 > 0, l2, 1)[:, None]
-    d1 = np.einsum("ikj,ij->ik", V1 - V2[:, :1], n2)   # T1's vertices to T2's plane
-    d2 = np.einsum("ikj,ij->ik", V2 - V1[:, :1], n1)
-    d1[np.abs(d1) < _EPS_PLANE_M] = 0.0
-    d2[np.abs(d2) < _EPS_PLANE_M] = 0.0
-    # one triangle on one side of the other's plane, touching it at most in the shared vertices
-    z1 = (d1 == 0).sum(1)
-    z2 = (d2 == 0).sum(1)
-    sep = (((z1 <= shared) & (np.all(d1 >= 0, 1) | np.all(d1 <= 0, 1)))
-           | ((z2 <= shared) & (np.all(d2 >= 0, 1) | np.all(d2 <= 0, 1))))
-    coplanar = (z1 == 3) & (z2 == 3)
-    cand = valid & ~sep & ~coplanar & (shared < 2)
-    if cand.any():
-        L = _cross(n1[cand], n2[cand])
-        L /= np.linalg.norm(L, axis=1, keepdims=True)
-        lo1, hi1 = _interval(V1[cand], d1[cand], L)
-        lo2, hi2 = _interval(V2[cand], d2[cand], L)
-        overlap = np.minimum(hi1, hi2) - np.maximum(lo1, lo2)
-        thr = np.where(shared[cand] == 0, -_EPS_LEN_M, _EPS_LEN_M)
-        res[np.nonzero(cand)[0]] = overlap > thr
-    cop = np.nonzero(valid & coplanar)[0]
+    """Triangle-triangle test: True where a pair intersects beyond what it shares.
+
+    Non-coplanar pairs in one compiled loop (:func:`citymodel.validate3d_kernels.triangle_pairs`:
+    one triangle on one side of the other's plane, else the overlap of their intervals on the
+    planes' intersection line); coplanar pairs by :func:`_coplanar_overlap`.
+    """
+    from .validate3d_kernels import triangle_pairs   # numba: imported on first use (see that module)
+
+    ti = np.ascontiguousarray(ti, dtype=np.int64)
+    tj = np.ascontiguousarray(tj, dtype=np.int64)
+    shared = np.ascontiguousarray(shared, dtype=np.int64)
+    res, coplanar = triangle_pairs(np.ascontiguousarray(pts, dtype=np.float64), ti, tj, shared,
+                                   _EPS_PLANE_M, _EPS_LEN_M, _EPS_AREA_M2, _EPS_REL)
+    cop = np.nonzero(coplanar)[0]
     if len(cop):
-        res[cop] = _coplanar_overlap(V1[cop], V2[cop], n1[cop], shared[cop])
+        V1, V2 = pts[ti[cop]], pts[tj[cop]]
+        n1 = _cross(V1[:, 1] - V1[:, 0], V1[:, 2] - V1[:, 0])
+        n1 = n1 / np.linalg.norm(n1, axis=1)[:, None]
+        res[cop] = _coplanar_overlap(V1, V2, n1, shared[cop])
     return res
-
-
-def _interval(V, d, L):
-    """Interval of a triangle on the line L where it meets the other triangle's plane."""
-    p = np.einsum("ikj,ij->ik", V, L)
-    lo = np.full(len(V), np.inf)
-    hi = np.full(len(V), -np.inf)
-    for a, b in ((0, 1), (1, 2), (2, 0)):
-        da, db = d[:, a], d[:, b]
-        on = da == 0
-        lo = np.where(on, np.minimum(lo, p[:, a]), lo)
-        hi = np.where(on, np.maximum(hi, p[:, a]), hi)
-        cross = (da * db) < 0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = p[:, a] + (p[:, b] - p[:, a]) * da / (da - db)
-        lo = np.where(cross, np.minimum(lo, t), lo)
-        hi = np.where(cross, np.maximum(hi, t), hi)
-    return lo, hi
 
 
 def _cross2(p: np.ndarray, q: np.ndarray) -> np.ndarray:

@@ -526,6 +526,109 @@ def test_smallest_eigenpairs_match_lapack():
     assert np.allclose(np.abs(np.einsum("ni,ni->n", v0[well], v[well, :, 0])), 1.0, atol=1e-9)
 
 
+def test_neighbourhood_pca_kernel_matches_lapack():
+    """The compiled neighbourhood PCA: covariances as numpy's, smallest eigenpairs as LAPACK's eigh."""
+    from scipy.spatial import cKDTree
+
+    from citymodel.lod2.kernels import neighbourhood_pca
+    from citymodel.lod2.points import local_roughness
+
+    rng = np.random.default_rng(4)
+    p = rng.normal(size=(3000, 3)) * np.array([8.0, 5.0, 0.03])             # a noisy plane ...
+    p[:500, 2] += 0.4 * p[:500, 0]                                            # ... with a tilted part
+    p[2000:2100] = np.linspace(0, 1, 100)[:, None] * np.array([1.0, 2.0, 0.5])  # a line: degenerate
+    p = p @ np.linalg.qr(rng.normal(size=(3, 3)))[0].T
+    nb = cKDTree(p).query(p, k=10)[1].astype(np.int64)
+    x = p[nb]
+    q = x - x.mean(axis=1, keepdims=True)
+    cov = np.matmul(q.transpose(0, 2, 1), q) / 10
+    w, v = np.linalg.eigh(cov)
+    w0, v0, c6, bad = neighbourhood_pca(p, nb)
+    assert np.allclose(c6, cov[:, [0, 1, 2, 0, 0, 1], [0, 1, 2, 1, 2, 2]], rtol=0, atol=1e-12)
+    scale = w[:, 2]
+    ok = ~bad
+    assert ok.sum() > 2500 and bad[2000:2100].sum() > 50                    # the line is flagged
+    assert np.all(np.abs(w0[ok] - w[ok, 0]) <= 1e-11 * scale[ok])
+    well = ok & (w[:, 1] - w[:, 0] > 1e-6)
+    assert np.allclose(np.abs(np.einsum("ni,ni->n", v0[well], v[well, :, 0])), 1.0, atol=1e-9)
+    normals, rough, _ = local_roughness(p)                                  # flagged ones by eigh
+    assert np.allclose(rough, np.sqrt(np.clip(w[:, 0], 0, None)), rtol=0, atol=1e-7)
+    assert np.all(normals[:, 2] >= 0)
+    assert np.all(np.abs(np.einsum("nij,nj->ni", cov, normals) - w[:, :1] * normals) <= 1e-9 * scale[:, None])
+
+
+def test_component_labels_match_scipy():
+    """Union-find components numbered as scipy's connected_components numbers them."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from citymodel.lod2.kernels import component_labels
+
+    rng = np.random.default_rng(6)
+    for n, m in ((1, 0), (50, 0), (200, 120), (1000, 900), (1000, 3000)):
+        i = rng.integers(0, n, m).astype(np.int64)
+        j = rng.integers(0, n, m).astype(np.int64)
+        count, ref = connected_components(coo_matrix((np.ones(m), (i, j)), shape=(n, n)), directed=False)
+        got = component_labels(n, i, j)
+        assert got.max() + 1 == count
+        assert np.array_equal(got, ref)
+
+
+def test_trimmed_fits_kernel_matches_lstsq():
+    """Each candidate: numpy lstsq, then lstsq again on the points within max(0.15, 3 x truncated RMS)."""
+    from citymodel.lod2.kernels import trimmed_fits
+
+    rng = np.random.default_rng(8)
+    n = 400
+    for p in (1, 2, 3):
+        X = rng.uniform(-1, 1, size=(5, p, n))
+        X[:, 0] = 1.0
+        truth = np.array([160.0, 2.0, -1.5])[:p]
+        z = truth @ X[0] + rng.normal(0, 0.03, n)
+        z[:40] += rng.uniform(1, 5, 40)                       # outliers (vegetation over the roof)
+        theta, res, cost = trimmed_fits(X, z, 0.3, 0.15)
+        for c in range(len(X)):
+            A = X[c].T
+            t0 = np.linalg.lstsq(A, z, rcond=None)[0]
+            r = z - A @ t0
+            keep = r * r <= max(0.15, 3 * np.sqrt(np.mean(np.minimum(r * r, 0.09)))) ** 2
+            t1 = np.linalg.lstsq(A[keep], z[keep], rcond=None)[0]
+            assert np.allclose(theta[c], t1, rtol=0, atol=1e-6)
+            assert np.allclose(res[c], z - A @ t1, rtol=0, atol=1e-6)
+            assert cost[c] == pytest.approx(np.sum(np.minimum((z - A @ t1) ** 2, 0.09)), rel=1e-9)
+        assert np.allclose(theta[0], truth, atol=0.02)        # the outliers are trimmed away
+
+
+def test_design_matrices_reproduce_the_roof_models():
+    """X.T @ theta of every shape family = the closed-form roof height of citymodel.roofs."""
+    from citymodel.lod2.fit import Rect, _design_stack
+
+    rng = np.random.default_rng(9)
+    L, W, g = 14.0, 9.0, 150.0
+    rect = Rect(0.0, 0.0, L, W, 0.0)
+    u, v = rng.uniform(-L / 2, L / 2, 500), rng.uniform(-W / 2, W / 2, 500)
+    e, b, r = 156.0, 158.5, 160.0                 # eave, mansard break, ridge (absolute)
+    cases = [  # kind, q, form, RoofPart extras, theta
+        ("hip", 1.0, RoofForm.HIP, {"hip_length_m": 4.5}, (e, r - e)),
+        ("half_hip", 0.45, RoofForm.HALF_HIP, {"half_hip_fraction": 0.45, "hip_length_m": 0.45 * 4.5}, (e, r - e)),
+        ("mansard", 0.14, RoofForm.MANSARD, {"mansard_break_m": b - g, "mansard_inset_m": 0.14 * W}, (e, b, r)),
+        ("mansard4", 0.14, RoofForm.MANSARD, {"mansard_break_m": b - g, "mansard_inset_m": 0.14 * W,
+                                              "mansard_sides": 4}, (e, b, r)),
+        ("gable_asym", 0.2, RoofForm.GABLE, {"ridge_offset_m": 1.8, "eave2_m": r - g - 0.8 * (W / 2 - 1.8)},
+         (r, 0.8)),
+        ("gable_asym2", 0.3, RoofForm.GABLE, {"ridge_offset_m": 2.7, "eave2_m": r - g - 1.1 * (W / 2 - 2.7)},
+         (r, 0.6, 1.1)),
+    ]
+    for kind, q, form, extra, theta in cases:
+        shapes, qs, X = _design_stack(kind, rect, [q], u, v)
+        assert qs == [q] and X.shape == (1, len(theta), len(u))
+        eave = theta[0] - theta[1] * (W / 2 + 2.7) if kind == "gable_asym2" else (
+            theta[0] - theta[1] * (W / 2 + 1.8) if kind == "gable_asym" else e)
+        part = RoofPart(0.0, 0.0, L, W, 0.0, g, eave - g, r - g, form, **extra)
+        want = building_roof_height([part], u, v)
+        assert np.allclose(X[0].T @ np.array(theta), want, atol=1e-9), kind
+
+
 def test_points_by_footprint_and_outliers_match_reference():
     """Point selection = shapely STRtree 'intersects' (boundary included); outlier test = ball counts."""
     from scipy.spatial import cKDTree

@@ -352,3 +352,21 @@ def test_speed_typical_lod2_solids_per_second(capsys):
     with capsys.disabled():
         print(f"\n[validate3d] {rate:.0f} gable-house solids/s on one core")
     assert rate > 100   # target 500/s; the floor leaves room for a loaded shared CI machine
+
+
+def test_box_pairs_match_brute_force():
+    """The compiled box sweep finds exactly the overlapping pairs of a brute-force comparison."""
+    from citymodel.validate3d import _bbox_pairs
+
+    rng = np.random.default_rng(2)
+    for T in (0, 1, 2, 30, 48, 49, 400):
+        lo = rng.uniform(0, 20, size=(T, 3))
+        lo[: T // 4, 0] = 5.0                                   # equal sweep keys
+        hi = lo + rng.uniform(0, 3, size=(T, 3))
+        hi[T // 4: T // 2] = lo[T // 4: T // 2]                 # flat boxes (touching counts)
+        i, j = _bbox_pairs(lo, hi)
+        got = {(min(a, b), max(a, b)) for a, b in zip(i.tolist(), j.tolist())}
+        assert len(got) == len(i)                               # no pair twice
+        want = {(a, b) for a in range(T) for b in range(a + 1, T)
+                if np.all(lo[a] <= hi[b]) and np.all(lo[b] <= hi[a])}
+        assert got == want

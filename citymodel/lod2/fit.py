@@ -145,74 +145,54 @@ def _design_stack(kind: str, rect: Rect, qs, u: np.ndarray, v: np.ndarray):
     """Design matrices of a shape family (:data:`SHAPE_KINDS`) for many shape parameters ``qs`` at once.
 
     Parameters the form cannot take are skipped. Returns ``(shapes, qs, X)``: the shape dicts and
-    parameters of the applicable ``qs`` (in order) and their design matrices stacked ``(m, n, p)``
-    with ``z = X @ theta``.
+    parameters of the applicable ``qs`` (in order) and their design matrices stacked column by
+    column, ``(m, p, n)``, with ``z = X[c].T @ theta`` (:func:`.kernels.design_columns`):
+
+    - mansard, inset ``i = q W`` (mansard4: ``q min(L, W)``), ``theta`` = (eave, break, ridge):
+      columns ``(1 - t, t, 0)`` below the break (``t`` = distance from the eave / ``i``), else
+      ``(0, w, 1 - w)`` (``w`` = distance from the ridge line / its half width);
+    - gable_asym ``z = r - s |v - vr|``, ``vr = q W``: theta = (r, s);
+    - gable_asym2 ``z = r - s1 (vr - v)+ - s2 (v - vr)+``: theta = (r, s1, s2);
+    - hip, depth ``d = q W / 2``: ``[1, min(1 - 2|v|/W, (L/2 - |u|) / d)]``;
+    - half_hip, fraction ``q``: ``[1, min(1 - 2|v|/W, 1 - q (1 - (L/2 - |u|) / d))]``.
     """
+    from .kernels import DESIGN_CODES, design_columns   # numba: imported on first use
+
     L, W = rect.length_m, rect.width_m
     q = np.asarray([float(x) for x in qs], dtype=float)
-    av = np.abs(v)
+    u = np.ascontiguousarray(u, dtype=np.float64)
+    v = np.ascontiguousarray(v, dtype=np.float64)
+    code = DESIGN_CODES[kind]
     if kind in ("mansard", "mansard4"):
         four = kind == "mansard4"
-        side = min(L, W) if four else W
         q = q[(q > 0) & (q < 0.5)]
-        i = q * side
-        ic = i[:, None]
-        if four:
-            au = np.abs(u)
-            t = np.minimum(W / 2 - av, L / 2 - au)[None, :] / ic          # distance from the eave / inset
-            li, wi = L - 2 * ic, W - 2 * ic
-            a, c = np.maximum(0.0, (li - wi) / 2), np.maximum(0.0, (wi - li) / 2)
-            w = np.maximum(au[None, :] - a, av[None, :] - c) / (np.minimum(li, wi) / 2)
-        else:
-            t = (W / 2 - av[None, :]) / ic
-            w = av[None, :] / (W / 2 - ic)
-        lower = t <= 1.0
-        col = np.empty((len(q), len(u), 3))
-        col[:, :, 0] = np.where(lower, 1 - t, 0.0)
-        col[:, :, 1] = np.where(lower, t, w)
-        col[:, :, 2] = np.where(lower, 0.0, 1 - w)
+        i = q * (min(L, W) if four else W)
         extra = {"mansard_sides": 4} if four else {}
-        return [{"mansard_inset_m": float(x), **extra} for x in i], [float(x) for x in q], col
-    if kind == "gable_asym":         # z = r - s |v - vr|: theta = (r, s)
+        return ([{"mansard_inset_m": float(x), **extra} for x in i], [float(x) for x in q],
+                design_columns(code, L, W, i, i, u, v))
+    if kind in ("gable_asym", "gable_asym2"):
         q = q[np.abs(q) < 0.5]
         vr = q * W
-        X = np.empty((len(q), len(u), 2))
-        X[:, :, 0] = 1.0
-        X[:, :, 1] = -np.abs(v[None, :] - vr[:, None])
-        return [{"ridge_offset_m": float(x), "slopes": 1} for x in vr], [float(x) for x in q], X
-    if kind == "gable_asym2":        # z = r - s1 (vr - v)+ - s2 (v - vr)+: theta = (r, s1, s2)
-        q = q[np.abs(q) < 0.5]
-        vr = q * W
-        d = v[None, :] - vr[:, None]
-        X = np.empty((len(q), len(u), 3))
-        X[:, :, 0] = 1.0
-        X[:, :, 1] = -np.maximum(-d, 0.0)
-        X[:, :, 2] = -np.maximum(d, 0.0)
-        return [{"ridge_offset_m": float(x), "slopes": 2} for x in vr], [float(x) for x in q], X
-    side = 1.0 - 2.0 * av / W
-    s = L / 2 - np.abs(u)
+        slopes = 1 if kind == "gable_asym" else 2
+        return ([{"ridge_offset_m": float(x), "slopes": slopes} for x in vr], [float(x) for x in q],
+                design_columns(code, L, W, vr, vr, u, v))
     d = q * W / 2
     if kind == "hip":
         ok = ~((d > L / 2 + 1e-9) | (d < 0.5))
         q, d = q[ok], d[ok]
-        X = np.empty((len(q), len(u), 2))
-        X[:, :, 0] = 1.0
-        X[:, :, 1] = np.minimum(side[None, :], s[None, :] / d[:, None])
-        return [{"hip_length_m": min(float(x), L / 2)} for x in d], [float(x) for x in q], X
+        return ([{"hip_length_m": min(float(x), L / 2)} for x in d], [float(x) for x in q],
+                design_columns(code, L, W, d, d, u, v))
     if kind == "half_hip":
         ok = ~((d > L / 2) | (d < 0.3) | ~((q > 0) & (q < 1)))
         q, d = q[ok], d[ok]
-        X = np.empty((len(q), len(u), 2))
-        X[:, :, 0] = 1.0
-        X[:, :, 1] = np.minimum(side[None, :], 1.0 - q[:, None] * (1.0 - s[None, :] / d[:, None]))
         return ([{"half_hip_fraction": float(a), "hip_length_m": float(b)} for a, b in zip(q, d)],
-                [float(x) for x in q], X)
+                [float(x) for x in q], design_columns(code, L, W, q, d, u, v))
     raise ValueError(kind)
 
 
 def _candidate_groups(rect: Rect, u: np.ndarray, v: np.ndarray, forms=None, turned: bool = False,
                       kinds=None) -> list:
-    """Candidates on ``rect`` as groups ``(form, kind, k, rect, shapes, qs, X (m, n, p))`` with ``z = X @ theta``.
+    """Candidates on ``rect`` as groups ``(form, kind, k, rect, shapes, qs, X (m, p, n))``, ``z = X[c].T @ theta``.
 
     Gable, the two sheds, and the shape families of :data:`SHAPE_KINDS`; ``theta`` = (e, h),
     (e, b, r), (r, s) or (r, s1, s2). The four-sided mansard does not depend on the orientation:
@@ -223,9 +203,9 @@ def _candidate_groups(rect: Rect, u: np.ndarray, v: np.ndarray, forms=None, turn
     out = []
 
     def single(form, r, col1):
-        X = np.empty((1, n, 2))
-        X[0, :, 0] = 1.0
-        X[0, :, 1] = col1
+        X = np.empty((1, 2, n))
+        X[0, 0] = 1.0
+        X[0, 1] = col1
         out.append((form, form.label, FORM_PARAMS[form], r, [{}], [None], X))
 
     basic = kinds is None or "basic" in kinds
@@ -321,7 +301,7 @@ def fit_rect(xyz: np.ndarray, rect: Rect, ground_z: float, part_id: str = "",
     out: dict[RoofForm, FormFit] = {}
     if n < 5:
         return out
-    z = xyz[:, 2]
+    z = np.ascontiguousarray(xyz[:, 2], dtype=np.float64)
     # flat
     med = float(np.median(z))
     res = z - med
@@ -335,9 +315,9 @@ def fit_rect(xyz: np.ndarray, rect: Rect, ground_z: float, part_id: str = "",
     groups = []
     if forms is None or RoofForm.PYRAMID in forms:
         g = np.minimum(1 - 2 * np.abs(v) / rect.width_m, 1 - 2 * np.abs(u) / rect.length_m)
-        X = np.empty((1, n, 2))
-        X[0, :, 0] = 1.0
-        X[0, :, 1] = g
+        X = np.empty((1, 2, n))
+        X[0, 0] = 1.0
+        X[0, 1] = g
         groups.append((RoofForm.PYRAMID, "pyramid", FORM_PARAMS[RoofForm.PYRAMID], rect, [{}], [None], X))
     local = {}
     basic = ("basic",) + tuple(k for k in SHAPE_KINDS if k not in EXTENDED_KINDS)
@@ -372,80 +352,24 @@ def fit_rect(xyz: np.ndarray, rect: Rect, ground_z: float, part_id: str = "",
     return out
 
 
-def _solve_batch(Xs: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_solve` for a stack of design matrices ``(m, n, p)`` at once (batched matmul)."""
-    Xt = Xs.transpose(0, 2, 1)
-    reg = 1e-9 * np.eye(Xs.shape[2])
-    theta = np.linalg.solve(Xt @ Xs + reg, (Xt @ z)[..., None])[..., 0]
-    res = z[None, :] - (Xs @ theta[..., None])[..., 0]
-    r2 = res * res
-    scale = np.sqrt(np.mean(np.minimum(r2, TRUNCATE_M ** 2), axis=1))
-    keep = (r2 <= np.maximum(0.15, 3.0 * scale)[:, None] ** 2).astype(float)
-    Xtw = Xt * keep[:, None, :]
-    theta = np.linalg.solve(Xtw @ Xs + reg, (Xtw @ z)[..., None])[..., 0]
-    res = z[None, :] - (Xs @ theta[..., None])[..., 0]
-    return theta, res
-
-
-def _solve_batch_affine(C: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_solve_batch` for design matrices ``[1, c]`` given by their second columns ``C (m, n)``.
-
-    The 2x2 normal equations are formed from row sums and solved in closed form (no stacked
-    matrix products): the same least squares, with one trimmed refit.
-    """
-    reg = 1e-9
-
-    def solve(w0, w1, w11, wz, w1z):
-        a00, a11 = w0 + reg, w11 + reg
-        det = a00 * a11 - w1 * w1
-        e = (a11 * wz - w1 * w1z) / det
-        h = (a00 * w1z - w1 * wz) / det
-        return e, h
-
-    n = C.shape[1]
-    s1 = C.sum(axis=1)
-    s11 = np.einsum("mn,mn->m", C, C)
-    sz = float(z.sum())
-    s1z = C @ z
-    e, h = solve(float(n), s1, s11, sz, s1z)
-    res = z[None, :] - (e[:, None] + h[:, None] * C)
-    r2 = res * res
-    scale = np.sqrt(np.mean(np.minimum(r2, TRUNCATE_M ** 2), axis=1))
-    keep = (r2 <= np.maximum(0.15, 3.0 * scale)[:, None] ** 2).astype(float)
-    KC = keep * C
-    e, h = solve(keep.sum(axis=1), KC.sum(axis=1), np.einsum("mn,mn->m", KC, C), keep @ z, KC @ z)
-    res = z[None, :] - (e[:, None] + h[:, None] * C)
-    return np.column_stack([e, h]), res
-
-
 def _run_groups(groups, z, ground_z, part_id, out, best_q):
     """Solve all candidate groups ``(form, kind, k, rect, shapes, qs, X)``; keep the best valid one of each form.
 
-    Candidates are solved in batches of equal column count; within a form the lowest BIC wins
+    Every candidate is a least-squares fit with one trimmed refit (:func:`.kernels.trimmed_fits`,
+    as :func:`_solve`); within a form the lowest BIC wins
     (the shape families of a form may differ in their number of parameters); ties are broken by
     candidate order. ``best_q`` records the best shape parameter of each family.
     """
     if not groups:
         return out, best_q
+    from .kernels import trimmed_fits        # numba: imported on first use (see the kernels module)
+
     meta = [(form, kind, kp, r, shape, q) for form, kind, kp, r, shapes, qs, _ in groups
             for shape, q in zip(shapes, qs)]
-    m = len(meta)
-    costs = np.empty(m)
-    thetas: list = [None] * m
-    resids: list = [None] * m
-    starts = np.cumsum([0] + [len(g[5]) for g in groups])
-    for p in sorted({g[6].shape[2] for g in groups}):
-        sel = [k for k, g in enumerate(groups) if g[6].shape[2] == p]
-        Xs = groups[sel[0]][6] if len(sel) == 1 else np.concatenate([groups[k][6] for k in sel])
-        if p == 2:      # every two-column design is [1, c] (eave + rise): closed-form normal equations
-            theta, res = _solve_batch_affine(Xs[:, :, 1], z)
-        else:
-            theta, res = _solve_batch(Xs, z)
-        cost = np.sum(np.minimum(res * res, TRUNCATE_M ** 2), axis=1)
-        flat = np.concatenate([np.arange(starts[k], starts[k + 1]) for k in sel])
-        costs[flat] = cost
-        for j, k in enumerate(flat):
-            thetas[k], resids[k] = theta[j], res[j]
+    fits = [trimmed_fits(g[6], z, TRUNCATE_M, 0.15) for g in groups]
+    thetas = [t for theta, _, _ in fits for t in theta]
+    resids = [r for _, res, _ in fits for r in res]
+    costs = np.concatenate([cost for _, _, cost in fits])
     n = len(z)
     seen_kind: set[str] = set()
     for k in np.argsort(costs, kind="stable"):

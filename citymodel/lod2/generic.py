@@ -144,35 +144,41 @@ def _rings(poly: Polygon) -> list[np.ndarray]:
 
 
 def _node_rings(rings_per_piece: list[list[np.ndarray]], tol: float = 2e-3) -> list[list[np.ndarray]]:
-    """Insert into every ring edge the vertices of all rings that lie on it (T-junctions)."""
-    allv = np.unique(np.round(np.concatenate([r for rs in rings_per_piece for r in rs]), 2), axis=0)
+    """Insert into every ring edge the vertices of all rings that lie on it (T-junctions).
+
+    A vertex lies on an edge when it is within ``tol`` of the edge's line and more than ``tol``
+    from its ends; the inserted vertices follow each other along the edge. All edges of all rings
+    are tested at once (one ball query per edge, vectorised tests).
+    """
+    flat = [r for rs in rings_per_piece for r in rs]
+    allv = np.unique(np.round(np.concatenate(flat), 2), axis=0)
     tree = cKDTree(allv)
-    out = []
+    A = np.concatenate(flat)                                           # every edge a -> b
+    B = np.concatenate([np.concatenate([r[1:], r[:1]]) for r in flat])
+    seg = B - A
+    L = np.hypot(seg[:, 0], seg[:, 1])
+    edge = np.flatnonzero(L >= tol)
+    cand = tree.query_ball_point((A[edge] + B[edge]) / 2, L[edge] / 2 + tol)
+    count = np.fromiter((len(c) for c in cand), dtype=np.int64, count=len(edge))
+    e = np.repeat(edge, count)                                         # (edge, candidate vertex) pairs
+    q = allv[np.fromiter((i for c in cand for i in c), dtype=np.int64, count=int(count.sum()))]
+    a, sg, le = A[e], seg[e], L[e]
+    t = ((q[:, 0] - a[:, 0]) * sg[:, 0] + (q[:, 1] - a[:, 1]) * sg[:, 1]) / (le * le)
+    d = np.abs((q[:, 0] - a[:, 0]) * sg[:, 1] - (q[:, 1] - a[:, 1]) * sg[:, 0]) / le
+    m = (t > tol / le) & (t < 1 - tol / le) & (d < tol)
+    e, t = e[m], t[m]
+    # each edge's start vertex (t = -1), then its inserted vertices by t
+    owner = np.concatenate([np.arange(len(A)), e])
+    key = np.concatenate([np.full(len(A), -1.0), t])
+    order = np.lexsort((key, owner))
+    pts = np.concatenate([A, A[e] + t[:, None] * seg[e]])[order]
+    ring_of = np.repeat(np.arange(len(flat)), [len(r) for r in flat])
+    ends = np.cumsum(np.bincount(ring_of[owner], minlength=len(flat)))
+    noded = np.split(pts, ends[:-1])
+    out, k = [], 0
     for rs in rings_per_piece:
-        new_rs = []
-        for r in rs:
-            nxt = np.roll(r, -1, axis=0)
-            pts = [r[:0]]
-            for a, b in zip(r, nxt):
-                seg = b - a
-                L = float(np.hypot(*seg))
-                pts.append(a[None])
-                if L < tol:
-                    continue
-                cand = tree.query_ball_point((a + b) / 2, L / 2 + tol)
-                if not cand:
-                    continue
-                q = allv[cand]
-                t = ((q - a) @ seg) / (L * L)
-                d = np.abs((q[:, 0] - a[0]) * seg[1] - (q[:, 1] - a[1]) * seg[0]) / L
-                m = (t > tol / L) & (t < 1 - tol / L) & (d < tol)
-                if m.any():
-                    tt = t[m]
-                    o = np.argsort(tt)
-                    pts.append(a + tt[o, None] * seg)
-            ring = np.concatenate(pts)
-            new_rs.append(ring)
-        out.append(new_rs)
+        out.append(noded[k:k + len(rs)])
+        k += len(rs)
     return out
 
 
@@ -490,8 +496,10 @@ def _assemble(rings_per_piece, labs, planes, ground_z, building_id, snap_ridges_
                 float(planes[lab].origin[0]), float(planes[lab].origin[1])) for lab in set(labs)}
 
     def zf(f: int, i: int) -> float:
+        # nodes[i] holds the Python floats of P[i] (P is rebuilt from nodes whenever they change)
         a, b, c, o0, o1 = pc[labs[f]]
-        return a * (float(P[i, 0]) - o0) + b * (float(P[i, 1]) - o1) + c
+        x, y = nodes[i]
+        return a * (x - o0) + b * (y - o1) + c
 
     # split interior edges whose heights cross
     crossing: dict[int, tuple[int, int]] = {node_id[k]: v for k, v in (pre_crossing or {}).items() if k in node_id}
@@ -536,7 +544,7 @@ def _assemble(rings_per_piece, labs, planes, ground_z, building_id, snap_ridges_
     P = np.array(nodes, dtype=float)
     if snap_ridges_m > 0:
         P = _snap_to_intersections(P, faces, labs, planes, snap_ridges_m)
-        nodes[:] = [tuple(p) for p in P]
+        nodes[:] = [tuple(p) for p in P.tolist()]
     node_faces: dict[int, set[int]] = {}
     for f, face in enumerate(faces):
         for ring in face:
@@ -551,7 +559,7 @@ def _assemble(rings_per_piece, labs, planes, ground_z, building_id, snap_ridges_
                 if labs[fs[x]] != labs[fs[y]] and abs(zf(fs[x], i) - zf(fs[y], i)) < 0.01:
                     crossing[i] = (labs[fs[x]], labs[fs[y]])
     P = _kink_collinear(P, faces, labs, planes, crossing)
-    nodes[:] = [tuple(p) for p in P]
+    nodes[:] = [tuple(p) for p in P.tolist()]
     edges = _edge_map(faces)
     # heights per (face, node), snapped per node
     zmap: dict[tuple[int, int], float] = {}
@@ -587,7 +595,8 @@ def _assemble(rings_per_piece, labs, planes, ground_z, building_id, snap_ridges_
         return [float(z) for z in canon[i] if lo + _ZTOL < z < hi - _ZTOL]
 
     def v3(i: int, z: float) -> list[float]:
-        return [P[i, 0], P[i, 1], z]
+        x, y = nodes[i]
+        return [x, y, z]
 
     surfaces: list[Surface] = []
     for f, face in enumerate(faces):
@@ -698,7 +707,7 @@ def _kink_collinear(P: np.ndarray, faces, labs, planes, crossing, shift_m: float
             if n < 3:
                 continue
             idx = np.array(ring)
-            a, b, c = P[np.roll(idx, 1)], P[idx], P[np.roll(idx, -1)]
+            a, b, c = P[np.concatenate([idx[-1:], idx[:-1]])], P[idx], P[np.concatenate([idx[1:], idx[:1]])]
             u, w = b - a, c - b
             cross = u[:, 0] * w[:, 1] - u[:, 1] * w[:, 0]
             denom = np.linalg.norm(u, axis=1) * np.linalg.norm(w, axis=1)

@@ -2,8 +2,8 @@
 
 Every point gets a PCA normal and a roughness from its k neighbours. Two neighbouring points are
 linked when both are smooth, their normals agree and each lies on the other's tangent plane; the
-connected components of that graph (scipy.sparse.csgraph) are the regions a sequential region
-grower would find. Each region gets a least-squares plane; points far from it are released;
+connected components of that graph (a compiled union-find, :mod:`.kernels`) are the regions a
+sequential region grower would find. Each region gets a least-squares plane; points far from it are released;
 coplanar neighbouring regions are merged; tiny regions are dropped; released points join the
 plane of a nearby segment when they lie on it. What remains unassigned is vegetation or noise.
 """
@@ -13,8 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from .points import local_roughness
@@ -65,26 +63,20 @@ def fit_plane(xyz: np.ndarray, origin: np.ndarray) -> tuple[np.ndarray, float]:
     return coef, float(np.sqrt(np.mean(res ** 2))) if len(res) else 0.0
 
 
-def _fit_plane_fast(p: np.ndarray) -> tuple[np.ndarray, float]:
-    """Coefficients of :func:`fit_plane` (origin 0) by the normal equations on centred coordinates.
+def _fit_plane_fast(p: np.ndarray, members: np.ndarray) -> tuple[np.ndarray, float]:
+    """Coefficients of :func:`fit_plane` (origin 0) of the points ``p[members]``, by the normal
+    equations on centred coordinates (a compiled loop, :func:`.kernels.fit_plane_members`).
 
     For the intermediate fits of the segmentation (membership tests at decimetres); the planes
     returned to the caller are fitted by :func:`fit_plane` (the generic roof is sensitive to the
     last bits of its planes).
     """
-    if len(p) >= 3:
-        x, y, z = p[:, 0], p[:, 1], p[:, 2]
-        mx, my, mz = x.mean(), y.mean(), z.mean()
-        dx, dy, dz = x - mx, y - my, z - mz
-        sxx, sxy, syy = dx @ dx, dx @ dy, dy @ dy
-        sxz, syz = dx @ dz, dy @ dz
-        det = sxx * syy - sxy * sxy
-        if det > 1e-9 * max(sxx * syy, 1e-300):
-            a = (syy * sxz - sxy * syz) / det
-            b = (sxx * syz - sxy * sxz) / det
-            res = dz - a * dx - b * dy
-            return np.array([a, b, mz - a * mx - b * my]), float(np.sqrt(np.mean(res * res)))
-    return fit_plane(p, np.zeros(2))
+    from .kernels import fit_plane_members   # numba: imported on first use (see the kernels module)
+
+    a, b, c, rmse, ok = fit_plane_members(p, members)
+    if ok:
+        return np.array([a, b, c]), rmse
+    return fit_plane(p[members], np.zeros(2))
 
 
 def segment_planes(xyz: np.ndarray, *, k: int = 10, max_roughness_m: float = 0.08,
@@ -120,6 +112,8 @@ def segment_planes(xyz: np.ndarray, *, k: int = 10, max_roughness_m: float = 0.0
     labels : (n,) int array, -1 for unassigned points
     planes : list of Plane, indexed by label
     """
+    from .kernels import link_components     # numba: imported on first use (see the kernels module)
+
     n = len(xyz)
     labels = np.full(n, -1, dtype=np.int64)
     if n < max(min_points, 4):
@@ -128,31 +122,23 @@ def segment_planes(xyz: np.ndarray, *, k: int = 10, max_roughness_m: float = 0.0
     p = xyz - np.array([origin[0], origin[1], 0.0])
     tree = cKDTree(p)
     normals, rough, nb = local_roughness(p, k, tree)
-    kk = nb.shape[1]
     smooth = rough <= max_roughness_m
-    # link tests on the (n, k) neighbour pairs, only for pairs of two smooth distinct points
-    i = np.repeat(np.arange(n), kk)
-    j = nb.ravel()
-    cand = np.flatnonzero((i != j) & smooth[i] & smooth[j])
-    i, j = i[cand], j[cand]
-    ni, nj = normals[i], normals[j]
-    d = p[j] - p[i]
-    ok = np.einsum("ij,ij->i", ni, nj) >= np.cos(np.radians(max_angle_deg))
-    ok &= np.abs(np.einsum("ij,ij->i", ni, d)) <= max_offset_m
-    ok &= np.abs(np.einsum("ij,ij->i", nj, d)) <= max_offset_m
-    g = coo_matrix((np.ones(int(ok.sum())), (i[ok], j[ok])), shape=(n, n))
-    _, comp = connected_components(g, directed=False)
+    # region growing: links between smooth neighbours with agreeing normals and tangent planes
+    comp = link_components(p, normals, nb, smooth, np.cos(np.radians(max_angle_deg)), max_offset_m)
     comp = np.where(smooth, comp, -1)
     sizes = np.bincount(comp[comp >= 0], minlength=1) if (comp >= 0).any() else np.zeros(1, int)
 
     # fit, release far points, keep big enough and not too steep
     segs: list[np.ndarray] = []
     coefs: list[np.ndarray] = []
-    comps = [(np.flatnonzero(comp == c), True) for c in np.flatnonzero(sizes >= min_points)]
+    # members of each big enough component, ascending (a stable sort groups the points by component)
+    order = np.argsort(comp, kind="stable")
+    first = int((comp < 0).sum()) + np.cumsum(sizes) - sizes
+    comps = [(order[first[c]:first[c] + sizes[c]], True) for c in np.flatnonzero(sizes >= min_points)]
     rng = np.random.default_rng(0)
     while comps:
         members, splittable = comps.pop()
-        coef, rmse = _fit_plane_fast(p[members])
+        coef, rmse = _fit_plane_fast(p, members)
         if splittable and rmse > split_rmse_m and len(members) >= 2 * min_points:
             # leaked over a ridge or a step: split by RANSAC planes, each its largest connected piece
             for piece in _ransac_split(p, members, nb, rng, max_offset_m, min_points):
@@ -163,7 +149,7 @@ def segment_planes(xyz: np.ndarray, *, k: int = 10, max_roughness_m: float = 0.0
             members = members[res <= max_dist_m]
             if len(members) < min_points:
                 break
-            coef, _ = _fit_plane_fast(p[members])
+            coef, _ = _fit_plane_fast(p, members)
         if len(members) < min_points:
             continue
         if np.degrees(np.arctan(np.hypot(coef[0], coef[1]))) > max_slope_deg:
@@ -188,6 +174,8 @@ def segment_planes(xyz: np.ndarray, *, k: int = 10, max_roughness_m: float = 0.0
 
 def _ransac_split(p, members, nb, rng, tol_m, min_points, hypotheses: int = 256):
     """Split ``members`` into planes: vectorised RANSAC, then the largest connected inlier set."""
+    from .kernels import best_plane_inliers, component_labels    # numba: imported on first use (see the kernels module)
+
     out = []
     rest = members
     for _ in range(8):
@@ -202,13 +190,7 @@ def _ransac_split(p, members, nb, rng, tol_m, min_points, hypotheses: int = 256)
         if not good.any():
             break
         n = n[good] / norm[good, None]
-        d = _small_matmul(q, n.T)
-        d -= np.einsum("hk,hk->h", a[good], n)[None, :]
-        np.abs(d, out=d)
-        # inliers per hypothesis (a column sum of bytes is much faster than of booleans)
-        count = np.add.reduce((d <= tol_m).view(np.uint8), axis=0, dtype=np.int64)
-        h = int(np.argmax(count))
-        inl = rest[d[:, h] <= tol_m]
+        inl = rest[best_plane_inliers(q, n, np.einsum("hk,hk->h", a[good], n), tol_m)]
         if len(inl) < min_points:
             break
         # largest connected piece of the inliers (k-neighbour graph)
@@ -217,28 +199,13 @@ def _ransac_split(p, members, nb, rng, tol_m, min_points, hypotheses: int = 256)
         i = np.repeat(inl, nb.shape[1])
         j = nb[inl].ravel()
         ok = mask[j]
-        g = coo_matrix((np.ones(int(ok.sum())), (np.searchsorted(inl, i[ok]), np.searchsorted(inl, j[ok]))),
-                       shape=(len(inl), len(inl)))
-        _, lab = connected_components(g, directed=False)
+        lab = component_labels(len(inl), np.searchsorted(inl, i[ok]), np.searchsorted(inl, j[ok]))
         big = np.argmax(np.bincount(lab))
         piece = inl[lab == big]
         if len(piece) < min_points:
             break
         out.append(piece)
         rest = np.setdiff1d(rest, piece)
-    return out
-
-
-def _small_matmul(a: np.ndarray, b: np.ndarray, rows: int = 256) -> np.ndarray:
-    """``a @ b`` in blocks of ``rows`` rows.
-
-    Each block stays below OpenBLAS's threading threshold: a (k=3) product of a few hundred
-    thousand entries is not worth waking BLAS threads, which cost more CPU than they save on a
-    busy machine (and where tiles already run in parallel processes). Same values as ``a @ b``.
-    """
-    out = np.empty((a.shape[0], b.shape[1]))
-    for r0 in range(0, a.shape[0], rows):
-        np.matmul(a[r0:r0 + rows], b, out=out[r0:r0 + rows])
     return out
 
 
@@ -267,7 +234,7 @@ def _merge(p, tree, segs, coefs, angle_deg, offset_m):
                 if not np.isfinite(dist).any():
                     continue
                 members = np.concatenate([segs[a], segs[b]])
-                coef, _ = _fit_plane_fast(p[members])
+                coef, _ = _fit_plane_fast(p, members)
                 segs[a] = members
                 coefs[a] = coef
                 del segs[b], coefs[b]
@@ -279,6 +246,11 @@ def _merge(p, tree, segs, coefs, angle_deg, offset_m):
 
 
 def _assign_rest(p, labels, coefs, max_dist_m, radius_m: float = 1.5):
+    """Labels with the free points (-1) joined to the plane of one of their 6 nearest labelled points.
+
+    Among the labelled points within ``radius_m`` (horizontally) the one whose segment's plane lies
+    closest (vertically, at most ``max_dist_m``) to the free point wins; the nearest on ties.
+    """
     free = np.flatnonzero(labels < 0)
     done = np.flatnonzero(labels >= 0)
     if len(free) == 0 or len(done) == 0:
@@ -287,17 +259,15 @@ def _assign_rest(p, labels, coefs, max_dist_m, radius_m: float = 1.5):
     dist, nn = t.query(p[free, :2], k=min(6, len(done)), distance_upper_bound=radius_m)
     dist = np.asarray(dist).reshape(len(free), -1)
     nn = np.asarray(nn).reshape(len(free), -1)
-    best = np.full(len(free), np.inf)
-    best_lab = np.full(len(free), -1)
-    for col in range(nn.shape[1]):
-        valid = np.isfinite(dist[:, col])
-        lab = np.full(len(free), -1)
-        lab[valid] = labels[done[nn[valid, col]]]
-        C = np.array(coefs)[np.clip(lab, 0, None)]
-        res = np.abs(p[free, 2] - (C[:, 0] * p[free, 0] + C[:, 1] * p[free, 1] + C[:, 2]))
-        better = valid & (res < best) & (res <= max_dist_m)
-        best[better] = res[better]
-        best_lab[better] = lab[better]
+    valid = np.isfinite(dist)
+    lab = np.where(valid, labels[done[np.where(valid, nn, 0)]], -1)           # (free, 6)
+    C = np.array(coefs)[np.clip(lab, 0, None)]                                  # (free, 6, 3)
+    pf = p[free]
+    res = np.abs(pf[:, 2:3] - (C[:, :, 0] * pf[:, 0:1] + C[:, :, 1] * pf[:, 1:2] + C[:, :, 2]))
+    res[~valid] = np.inf
+    col = np.argmin(res, axis=1)                  # the first of equal residuals: the nearest point
+    rows = np.arange(len(free))
+    best = res[rows, col]
     labels = labels.copy()
-    labels[free] = best_lab
+    labels[free] = np.where(best <= max_dist_m, lab[rows, col], -1)
     return labels

@@ -143,10 +143,12 @@ def points_by_footprint(points: TilePoints, footprints) -> list[np.ndarray]:
 
 def local_roughness(xyz: np.ndarray, k: int = 10, tree: cKDTree | None = None
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Normals and roughness of the k-neighbourhood of every point (PCA, vectorised).
+    """Normals and roughness of the k-neighbourhood of every point (PCA).
 
-    The smallest eigenpair of every 3x3 covariance is computed in closed form
-    (:func:`smallest_eigenpairs`), not by one LAPACK call per point.
+    The covariances and their smallest eigenpairs are computed in one compiled loop over the
+    points (:func:`citymodel.lod2.kernels.neighbourhood_pca`, the closed form of
+    :func:`smallest_eigenpairs`), not by one LAPACK call per point; the few ill-conditioned
+    neighbourhoods (collinear or identical points) are solved by ``numpy.linalg.eigh``.
 
     Returns
     -------
@@ -154,17 +156,22 @@ def local_roughness(xyz: np.ndarray, k: int = 10, tree: cKDTree | None = None
     roughness_m : (n,) square root of the smallest eigenvalue (m): ~noise on a plane, large in crowns
     neighbours : (n, k) neighbour indices (including the point itself)
     """
+    from .kernels import neighbourhood_pca      # numba: imported on first use (see the kernels module)
+
     n = len(xyz)
     k = int(min(k, n))
     if tree is None:
         tree = cKDTree(xyz)
     _, nb = tree.query(xyz, k=k)
-    nb = np.asarray(nb).reshape(n, k)
-    x = xyz[nb]
-    q = x - x.mean(axis=1, keepdims=True)
-    cov = np.matmul(q.transpose(0, 2, 1), q) / k
-    w0, normals = smallest_eigenpairs(cov)
-    normals = normals * np.where(normals[:, 2:3] < 0, -1.0, 1.0)
+    nb = np.asarray(nb, dtype=np.int64).reshape(n, k)
+    w0, normals, cov, bad = neighbourhood_pca(np.ascontiguousarray(xyz, dtype=np.float64), nb)
+    if bad.any():
+        c = cov[bad]
+        full = np.stack([c[:, [0, 3, 4]], c[:, [3, 1, 5]], c[:, [4, 5, 2]]], axis=1)
+        wb, vb = np.linalg.eigh(full)
+        w0[bad] = wb[:, 0]
+        normals[bad] = vb[:, :, 0]
+    normals *= np.where(normals[:, 2:3] < 0, -1.0, 1.0)
     return normals, np.sqrt(np.clip(w0, 0.0, None)), nb
 
 
