@@ -224,27 +224,6 @@ def _candidate_groups(rect: Rect, u: np.ndarray, v: np.ndarray, forms=None, turn
     return out
 
 
-def _lstsq(X: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """Least squares by the normal equations (X has 1-3 well-conditioned columns)."""
-    try:
-        return np.linalg.solve(X.T @ X, X.T @ z)
-    except np.linalg.LinAlgError:
-        return np.linalg.lstsq(X, z, rcond=None)[0]
-
-
-def _solve(X: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Least squares with one trimmed refit; returns theta and residuals of all points."""
-    theta = _lstsq(X, z)
-    res = z - X @ theta
-    r2 = res * res
-    scale = math.sqrt(float(np.mean(np.minimum(r2, TRUNCATE_M ** 2))))
-    keep = r2 <= max(0.15, 3.0 * scale) ** 2
-    if keep.sum() >= X.shape[1] + 2 and not keep.all():
-        theta = _lstsq(X[keep], z[keep])
-        res = z - X @ theta
-    return theta, res
-
-
 def _make_part(form: RoofForm, rect: Rect, shape: dict, theta: np.ndarray, ground_z: float,
                part_id: str) -> RoofPart | None:
     W = rect.width_m
@@ -355,8 +334,8 @@ def fit_rect(xyz: np.ndarray, rect: Rect, ground_z: float, part_id: str = "",
 def _run_groups(groups, z, ground_z, part_id, out, best_q):
     """Solve all candidate groups ``(form, kind, k, rect, shapes, qs, X)``; keep the best valid one of each form.
 
-    Every candidate is a least-squares fit with one trimmed refit (:func:`.kernels.trimmed_fits`,
-    as :func:`_solve`); within a form the lowest BIC wins
+    Every candidate is a least-squares fit with one trimmed refit (:func:`.kernels.trimmed_fits`:
+    the fit, then again on the points within max(0.15 m, 3 x the truncated RMS)); within a form the lowest BIC wins
     (the shape families of a form may differ in their number of parameters); ties are broken by
     candidate order. ``best_q`` records the best shape parameter of each family.
     """
