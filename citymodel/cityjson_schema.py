@@ -11,9 +11,10 @@ branch of a ``oneOf`` in full (it collects all errors of each branch to report t
 city's document costs about 0.2 CPU s per building (66 s for 300 buildings, measured 2026-12-06).
 ``fastjsonschema`` compiles the same draft-07 schemas to Python code that leaves a branch at its
 first error: 60x faster on the same document. It decides; where it finds a document invalid,
-``jsonschema`` reports why, on a copy that holds only the CityObjects that fail (found one by one with
-the compiled CityObject schema, at most :data:`DETAIL_OBJECTS`), so the messages stay the detailed
-ones of ``jsonschema`` and their cost does not grow with the city. Should the two disagree on a
+``jsonschema`` reports why, on a copy that holds only the CityObjects that fail (found one by one
+with the compiled CityObject schema; the first :data:`DETAIL_OBJECTS` are described, the others
+counted), so the messages stay the detailed ones of ``jsonschema`` and their cost does not grow
+with the city. Should the two disagree on a
 document (the compiled one refuses, ``jsonschema`` finds nothing), the compiled validator's own
 message is reported: a document is never passed because the messages could not be made.
 """
@@ -121,10 +122,14 @@ def _check(schema_dir: str, obj: Any, feature: bool, where: str) -> list[str]:
                 fast_object(co)
             except JsonSchemaException:
                 failing.append(key)
-                if len(failing) >= DETAIL_OBJECTS:
-                    break
-        detail = {**obj, "CityObjects": {k: cos[k] for k in failing}}
+        more = len(failing) - DETAIL_OBJECTS
+        detail = {**obj, "CityObjects": {k: cos[k] for k in failing[:DETAIL_OBJECTS]}}
+    else:
+        more = 0
     messages = _messages(slow_feat if feature else slow_main, detail, where)
+    if more > 0:
+        messages.append(f"{where}CityObjects: {more} more CityObjects fail the schema (the first "
+                        f"{DETAIL_OBJECTS} are described)")
     if not messages:
         path = getattr(verdict, "path", None) or []
         loc = "/".join(str(p) for p in path[1:]) or "(root)"
