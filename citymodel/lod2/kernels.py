@@ -65,6 +65,35 @@ def _smallest_eigenpair(a00, a11, a22, a01, a02, a12, v):
     return w0, bad
 
 
+@numba.njit(nogil=True, cache=True, inline="always")
+def _centred_moments(p, idx):
+    """Mean of the points ``p[idx]`` and their second moments about it (sums, not divided):
+    ``(mx, my, mz, sxx, syy, szz, sxy, sxz, syz)``."""
+    n = len(idx)
+    mx = my = mz = 0.0
+    for t in range(n):
+        j = idx[t]
+        mx += p[j, 0]
+        my += p[j, 1]
+        mz += p[j, 2]
+    mx /= n
+    my /= n
+    mz /= n
+    sxx = syy = szz = sxy = sxz = syz = 0.0
+    for t in range(n):
+        j = idx[t]
+        dx = p[j, 0] - mx
+        dy = p[j, 1] - my
+        dz = p[j, 2] - mz
+        sxx += dx * dx
+        syy += dy * dy
+        szz += dz * dz
+        sxy += dx * dy
+        sxz += dx * dz
+        syz += dy * dz
+    return mx, my, mz, sxx, syy, szz, sxy, sxz, syz
+
+
 @numba.njit("Tuple((f8[::1], f8[:, ::1], f8[:, ::1], b1[::1]))(f8[:, ::1], i8[:, ::1])", nogil=True, cache=True)
 def neighbourhood_pca(p, nb):
     """Covariance of every point's neighbourhood and its smallest eigenpair.
@@ -90,29 +119,7 @@ def neighbourhood_pca(p, nb):
     cov = np.empty((n, 6))
     bad = np.zeros(n, dtype=np.bool_)
     for i in range(n):
-        mx = 0.0
-        my = 0.0
-        mz = 0.0
-        for t in range(k):
-            j = nb[i, t]
-            mx += p[j, 0]
-            my += p[j, 1]
-            mz += p[j, 2]
-        mx /= k
-        my /= k
-        mz /= k
-        sxx = syy = szz = sxy = sxz = syz = 0.0
-        for t in range(k):
-            j = nb[i, t]
-            dx = p[j, 0] - mx
-            dy = p[j, 1] - my
-            dz = p[j, 2] - mz
-            sxx += dx * dx
-            syy += dy * dy
-            szz += dz * dz
-            sxy += dx * dy
-            sxz += dx * dz
-            syz += dy * dz
+        _, _, _, sxx, syy, szz, sxy, sxz, syz = _centred_moments(p, nb[i])
         cov[i, 0], cov[i, 1], cov[i, 2] = sxx / k, syy / k, szz / k
         cov[i, 3], cov[i, 4], cov[i, 5] = sxy / k, sxz / k, syz / k
         w0[i], bad[i] = _smallest_eigenpair(cov[i, 0], cov[i, 1], cov[i, 2], cov[i, 3], cov[i, 4], cov[i, 5],
@@ -363,24 +370,7 @@ def fit_plane_members(p, members):
     n = len(members)
     if n < 3:
         return 0.0, 0.0, 0.0, 0.0, False
-    mx = my = mz = 0.0
-    for t in range(n):
-        i = members[t]
-        mx += p[i, 0]
-        my += p[i, 1]
-        mz += p[i, 2]
-    mx /= n
-    my /= n
-    mz /= n
-    sxx = sxy = syy = sxz = syz = 0.0
-    for t in range(n):
-        i = members[t]
-        dx, dy, dz = p[i, 0] - mx, p[i, 1] - my, p[i, 2] - mz
-        sxx += dx * dx
-        sxy += dx * dy
-        syy += dy * dy
-        sxz += dx * dz
-        syz += dy * dz
+    mx, my, mz, sxx, syy, _, sxy, sxz, syz = _centred_moments(p, members)
     det = sxx * syy - sxy * sxy
     if not det > 1e-9 * max(sxx * syy, 1e-300):
         return 0.0, 0.0, 0.0, 0.0, False
