@@ -106,12 +106,12 @@ def _check(schema_dir: str, obj: Any, feature: bool, where: str) -> list[str]:
     ``jsonschema`` (module docstring)."""
     from fastjsonschema import JsonSchemaException
 
-    slow_main, slow_feat = _validators(schema_dir)
     try:
         _fast_validator(schema_dir, "feature" if feature else "document")(obj)
         return []
     except JsonSchemaException as exc:
         verdict = exc
+    slow_main, slow_feat = _validators(schema_dir)
     cos = obj.get("CityObjects") if isinstance(obj, Mapping) else None
     detail = obj
     if isinstance(cos, Mapping) and cos:
